@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""Turns the raw lines bench/run recorded into the markdown report and the charts.
+
+Input: one measurement a line, `section=... id=... key=value ...` (values with spaces are
+double-quoted), as written by bench/run. Output: a markdown file with the machine, the tables,
+the BRIEF section 5 targets beside the measured values, and PNG charts drawn by gnuplot.
+Everything derived (CPU per request, ratios, overheads) is computed here, from the raw
+counters, so the raw file alone is enough to re-make a report.
+
+Usage: report.py RESULTS --out FILE.md --charts DIR [--gnuplot SCRIPT]
+"""
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+
+SHORT = {
+    "limit": "limit",
+    "nginx": "nginx->limit",
+    "workerd": "workerd",
+    "nimbus-http-cpp": "nimbus http C++",
+    "nimbus-http-python": "nimbus http Python",
+    "nimbus-http-node": "nimbus http Node",
+    "nimbus-invoke-cpp": "nimbus invoke C++",
+    "nimbus-invoke-python": "nimbus invoke Python",
+    "nimbus-invoke-node": "nimbus invoke Node",
+}
+RUNTIME_LABEL = {"cpp": "C++ (provided)", "python": "Python", "node": "Node.js"}
+COLD_TARGET_MS = {"cpp": 1.0, "python": 5.0, "node": 5.0}
+
+
+def parse(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            row = {}
+            for tok in shlex.split(line):
+                if "=" in tok:
+                    k, v = tok.split("=", 1)
+                    row[k] = v
+            rows.append(row)
+    return rows
+
+
+def num(row, key, default=None):
+    try:
+        return float(row[key])
+    except (KeyError, ValueError):
+        return default
+
+
+def fmt(v, digits=0, unit=""):
+    if v is None:
+        return "n/a"
+    if digits == 0:
+        s = f"{v:,.0f}"
+    else:
+        s = f"{v:,.{digits}f}"
+    return s + unit
+
+
+def us(v):
+    """A latency in microseconds, shown in us below 10 ms and in ms above."""
+    if v is None:
+        return "n/a"
+    if v >= 10000:
+        return f"{v / 1000:,.1f} ms"
+    return f"{v:,.0f} us"
+
+
+def mark(ok):
+    if ok is None:
+        return "n/a"
+    return "met" if ok else "**not met**"
+
+
+def derive_rep(r):
+    """Throughput and CPU figures of one wrk run, from the raw counters around it."""
+    clk = num(r, "b_clk_tck", 100.0)
+    tick_us = 1e6 / clk
+    reqs = num(r, "requests", 0)
+    wall = (num(r, "a_now_ns", 0) - num(r, "b_now_ns", 0)) / 1e9
+    server = num(r, "a_server_ticks", 0) - num(r, "b_server_ticks", 0)
+    root = num(r, "a_root_ticks", 0) - num(r, "b_root_ticks", 0)
+    machine = num(r, "a_machine_ticks", 0) - num(r, "b_machine_ticks", 0)
+    return {
+        "rps": num(r, "rps"),
+        "cpu_us": server * tick_us / reqs if reqs else None,
+        "root_cpu_us": root * tick_us / reqs if reqs else None,
+        "server_cores": server / clk / wall if wall > 0 else None,
+        "other_cores": (machine - server) / clk / wall if wall > 0 else None,
+        "errors": num(r, "non2xx", 0) + num(r, "sockerr", 0),
+    }
+
+
+def derive_warm(r, reps):
+    """A system's warm figures: the median over its wrk runs, and its latency runs."""
+    d = dict(r)
+    figures = [derive_rep(x) for x in reps]
+    for k in ("rps", "cpu_us", "root_cpu_us", "server_cores", "other_cores"):
+        vals = [f[k] for f in figures if f[k] is not None]
+        d[k] = statistics.median(vals) if vals else None
+    rpss = [f["rps"] for f in figures if f["rps"] is not None]
+    d["rps_min"] = min(rpss) if rpss else None
+    d["rps_max"] = max(rpss) if rpss else None
+    d["reps"] = len(figures)
+    d["errors"] = sum(f["errors"] for f in figures)
+    d["duration"] = reps[0].get("duration") if reps else None
+    for k in ("p50", "p99", "p999", "max"):
+        d["c_" + k] = num(r, f"c_{k}_us")
+        d["o_" + k] = num(r, f"o_{k}_us")
+    return d
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--charts", required=True)
+    ap.add_argument("--gnuplot", default=None)
+    args = ap.parse_args()
+
+    rows = parse(args.results)
+    by = lambda s: [r for r in rows if r.get("section") == s]
+    machine = (by("machine") or [{}])[0]
+    failures = [r for r in rows if "failed" in r]
+    reps = by("wrk")
+    warm = [derive_warm(r, [x for x in reps if x.get("id") == r["id"]])
+            for r in by("warm") if "failed" not in r]
+    wid = {r["id"]: r for r in warm}
+    limit, nginx, workerd = wid.get("limit"), wid.get("nginx"), wid.get("workerd")
+    nimbus_rows = [r for r in warm if r["id"].startswith("nimbus-")]
+    ncores = int(machine.get("nproc", "2"))
+
+    out = []
+    w = out.append
+    quick = machine.get("quick") == "1"
+    w("# nimbus benchmark" + (" (quick smoke run: numbers are not meaningful)" if quick else ""))
+    w("")
+    w(f"Made by `{machine.get('command', 'bench/run')}` on {machine.get('date', '?')}.")
+    w("")
+    w(f"Machine: {machine.get('nproc', '?')} cores ({machine.get('cpu', '?')}), "
+      f"{fmt(num(machine, 'mem_kb', 0) / 1048576, 0)} GiB RAM, Linux {machine.get('kernel', '?')}, "
+      f"{machine.get('os', '?')}; load average at start {machine.get('loadavg', '?')}. "
+      f"Peers: nginx {machine.get('nginx', '?')}, workerd {machine.get('workerd', '?')}, "
+      f"wrk {machine.get('wrk', '?')}, {machine.get('python', '')}, Node.js {machine.get('node', '')}; "
+      f"nimbus built as {machine.get('build_type') or '?'}.")
+    w("")
+    try:
+        load = float(machine.get("loadavg", "0").split()[0])
+    except ValueError:
+        load = 0.0
+    if load > 1.0:
+        w(f"**The machine was busy when this run started (load average {load:.1f} on {ncores} cores): "
+          "other work competed with every measurement, so absolute figures are low and noisy; "
+          "the ratios measured in the same run are still the figures to read.**")
+        w("")
+    w("The load generator runs on the same machine as the server (loopback, nothing pinned), so "
+      "the two share its cores; every figure is from this one run, and the ratios against the "
+      "references measured in the same run are the numbers to compare across machines. "
+      "Server CPU per request is user+sys time of every server process (for nimbus the daemon "
+      "and its function instances) divided by the requests served: the steadiest figure on a "
+      "shared machine. The last column shows what the rest of the machine (wrk itself, "
+      "everything else) used meanwhile: about 1 core is wrk; much more means a noisy run.")
+    w("")
+
+    # ---- throughput -------------------------------------------------------------------------
+    warm_all = [r for r in by("warm")]
+    if warm_all:
+        dur = next((r.get("duration") for r in warm if r.get("duration")), "?")
+        nrep = next((r["reps"] for r in warm), "?")
+        w(f"## Warm throughput: no-op, wrk -t1 -c32, median of {nrep} runs of {dur} s")
+        w("")
+        w("| system | req/s | (min-max) | x nginx->limit | x workerd | x limit | server CPU us/req | "
+          "server cores | rest of machine, cores |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for raw in warm_all:
+            if "failed" in raw:
+                w(f"| {SHORT.get(raw['id'], raw['id'])} | not measured: {raw['failed']} | | | | | | | |")
+                continue
+            r = wid[raw["id"]]
+            ratio = lambda ref: fmt(r["rps"] / ref["rps"], 2) if ref and ref["rps"] else "n/a"
+            cpu = fmt(r["cpu_us"], 1)
+            if r["id"].startswith("nimbus-") and r["root_cpu_us"] is not None:
+                cpu += f" (daemon {fmt(r['root_cpu_us'], 1)})"
+            errs = int(r["errors"])
+            rps = fmt(r["rps"]) + (f" ({errs} errors)" if errs else "")
+            rng = f"{fmt(r['rps_min'])}-{fmt(r['rps_max'])}"
+            other = fmt(r["other_cores"], 2)
+            if r["other_cores"] is not None and r["other_cores"] > 1.3:
+                other += " (noisy)"
+            w(f"| {r['label']} | {rps} | {rng} | {ratio(nginx)} | {ratio(workerd)} | {ratio(limit)} | "
+              f"{cpu} | {fmt(r['server_cores'], 2)} | {other} |")
+        w("")
+        w("![throughput](throughput.png)")
+        w("")
+
+    # ---- latency ---------------------------------------------------------------------------
+    if warm:
+        n = next((r.get("c_n") for r in warm), "?")
+        w(f"## Latency, one request at a time (keep-alive, {n} requests each)")
+        w("")
+        w("| system | p50 | p99 | p99.9 | max | p50 above limit | p99 above limit |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        for r in warm:
+            above = lambda k: (us(r["c_" + k] - limit["c_" + k]) if limit and r is not limit else "")
+            w(f"| {r['label']} | {us(r['c_p50'])} | {us(r['c_p99'])} | {us(r['c_p999'])} | "
+              f"{us(r['c_max'])} | {above('p50')} | {above('p99')} |")
+        w("")
+        o = warm[0]
+        w(f"## Latency at a fixed arrival rate ({o.get('o_rate', '?')} req/s over "
+          f"{o.get('o_connections', '?')} connections, from each request's scheduled send time)")
+        w("")
+        w("Open loop: requests are sent on schedule whether or not earlier ones were answered, and "
+          "each latency counts from when the request was due, so a stall is charged to every "
+          "request it delayed (no coordinated omission).")
+        w("")
+        w("| system | p50 | p99 | p99.9 | max | answered/s | unsent | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in warm:
+            w(f"| {r['label']} | {us(r['o_p50'])} | {us(r['o_p99'])} | {us(r['o_p999'])} | "
+              f"{us(r['o_max'])} | {fmt(num(r, 'o_achieved_rps'))} | {r.get('o_unsent', '?')} | "
+              f"{r.get('o_errors', '?')} |")
+        w("")
+        w("![latency](latency.png)")
+        w("")
+
+    # ---- targets -----------------------------------------------------------------------------
+    w("## Targets (BRIEF section 5) beside the measured values")
+    w("")
+    if nimbus_rows:
+        w("| nimbus path | p50 above limit (<= 50 us) | p99 above limit (<= 250 us) | "
+          "req/s vs nginx->limit (>= 1) | req/s vs workerd (> 1) | CPU/req vs nginx->limit (<= 1) |")
+        w("|---|---|---|---|---|---|")
+        for r in nimbus_rows:
+            cells = []
+            if limit:
+                d50 = r["c_p50"] - limit["c_p50"]
+                d99 = r["c_p99"] - limit["c_p99"]
+                cells += [f"{us(d50)}: {mark(d50 <= 50)}", f"{us(d99)}: {mark(d99 <= 250)}"]
+            else:
+                cells += ["n/a", "n/a"]
+            for ref, strict in ((nginx, False), (workerd, True)):
+                if ref and ref["rps"]:
+                    x = r["rps"] / ref["rps"]
+                    cells.append(f"{x:.2f}x: {mark(x > 1 if strict else x >= 1)}")
+                else:
+                    cells.append("n/a")
+            if nginx and nginx["cpu_us"]:
+                x = r["cpu_us"] / nginx["cpu_us"]
+                cells.append(f"{fmt(r['cpu_us'], 1)} vs {fmt(nginx['cpu_us'], 1)} us: {mark(x <= 1)}")
+            else:
+                cells.append("n/a")
+            w(f"| {r['label']} | " + " | ".join(cells) + " |")
+        w("")
+        best = max(nimbus_rows, key=lambda r: r["rps"] or 0)
+        gen = best["other_cores"] or 1.0
+        room = max(ncores - gen, 0.1)
+        bound = room / (best["cpu_us"] / 1e6) if best["cpu_us"] else None
+        inst = (best["cpu_us"] - best["root_cpu_us"]) if best["root_cpu_us"] is not None else None
+        sentence = (
+            f"What bounds the gap: {best['label']} costs {fmt(best['cpu_us'], 1)} us of server CPU "
+            f"per request (the daemon {fmt(best['root_cpu_us'], 1)} us, the function instance "
+            f"{fmt(inst, 1)} us)")
+        if nginx:
+            sentence += f", against {fmt(nginx['cpu_us'], 1)} us for nginx and the limit server together"
+        sentence += (
+            f". With the load generator on the same {ncores} cores using about {gen:.2f} of them, the "
+            f"server side has about {room:.2f} cores, so CPU per request alone caps it near "
+            f"{fmt(bound)} req/s (measured {fmt(best['rps'])}): throughput here is CPU per request, and "
+            f"latency above the limit is the extra hops (gateway, then the instance's Runtime API "
+            f"round trip) each request makes.")
+        w(sentence)
+        w("")
+    else:
+        w("nimbus was not measured in this run (see Failures below).")
+        w("")
+
+    # ---- cold starts -------------------------------------------------------------------------
+    cold, zero, spawn = by("cold"), by("zero"), by("spawn")
+    w("## Cold start and wake from zero (request arrival to response, fresh connection)")
+    w("")
+    w("Cold start: a freshly deployed, never-invoked function's first request. Wake from zero: "
+      "a function with `keep_alive: 1` whose instance process has exited, then its next request. "
+      "With few samples, max stands in for p99.")
+    w("")
+    w("| runtime | cold p50 | cold max (n) | target p50 | wake p50 | wake max (n) | instance gone after | "
+      "p50 target met | max <= 3x p50 |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for rt in ("cpp", "python", "node"):
+        cs = [num(r, "us") for r in cold if r.get("id") == rt and "failed" not in r]
+        zs = [num(r, "us") for r in zero if r.get("id") == rt and "failed" not in r]
+        gone = [num(r, "gone_ms") for r in zero if r.get("id") == rt and "failed" not in r]
+        if not cs and not zs:
+            continue
+        tgt = COLD_TARGET_MS[rt] * 1000
+        allv = cs + zs
+        met_p50 = all(median(x) <= tgt for x in (cs, zs) if x)
+        met_tail = all(max(x) <= 3 * median(x) for x in (cs, zs) if x)
+        w(f"| {RUNTIME_LABEL[rt]} | {us(median(cs))} | {us(max(cs)) if cs else 'n/a'} ({len(cs)}) | "
+          f"{us(tgt)} | {us(median(zs))} | {us(max(zs)) if zs else 'n/a'} ({len(zs)}) | "
+          f"{fmt(median(gone), 0, ' ms') if gone else 'n/a'} | {mark(met_p50 if allv else None)} | "
+          f"{mark(met_tail if allv else None)} |")
+    for ref, label in (("limit", "fork+exec of the limit server to its first response"),
+                       ("workerd", "workerd start to first response (reference)")):
+        xs = [num(r, "us") for r in spawn if r.get("id") == ref and "failed" not in r]
+        if xs:
+            w(f"| {label} | {us(median(xs))} | {us(max(xs))} ({len(xs)}) | | | | | | |")
+    w("")
+
+    # ---- footprint ---------------------------------------------------------------------------
+    fp = [r for r in by("footprint") if "failed" not in r]
+    if fp:
+        w("## Footprint")
+        w("")
+        w("| deployed functions | daemon RSS | daemon PSS | deploys/s (admin API) | idle daemon CPU | "
+          "instance processes |")
+        w("|---:|---:|---:|---:|---:|---:|")
+        for r in fp:
+            rate = ""
+            if num(r, "deployed") and num(r, "seconds"):
+                rate = fmt(num(r, "deployed") / num(r, "seconds"))
+            idle = ""
+            if "a_server_ticks" in r:
+                clk = num(r, "b_clk_tck", 100.0)
+                secs = (num(r, "a_now_ns") - num(r, "b_now_ns")) / 1e9
+                ms = (num(r, "a_server_ticks") - num(r, "b_server_ticks")) * 1000 / clk
+                idle = f"{ms / secs:.1f} ms/s" if secs > 0 else ""
+            procs = r.get("children_procs", "0")
+            w(f"| {r['functions']} | {fmt(num(r, 'rss_kb', 0) / 1024, 1)} MB | "
+              f"{fmt(num(r, 'pss_kb', 0) / 1024, 1)} MB | {rate} | {idle} | {procs} |")
+        top = max(fp, key=lambda r: int(r["functions"]))
+        rss_mb = num(top, "rss_kb", 0) / 1024
+        w("")
+        if int(top["functions"]) >= 1000:
+            w(f"Target: <= 20 MB RSS idle with 1,000 deployed functions: {fmt(rss_mb, 1)} MB, "
+              f"{mark(rss_mb <= 20)}.")
+        else:
+            w(f"Target: <= 20 MB RSS idle with 1,000 deployed functions: measured only up to "
+              f"{top['functions']} here ({fmt(rss_mb, 1)} MB).")
+        w("")
+
+    im = [r for r in by("instmem") if "failed" not in r]
+    if im:
+        w("## Memory per warm instance (after the warm loads)")
+        w("")
+        w("| runtime | warm instances | processes | RSS per instance | PSS per instance | daemon RSS |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for r in im:
+            n = num(r, "instances", 0)
+            per = lambda k: fmt(num(r, k, 0) / n / 1024, 1) + " MB" if n else "n/a"
+            w(f"| {r['label']} | {int(n)} | {r.get('procs', '?')} | {per('rss_kb')} | {per('pss_kb')} | "
+              f"{fmt(num(r, 'daemon_rss_kb', 0) / 1024, 1)} MB |")
+        w("")
+
+    dn = [r for r in by("density") if "failed" not in r]
+    if dn:
+        r = dn[0]
+        n = num(r, "instances", 0)
+        used = (num(r, "avail0_kb", 0) - num(r, "avail1_kb", 0)) / 1024
+        clean = (by("density_cleanup") or [{}])[0]
+        w("## Density")
+        w("")
+        w(f"Asked for {r['asked']} warm instances of the C++ no-op ({r.get('method')}): "
+          f"{int(n)} came up within {r['seconds']} s, using {fmt(num(r, 'rss_kb', 0) / 1024, 0)} MB RSS "
+          f"({fmt(num(r, 'pss_kb', 0) / 1024, 0)} MB PSS; the machine's available memory fell by "
+          f"{fmt(used, 0)} MB); daemon RSS then {fmt(num(r, 'daemon_rss_kb', 0) / 1024, 1)} MB. "
+          f"After deleting the function, {clean.get('left', '?')} instance processes were left "
+          f"({clean.get('seconds', '?')} s later). Target >= 1,000 warm instances: "
+          f"{mark(n >= 1000) if int(r['asked']) >= 1000 else 'not attempted at this size'}.")
+        w("")
+
+    if failures:
+        w("## Failures (measurements that could not be made)")
+        w("")
+        for r in failures:
+            w(f"- {r.get('section')} {r.get('id')}: {r['failed']}")
+        w("")
+    run = (by("run") or [{}])[0]
+    w(f"Run time: {run.get('seconds', '?')} s; load average at the end {run.get('loadavg_end', '?')}.")
+    w("")
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write("\n".join(out))
+
+    # ---- charts --------------------------------------------------------------------------------
+    if warm and args.gnuplot:
+        dat = os.path.join(args.charts, "bench.dat")
+        with open(dat, "w") as f:
+            f.write("# label rps cpu_us p50 p99 p999 open_p50 open_p99 open_p999\n")
+            for r in warm:
+                vals = [r["rps"], r["cpu_us"], r["c_p50"], r["c_p99"], r["c_p999"],
+                        r["o_p50"], r["o_p99"], r["o_p999"]]
+                f.write(f"\"{SHORT.get(r['id'], r['id'])}\" " +
+                        " ".join("0" if v is None else f"{v:.2f}" for v in vals) + "\n")
+        try:
+            subprocess.run(["gnuplot", "-e", f"datafile='{dat}'; outdir='{args.charts}'",
+                            args.gnuplot], check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"report.py: gnuplot failed ({e}); the markdown report is written without charts",
+                  file=sys.stderr)
+        os.remove(dat)
+
+
+if __name__ == "__main__":
+    main()

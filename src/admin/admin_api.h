@@ -1,0 +1,55 @@
+// The admin API (/v1): deploy, list, inspect and delete functions, aliases, and read logs. It
+// owns the write path of the catalog: every change goes to the Store first, then a new catalog
+// Snapshot is published and the scheduler retires instances of versions nothing points at.
+//
+// Threading: Handle() runs on a connection's loop and moves every blocking step (unzipping,
+// SQLite, filesystem) to the `blocking` pool; replies go back through Connection::Reply.
+// Writes are serialised by write_mu_.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/value.hpp>
+#include <mutex>
+
+#include "catalog/catalog.h"
+#include "http/server.h"
+#include "observability/log_store.h"
+#include "package/package.h"
+#include "scheduler/scheduler.h"
+#include "store/store.h"
+
+namespace nimbus::admin {
+
+class AdminApi {
+ public:
+  AdminApi(store::Store& store, package::CodeStore& code, catalog::Catalog& catalog, scheduler::Scheduler& scheduler,
+           observability::LogStore& logs, boost::asio::thread_pool& blocking);
+
+  // Builds the catalog from the store (at start-up; blocking).
+  Status Load();
+
+  void Handle(const http::ConnectionPtr& conn, http::Request&& req);
+
+ private:
+  http::Response Route(http::Request& req);
+  http::Response Deploy(http::Request& req, const std::string& name);
+  http::Response Delete(http::Request& req, const std::string& name);
+  http::Response PutAlias(http::Request& req, const std::string& name, const std::string& alias);
+  http::Response DeleteAlias(http::Request& req, const std::string& name, const std::string& alias);
+  http::Response Logs(http::Request& req, const std::string& name);
+  boost::json::object Document(const catalog::Snapshot& snap, const std::string& name) const;
+  // Reads one function's versions and aliases from the store into `snap`.
+  Status LoadFunction(catalog::Snapshot& snap, const std::string& name);
+  void CollectGarbage(const std::string& sha256);
+  void Publish(std::shared_ptr<catalog::Snapshot> snap, const std::string& name);
+
+  store::Store& store_;
+  package::CodeStore& code_;
+  catalog::Catalog& catalog_;
+  scheduler::Scheduler& scheduler_;
+  observability::LogStore& logs_;
+  boost::asio::thread_pool& blocking_;
+  std::mutex write_mu_;  // one deploy/delete/alias change at a time
+};
+
+}  // namespace nimbus::admin

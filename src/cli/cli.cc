@@ -1,0 +1,211 @@
+// Dispatch for the `nimbus` CLI: global flags, command lookup, top-level help and version,
+// and the helpers every command shares for turning answers into messages and exit codes.
+#include "cli/cli.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+
+namespace nimbus::cli {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+constexpr const char* kDefaultEndpoint = "http://127.0.0.1:8080";
+
+void PrintTopLevelHelp(std::ostream& out) {
+  out << "usage: nimbus COMMAND [ARGS] [--endpoint URL] [--json] [--help]\n"
+         "       nimbus serve [--listen HOST:PORT] ...   (runs the daemon; see `nimbus serve --help`)\n"
+         "\n"
+         "commands:\n";
+  size_t width = 0;
+  for (const auto& c : AllCommands()) width = std::max(width, c.spec.name.size());
+  for (const auto& c : AllCommands()) {
+    out << "  " << c.spec.name << std::string(width - c.spec.name.size() + 3, ' ')
+        << c.spec.summary << "\n";
+  }
+  out << "\n"
+         "global flags:\n"
+         "  --endpoint URL   the daemon (default: $NIMBUS_ENDPOINT, else http://127.0.0.1:8080)\n"
+         "  --json           print the server's JSON answer as is, one document\n"
+         "  --help, -h       help for nimbus or for one command\n"
+         "  --version        print the version\n"
+         "\n"
+         "exit status:\n"
+         "  0  ok\n"
+         "  1  the server refused the request (4xx/5xx other than 404), or a local step failed\n"
+         "  2  usage error: unknown command or flag, missing or malformed argument\n"
+         "  3  not found (404): no such function, version, alias or route\n"
+         "  4  invoke: the function returned an error\n"
+         "  5  cannot reach the daemon, or it did not answer in time\n"
+         "\n"
+         "run `nimbus COMMAND --help` for a command's flags.\n";
+}
+
+bool IsGlobalFlagWord(const std::string& word) {
+  return word == "--json" || word == "--endpoint" || word.rfind("--endpoint=", 0) == 0;
+}
+
+}  // namespace
+
+int ExitCodeForHttpStatus(int http_status) {
+  if (http_status >= 200 && http_status < 300) return kExitOk;
+  if (http_status == 404) return kExitNotFound;
+  return kExitFailed;
+}
+
+const std::vector<Command>& AllCommands() {
+  static const std::vector<Command> kCommands = {
+      {kInitSpec, RunInit},   {kDeploySpec, RunDeploy}, {kInvokeSpec, RunInvoke},
+      {kLsSpec, RunLs},       {kInfoSpec, RunInfo},     {kLogsSpec, RunLogs},
+      {kAliasSpec, RunAlias}, {kRmSpec, RunRm},
+  };
+  return kCommands;
+}
+
+int UsageError(Context& ctx, const CommandSpec& spec, const std::string& message) {
+  ctx.err << "error: " << message << "\nusage: " << UsageLine(spec)
+          << "\nrun `nimbus " << spec.name << " --help` for details\n";
+  return kExitUsage;
+}
+
+int ReportTransportError(Context& ctx, const Status& status) {
+  ctx.err << "error: " << status.message() << "\n";
+  return status.code() == Code::kTooLarge ? kExitFailed : kExitUnreachable;
+}
+
+int ReportHttpError(Context& ctx, const HttpResponse& response) {
+  std::string message;
+  std::string error_type = response.Header("x-amzn-ErrorType");
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(response.body, ec);
+  if (!ec && doc.is_object()) {
+    const auto& obj = doc.as_object();
+    if (auto* m = obj.if_contains("message"); m && m->is_string()) message = m->as_string().c_str();
+    if (auto* t = obj.if_contains("errorType"); t && t->is_string()) error_type = t->as_string().c_str();
+  }
+  if (message.empty()) {
+    message = "nimbus answered HTTP " + std::to_string(response.status);
+    if (!response.body.empty()) message += ": " + response.body.substr(0, 500);
+  }
+  ctx.err << "error: " << message;
+  if (!error_type.empty()) ctx.err << " (" << error_type << ")";
+  ctx.err << "\n";
+  if (ctx.json && !ec) PrintBody(ctx.out, response.body);
+  return ExitCodeForHttpStatus(response.status);
+}
+
+int ReportLocalError(Context& ctx, const std::string& message) {
+  ctx.err << "error: " << message << "\n";
+  return kExitFailed;
+}
+
+void PrintBody(std::ostream& out, const std::string& body) {
+  out << body;
+  if (body.empty() || body.back() != '\n') out << '\n';
+  out.flush();
+}
+
+std::string JsonText(const boost::json::object& obj, std::string_view key) {
+  if (auto* v = obj.if_contains(key)) {
+    if (v->is_string()) return std::string(v->as_string());
+    if (v->is_int64()) return std::to_string(v->as_int64());
+    if (v->is_uint64()) return std::to_string(v->as_uint64());
+  }
+  return "";
+}
+
+int64_t JsonInt(const boost::json::object& obj, std::string_view key, int64_t fallback) {
+  if (auto* v = obj.if_contains(key)) {
+    boost::system::error_code ec;
+    auto n = v->to_number<int64_t>(ec);
+    if (!ec) return n;
+  }
+  return fallback;
+}
+
+std::string FunctionPath(const std::string& name) { return "/v1/functions/" + UrlEncode(name); }
+
+int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+           std::ostream& err, const CliEnvironment& env) {
+  // Global flags may come before the command: `nimbus --endpoint URL ls`.
+  std::vector<std::string> leading;
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    if (word == "--version") {
+      out << "nimbus " << kVersion << "\n";
+      return kExitOk;
+    }
+    if (word == "--help" || word == "-h") {
+      PrintTopLevelHelp(out);
+      return kExitOk;
+    }
+    if (!IsGlobalFlagWord(word)) break;
+    leading.push_back(word);
+    if (word == "--endpoint" && i + 1 < args.size()) leading.push_back(args[++i]);
+  }
+  if (i >= args.size()) {
+    err << "error: missing command\n";
+    PrintTopLevelHelp(err);
+    return kExitUsage;
+  }
+  std::string name = args[i];
+  std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+  if (name == "help") {
+    if (rest.empty()) {
+      PrintTopLevelHelp(out);
+      return kExitOk;
+    }
+    name = rest[0];
+    rest = {"--help"};
+  }
+  if (name == "version") {
+    out << "nimbus " << kVersion << "\n";
+    return kExitOk;
+  }
+  const Command* command = nullptr;
+  for (const auto& c : AllCommands()) {
+    if (c.spec.name == name) command = &c;
+  }
+  if (command == nullptr) {
+    err << "error: unknown command '" << name << "'\n"
+        << "usage: nimbus COMMAND [ARGS]; run `nimbus --help` for the list of commands\n";
+    return kExitUsage;
+  }
+  rest.insert(rest.begin(), leading.begin(), leading.end());
+
+  Context ctx{in, out, err, env, Endpoint{}, false};
+  Result<ParsedArgs> parsed = ParseArgs(command->spec, rest);
+  if (!parsed.ok()) return UsageError(ctx, command->spec, parsed.status().message());
+  if (parsed->Has("help")) {
+    PrintCommandHelp(command->spec, out);
+    return kExitOk;
+  }
+  std::string endpoint_text = parsed->Get("endpoint", env.endpoint.empty() ? kDefaultEndpoint
+                                                                           : env.endpoint);
+  Result<Endpoint> endpoint = ParseEndpoint(endpoint_text);
+  if (!endpoint.ok()) return UsageError(ctx, command->spec, endpoint.status().message());
+  ctx.endpoint = *endpoint;
+  ctx.json = parsed->Has("json");
+  return command->run(ctx, *parsed);
+}
+
+int RunCli(int argc, char** argv) {
+  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  CliEnvironment env;
+  if (const char* e = std::getenv("NIMBUS_ENDPOINT")) env.endpoint = e;
+  if (const char* s = std::getenv("NIMBUS_SHARE_DIR")) env.share_dir = s;
+  std::error_code ec;
+  env.exe_path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  env.wait_for_next_poll = [] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return true;
+  };
+  return RunCli(args, std::cin, std::cout, std::cerr, env);
+}
+
+}  // namespace nimbus::cli

@@ -1,0 +1,626 @@
+// End-to-end tests of the CLI: RunCli with captured streams against a fake daemon.
+#include "cli/cli.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/fake_daemon.h"
+#include "cli/test_util.h"
+
+namespace nimbus::cli {
+namespace {
+
+using testing::CliRun;
+using testing::FakeDaemon;
+using testing::JsonAnswer;
+using testing::ReadText;
+using testing::RecordedRequest;
+using testing::RunCliCaptured;
+using testing::TempDir;
+using testing::WriteText;
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string ClosedPortUrl() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::string url = "http://127.0.0.1:" + std::to_string(a.local_endpoint().port());
+  a.close();
+  return url;
+}
+
+const char* kFunctionDoc = R"({
+  "name": "hello", "runtime": "python3", "handler": "app.handler",
+  "memory": 128, "timeout": 3, "keep_alive": 60,
+  "concurrency": {"max": 10, "min_warm": 0},
+  "version": "2", "code_sha256": "ab12cd34ef567890", "code_size": 1234,
+  "routes": [{"method": "GET", "path": "/hello/{name}"}],
+  "versions": ["1", "2"], "aliases": {"live": "1"},
+  "instances": {"busy": 0, "idle": 1},
+  "last_modified_ms": 1700000000000
+})";
+
+const char* kNotFound =
+    R"({"Type": "User", "message": "function 'helo' does not exist; `nimbus ls` lists deployed functions", "errorType": "ResourceNotFoundException"})";
+
+// --- exit codes and usage -------------------------------------------------------------------
+
+TEST(ExitCodeForHttpStatus, MapsSuccessNotFoundAndEverythingElse) {
+  EXPECT_EQ(ExitCodeForHttpStatus(200), kExitOk);
+  EXPECT_EQ(ExitCodeForHttpStatus(201), kExitOk);
+  EXPECT_EQ(ExitCodeForHttpStatus(204), kExitOk);
+  EXPECT_EQ(ExitCodeForHttpStatus(404), kExitNotFound);
+  EXPECT_EQ(ExitCodeForHttpStatus(400), kExitFailed);
+  EXPECT_EQ(ExitCodeForHttpStatus(413), kExitFailed);
+  EXPECT_EQ(ExitCodeForHttpStatus(429), kExitFailed);
+  EXPECT_EQ(ExitCodeForHttpStatus(500), kExitFailed);
+}
+
+TEST(RunCli, WithoutACommandIsAUsageError) {
+  CliRun r = RunCliCaptured({});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "missing command"));
+}
+
+TEST(RunCli, RejectsAnUnknownCommand) {
+  CliRun r = RunCliCaptured({"deplyo", "x"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "unknown command 'deplyo'"));
+}
+
+TEST(RunCli, RejectsAnUnknownFlagWithTheCommandsUsageLine) {
+  CliRun r = RunCliCaptured({"ls", "--all"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "unknown flag '--all'"));
+  EXPECT_TRUE(Contains(r.err, "usage: nimbus ls"));
+}
+
+TEST(RunCli, RejectsAMissingArgumentWithTheUsageLine) {
+  CliRun r = RunCliCaptured({"alias", "hello", "live"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "missing VERSION"));
+  EXPECT_TRUE(Contains(r.err, "usage: nimbus alias NAME ALIAS VERSION"));
+}
+
+TEST(RunCli, RejectsABadEndpointAsAUsageError) {
+  CliRun r = RunCliCaptured({"ls", "--endpoint", "https://x"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "only plain http://"));
+}
+
+TEST(RunCli, PrintsTheVersion) {
+  CliRun r = RunCliCaptured({"--version"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "nimbus 0.1.0\n");
+}
+
+TEST(RunCli, TopLevelHelpListsCommandsAndExitStatuses) {
+  CliRun r = RunCliCaptured({"--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  for (const char* word : {"init", "deploy", "invoke", "ls", "info", "logs", "alias", "rm",
+                           "exit status", "5  cannot reach the daemon"}) {
+    EXPECT_TRUE(Contains(r.out, word)) << word;
+  }
+}
+
+TEST(RunCli, CommandHelpWorksWithoutArgumentsAndViaHelpCommand) {
+  CliRun a = RunCliCaptured({"invoke", "--help"});
+  EXPECT_EQ(a.code, kExitOk);
+  EXPECT_TRUE(Contains(a.out, "usage: nimbus invoke NAME [--payload JSON|@FILE|-]"));
+  CliRun b = RunCliCaptured({"help", "invoke"});
+  EXPECT_EQ(b.code, kExitOk);
+  EXPECT_EQ(a.out, b.out);
+}
+
+// --- unreachable daemon ---------------------------------------------------------------------
+
+TEST(RunCli, UnreachableDaemonExits5WithAMessageSayingHowToStartIt) {
+  const std::string url = ClosedPortUrl();
+  CliRun r = RunCliCaptured({"ls", "--endpoint", url});
+  EXPECT_EQ(r.code, kExitUnreachable);
+  EXPECT_EQ(r.err, "error: cannot reach nimbus at " + url +
+                       ": connection refused; start it with `nimbus serve` or `make run`, or set "
+                       "--endpoint\n");
+}
+
+TEST(RunCli, TakesTheEndpointFromTheEnvironmentUnlessTheFlagIsGiven) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); });
+  CliEnvironment env;
+  env.endpoint = daemon.url();
+  EXPECT_EQ(RunCliCaptured({"ls"}, env).code, kExitOk);
+  EXPECT_EQ(daemon.requests().size(), 1u);
+  env.endpoint = ClosedPortUrl();
+  EXPECT_EQ(RunCliCaptured({"--endpoint", daemon.url(), "ls"}, env).code, kExitOk);
+  EXPECT_EQ(daemon.requests().size(), 2u);
+}
+
+// --- invoke ---------------------------------------------------------------------------------
+
+TEST(ReadPayload, AcceptsInlineJson) {
+  std::istringstream in;
+  auto p = ReadPayload(R"({"name": "world"})", in);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(*p, R"({"name": "world"})");
+}
+
+TEST(ReadPayload, RejectsTextThatIsNotJsonWithAQuotingHint) {
+  std::istringstream in;
+  auto p = ReadPayload("{name: world}", in);
+  ASSERT_FALSE(p.ok());
+  EXPECT_TRUE(Contains(p.status().message(), "--payload is not valid JSON"));
+  EXPECT_TRUE(Contains(p.status().message(), "quote it for the shell"));
+}
+
+TEST(ReadPayload, RejectsTrailingGarbageAfterAValue) {
+  std::istringstream in;
+  EXPECT_FALSE(ReadPayload("{} {}", in).ok());
+}
+
+TEST(ReadPayload, ReadsAFileAfterAnAtSign) {
+  TempDir dir;
+  WriteText(dir.path() / "event.json", "[1, 2]\n");
+  std::istringstream in;
+  auto p = ReadPayload("@" + (dir.path() / "event.json").string(), in);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(*p, "[1, 2]\n");
+  auto missing = ReadPayload("@" + (dir.path() / "nope.json").string(), in);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(Contains(missing.status().message(), "cannot read payload file"));
+}
+
+TEST(ReadPayload, ReadsStandardInputForADash) {
+  std::istringstream in(R"("just a string")");
+  auto p = ReadPayload("-", in);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(*p, R"("just a string")");
+  std::istringstream bad("oops");
+  auto q = ReadPayload("-", bad);
+  ASSERT_FALSE(q.ok());
+  EXPECT_TRUE(Contains(q.status().message(), "standard input is not valid JSON"));
+}
+
+TEST(Invoke, RejectsABadPayloadBeforeSendingAnything) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, "{}"); });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--payload", "{oops", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "not valid JSON"));
+  EXPECT_TRUE(daemon.requests().empty());
+}
+
+TEST(Invoke, RejectsAnUnknownInvocationType) {
+  CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Async"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "RequestResponse, Event or DryRun"));
+}
+
+TEST(Invoke, PostsThePayloadAndPrintsTheAnswer) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    auto r = JsonAnswer(200, R"({"statusCode":200,"body":"hi"})");
+    r.headers.emplace_back("X-Amz-Executed-Version", "1");
+    return r;
+  });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--payload", R"({"a":1})", "--qualifier", "live",
+                             "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "{\"statusCode\":200,\"body\":\"hi\"}\n");
+  auto reqs = daemon.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].method, "POST");
+  EXPECT_EQ(reqs[0].target, "/2015-03-31/functions/hello/invocations?Qualifier=live");
+  EXPECT_EQ(reqs[0].headers["x-amz-invocation-type"], "RequestResponse");
+  EXPECT_EQ(reqs[0].headers.count("x-amz-log-type"), 0u);
+  EXPECT_EQ(reqs[0].body, R"({"a":1})");
+}
+
+TEST(Invoke, SendsAnEmptyObjectWhenNoPayloadIsGiven) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, "null"); });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(daemon.requests().at(0).body, "{}");
+}
+
+TEST(Invoke, WithLogAsksForTheTailAndPrintsItDecodedOnStderr) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    auto r = JsonAnswer(200, "\"ok\"");
+    // base64 of "START RequestId: abc\nhello\n"
+    r.headers.emplace_back("X-Amz-Log-Result", "U1RBUlQgUmVxdWVzdElkOiBhYmMKaGVsbG8K");
+    return r;
+  });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--log", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(daemon.requests().at(0).headers["x-amz-log-type"], "Tail");
+  EXPECT_EQ(r.err, "START RequestId: abc\nhello\n");
+  EXPECT_EQ(r.out, "\"ok\"\n");
+}
+
+TEST(Invoke, AFunctionErrorPrintsTheErrorDocumentAndExits4) {
+  const std::string body =
+      R"({"errorMessage": "Task timed out after 3.00 seconds", "errorType": "Sandbox.Timedout"})";
+  FakeDaemon daemon([&](const RecordedRequest&) {
+    auto r = JsonAnswer(200, body);
+    r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
+    return r;
+  });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitFunctionError);
+  EXPECT_EQ(r.out, body + "\n");
+  EXPECT_TRUE(Contains(r.err, "function hello failed (Unhandled): Sandbox.Timedout: Task timed out"));
+}
+
+TEST(Invoke, AnUnknownFunctionExits3WithTheServersMessage) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    auto r = JsonAnswer(404, kNotFound);
+    r.headers.emplace_back("x-amzn-ErrorType", "ResourceNotFoundException");
+    return r;
+  });
+  CliRun r = RunCliCaptured({"invoke", "helo", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_EQ(r.err,
+            "error: function 'helo' does not exist; `nimbus ls` lists deployed functions "
+            "(ResourceNotFoundException)\n");
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(Invoke, ThrottlingExits1NamingTheErrorType) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    return JsonAnswer(429, R"({"message": "too many requests for 'hello'", "errorType": "TooManyRequestsException"})");
+  });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_TRUE(Contains(r.err, "(TooManyRequestsException)"));
+}
+
+TEST(Invoke, AnEventIsQueuedAndReportedWithItsRequestId) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    HttpResponse r;
+    r.status = 202;
+    r.headers = {{"x-amzn-RequestId", "req-1"}};
+    return r;
+  });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Event", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(daemon.requests().at(0).headers["x-amz-invocation-type"], "Event");
+  EXPECT_EQ(r.out, "queued an event for hello (request id req-1)\n");
+}
+
+TEST(Invoke, ATimeoutFlagBoundsTheWaitForTheDaemon) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    return JsonAnswer(200, "{}");
+  });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--timeout", "0.1", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitUnreachable);
+  EXPECT_TRUE(Contains(r.err, "did not answer within 100 ms"));
+  EXPECT_EQ(RunCliCaptured({"invoke", "hello", "--timeout", "soon"}).code, kExitUsage);
+}
+
+// --- deploy ---------------------------------------------------------------------------------
+
+TEST(Deploy, PutsAZipOfTheDirectoryAndPrintsVersionSizeHashAndUrls) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "hello";
+  ASSERT_EQ(RunCliCaptured({"init", "hello", "--runtime", "python3", "--dir", dir.string()}).code,
+            kExitOk);
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(201, kFunctionDoc); });
+  CliRun r = RunCliCaptured({"deploy", dir.string(), "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto reqs = daemon.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].method, "PUT");
+  EXPECT_EQ(reqs[0].target, "/v1/functions/hello");
+  EXPECT_EQ(reqs[0].headers["content-type"], "application/zip");
+  ASSERT_GE(reqs[0].body.size(), 4u);
+  EXPECT_EQ(reqs[0].body.substr(0, 4), std::string("PK\x03\x04", 4));
+  EXPECT_TRUE(Contains(reqs[0].body, "function.yaml"));
+  EXPECT_TRUE(Contains(reqs[0].body, "app.py"));
+  EXPECT_EQ(r.out, "deployed hello version 2 (python3, 1.2 KB, sha256 ab12cd34)\n"
+                   "  " + daemon.url() + "/fn/hello\n"
+                   "  GET " + daemon.url() + "/hello/{name}\n");
+}
+
+TEST(Deploy, WithJsonPrintsTheFunctionDocumentAsIs) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "hello";
+  ASSERT_EQ(RunCliCaptured({"init", "hello", "--runtime", "nodejs", "--dir", dir.string()}).code, kExitOk);
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, kFunctionDoc); });
+  CliRun r = RunCliCaptured({"--json", "deploy", dir.string(), "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, std::string(kFunctionDoc) + "\n");
+}
+
+TEST(Deploy, ABadManifestIsReportedWithItsLineBeforeAnythingIsSent) {
+  TempDir tmp;
+  WriteText(tmp.path() / "function.yaml", "name: hello\nruntime: python3\nhandler: app.handler\nmemroy: 128\n");
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(201, kFunctionDoc); });
+  CliRun r = RunCliCaptured({"deploy", tmp.path().string(), "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_TRUE(Contains(r.err, "function.yaml:4")) << r.err;
+  EXPECT_TRUE(daemon.requests().empty());
+}
+
+TEST(Deploy, ADirectoryWithoutAManifestSaysHowToMakeOne) {
+  TempDir tmp;
+  CliRun r = RunCliCaptured({"deploy", tmp.path().string(), "--endpoint", ClosedPortUrl()});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_TRUE(Contains(r.err, "no function.yaml in")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "nimbus init"));
+}
+
+TEST(Deploy, RunsTheBuildInTheDirectoryAndPackagesWhatItMade) {
+  TempDir tmp;
+  WriteText(tmp.path() / "function.yaml",
+            "name: built\nruntime: python3\nhandler: app.handler\nbuild: echo compiling; echo out > built.txt\n");
+  WriteText(tmp.path() / "app.py", "def handler(e, c):\n  return 1\n");
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(201, kFunctionDoc); });
+  CliRun r = RunCliCaptured({"deploy", tmp.path().string(), "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(Contains(r.err, "compiling\n"));
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() / "built.txt"));
+  ASSERT_EQ(daemon.requests().size(), 1u);
+  EXPECT_EQ(daemon.requests()[0].target, "/v1/functions/built");
+  EXPECT_TRUE(Contains(daemon.requests()[0].body, "built.txt"));
+}
+
+TEST(Deploy, AFailingBuildExitsWithItsStatusAndSendsNothing) {
+  TempDir tmp;
+  WriteText(tmp.path() / "function.yaml",
+            "name: broken\nruntime: python3\nhandler: app.handler\nbuild: echo bad code >&2; exit 7\n");
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(201, kFunctionDoc); });
+  CliRun r = RunCliCaptured({"deploy", tmp.path().string(), "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, 7);
+  EXPECT_TRUE(Contains(r.err, "bad code\n"));
+  EXPECT_TRUE(Contains(r.err, "build failed"));
+  EXPECT_TRUE(Contains(r.err, "exited with status 7"));
+  EXPECT_TRUE(daemon.requests().empty());
+}
+
+TEST(Deploy, ARefusedPackageExits1WithTheServersMessage) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "hello";
+  ASSERT_EQ(RunCliCaptured({"init", "hello", "--runtime", "python3", "--dir", dir.string()}).code, kExitOk);
+  FakeDaemon daemon([](const RecordedRequest&) {
+    return JsonAnswer(413, R"({"message": "package is 60 MB zipped; the limit is 50 MB", "errorType": "CodeStorageExceededException"})");
+  });
+  CliRun r = RunCliCaptured({"deploy", dir.string(), "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_EQ(r.err, "error: package is 60 MB zipped; the limit is 50 MB (CodeStorageExceededException)\n");
+}
+
+// --- ls, info, rm, alias --------------------------------------------------------------------
+
+TEST(Ls, PrintsATableOfFunctions) {
+  FakeDaemon daemon([](const RecordedRequest& req) {
+    EXPECT_EQ(req.target, "/v1/functions");
+    return JsonAnswer(200, std::string(R"({"functions": [)") + kFunctionDoc + R"(,
+      {"name": "worker", "runtime": "provided", "version": "7", "memory": 256, "timeout": 30,
+       "routes": [], "instances": {"busy": 3, "idle": 0}}]})");
+  });
+  CliRun r = RunCliCaptured({"ls", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "NAME     RUNTIME    VERSION   MEMORY   TIMEOUT   ROUTES              INSTANCES\n"
+            "hello    python3    2         128 MB   3 s       GET /hello/{name}   0/1\n"
+            "worker   provided   7         256 MB   30 s      -                   3/0\n");
+}
+
+TEST(Ls, SaysHowToStartWhenNothingIsDeployed) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); });
+  CliRun r = RunCliCaptured({"ls", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(Contains(r.err, "no functions deployed"));
+}
+
+TEST(Ls, WithJsonPrintsTheServersDocument) {
+  const std::string body = R"({"functions": []})";
+  FakeDaemon daemon([&](const RecordedRequest&) { return JsonAnswer(200, body); });
+  CliRun r = RunCliCaptured({"ls", "--json", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, body + "\n");
+}
+
+TEST(Info, DescribesVersionsAliasesRoutesAndUrls) {
+  FakeDaemon daemon([](const RecordedRequest& req) {
+    EXPECT_EQ(req.target, "/v1/functions/hello");
+    return JsonAnswer(200, kFunctionDoc);
+  });
+  CliRun r = RunCliCaptured({"info", "hello", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  for (const std::string line : {"name:          hello\n",
+                                 "runtime:       python3 (handler app.handler)\n",
+                                 "versions:      1, 2\n", "aliases:       live -> 1\n",
+                                 "instances:     0 busy, 1 idle\n",
+                                 "code:          1.2 KB, sha256 ab12cd34ef567890\n",
+                                 "modified:      2023-11-14T22:13:20.000Z\n",
+                                 "routes:        GET /hello/{name}\n"}) {
+    EXPECT_TRUE(Contains(r.out, line)) << line << "in:\n" << r.out;
+  }
+  EXPECT_TRUE(Contains(r.out, "urls:          " + daemon.url() + "/fn/hello\n"));
+  EXPECT_TRUE(Contains(r.out, "               GET " + daemon.url() + "/hello/{name}\n"));
+}
+
+TEST(Info, AnUnknownFunctionExits3) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(404, kNotFound); });
+  CliRun r = RunCliCaptured({"info", "helo", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_TRUE(Contains(r.err, "does not exist"));
+}
+
+TEST(Rm, DeletesTheFunction) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    HttpResponse r;
+    r.status = 204;
+    return r;
+  });
+  CliRun r = RunCliCaptured({"rm", "hello", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "removed hello\n");
+  EXPECT_EQ(daemon.requests().at(0).method, "DELETE");
+  EXPECT_EQ(daemon.requests().at(0).target, "/v1/functions/hello");
+}
+
+TEST(Rm, EscapesNamesSoTheyCannotReachOtherPaths) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(404, kNotFound); });
+  CliRun r = RunCliCaptured({"rm", "../x", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_EQ(daemon.requests().at(0).target, "/v1/functions/..%2Fx");
+}
+
+TEST(Alias, PutsTheVersionAsJson) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"name": "live", "version": "3"})"); });
+  CliRun r = RunCliCaptured({"alias", "hello", "live", "3", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  auto req = daemon.requests().at(0);
+  EXPECT_EQ(req.method, "PUT");
+  EXPECT_EQ(req.target, "/v1/functions/hello/aliases/live");
+  EXPECT_EQ(boost::json::parse(req.body), boost::json::parse(R"({"version": "3"})"));
+  EXPECT_EQ(r.out, "hello:live -> version 3\n");
+}
+
+// --- logs -----------------------------------------------------------------------------------
+
+std::string LogLines(const std::vector<std::tuple<int64_t, std::string, std::string>>& lines) {
+  boost::json::array a;
+  for (const auto& [t, id, text] : lines) {
+    a.push_back({{"time_ms", t}, {"request_id", id}, {"stream", "stdout"}, {"text", text}});
+  }
+  return boost::json::serialize(boost::json::object{{"lines", a}});
+}
+
+TEST(Logs, PrintsTimeRequestIdAndTextAndPassesTheFilters) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    return JsonAnswer(200, LogLines({{1700000000000, "r1", "START RequestId: r1"},
+                                     {1700000000005, "r1", "hello\n"},
+                                     {1700000000009, "", "runtime started"}}));
+  });
+  CliRun r = RunCliCaptured({"logs", "hello", "--limit", "5", "--request-id", "r1", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(daemon.requests().at(0).target, "/v1/functions/hello/logs?limit=5&request_id=r1");
+  EXPECT_EQ(r.out,
+            "2023-11-14T22:13:20.000Z r1 START RequestId: r1\n"
+            "2023-11-14T22:13:20.005Z r1 hello\n"
+            "2023-11-14T22:13:20.009Z - runtime started\n");
+}
+
+TEST(Logs, RejectsANonNumericLimit) {
+  EXPECT_EQ(RunCliCaptured({"logs", "hello", "--limit", "ten"}).code, kExitUsage);
+  EXPECT_EQ(RunCliCaptured({"logs", "hello", "--limit", "0"}).code, kExitUsage);
+}
+
+TEST(Logs, FollowPrintsOnlyNewLinesFromOverlappingPolls) {
+  std::atomic<int> poll{0};
+  FakeDaemon daemon([&](const RecordedRequest&) {
+    switch (poll++) {
+      case 0:
+        return JsonAnswer(200, LogLines({{1, "a", "one"}, {2, "a", "two"}}));
+      case 1:  // same window plus a line at the same millisecond as the last one shown
+        return JsonAnswer(200, LogLines({{1, "a", "one"}, {2, "a", "two"}, {2, "a", "two"}, {3, "b", "three"}}));
+      default:  // the window slid: old lines fell off, one new line
+        return JsonAnswer(200, LogLines({{3, "b", "three"}, {4, "b", "four"}}));
+    }
+  });
+  int waits = 0;
+  CliEnvironment env;
+  env.wait_for_next_poll = [&] { return ++waits <= 2; };
+  CliRun r = RunCliCaptured({"logs", "hello", "--follow", "--endpoint", daemon.url()}, env);
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(poll.load(), 3);
+  EXPECT_EQ(r.out,
+            "1970-01-01T00:00:00.001Z a one\n"
+            "1970-01-01T00:00:00.002Z a two\n"
+            "1970-01-01T00:00:00.002Z a two\n"
+            "1970-01-01T00:00:00.003Z b three\n"
+            "1970-01-01T00:00:00.004Z b four\n");
+}
+
+TEST(Logs, FollowStopsWithExit3WhenTheFunctionIsDeleted) {
+  std::atomic<int> poll{0};
+  FakeDaemon daemon([&](const RecordedRequest&) {
+    if (poll++ == 0) return JsonAnswer(200, LogLines({{1, "a", "one"}}));
+    return JsonAnswer(404, kNotFound);
+  });
+  CliEnvironment env;
+  env.wait_for_next_poll = [] { return true; };
+  CliRun r = RunCliCaptured({"logs", "hello", "--follow", "--endpoint", daemon.url()}, env);
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_EQ(r.out, "1970-01-01T00:00:00.001Z a one\n");
+}
+
+// --- init -----------------------------------------------------------------------------------
+
+TEST(Init, CreatesTheDirectoryWithManifestAndHandler) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "fn";
+  CliRun r = RunCliCaptured({"init", "hello", "--runtime", "python3", "--dir", dir.string()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(Contains(ReadText(dir / "function.yaml"), "name: hello\n"));
+  EXPECT_TRUE(Contains(ReadText(dir / "app.py"), "def handler(event, context):"));
+  EXPECT_TRUE(Contains(r.out, "nimbus deploy " + dir.string()));
+}
+
+TEST(Init, RefusesADirectoryThatIsNotEmpty) {
+  TempDir tmp;
+  WriteText(tmp.path() / "keep.txt", "mine");
+  CliRun r = RunCliCaptured({"init", "hello", "--runtime", "nodejs", "--dir", tmp.path().string()});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_TRUE(Contains(r.err, "already exists and is not empty"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "function.yaml"));
+}
+
+TEST(Init, RejectsABadNameOrRuntimeAsUsageErrors) {
+  TempDir tmp;
+  EXPECT_EQ(RunCliCaptured({"init", "bad.name", "--runtime", "python3", "--dir", (tmp.path() / "a").string()}).code,
+            kExitUsage);
+  CliRun r = RunCliCaptured({"init", "ok", "--runtime", "ruby", "--dir", (tmp.path() / "b").string()});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "python3, nodejs or cpp"));
+  EXPECT_EQ(RunCliCaptured({"init", "ok"}).code, kExitUsage);
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "a"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "b"));
+}
+
+TEST(Init, CppCopiesTheSdkHeaderFromTheShareDirectory) {
+  TempDir share;
+  WriteText(share.path() / "sdk/cpp/nimbus/lambda_runtime.hpp", "// the sdk\n");
+  TempDir tmp;
+  const auto dir = tmp.path() / "native";
+  CliEnvironment env;
+  env.share_dir = share.path().string();
+  CliRun r = RunCliCaptured({"init", "native", "--runtime", "cpp", "--dir", dir.string()}, env);
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(ReadText(dir / "nimbus/lambda_runtime.hpp"), "// the sdk\n");
+  EXPECT_TRUE(Contains(ReadText(dir / "function.yaml"), "runtime: provided\n"));
+  EXPECT_TRUE(Contains(ReadText(dir / "function.yaml"), "build: make"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "Makefile"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "main.cpp"));
+}
+
+TEST(Init, CppFindsTheSdkBesideTheExecutable) {
+  TempDir root;
+  WriteText(root.path() / "share/nimbus/sdk/cpp/nimbus/lambda_runtime.hpp", "// beside\n");
+  CliEnvironment env;
+  env.exe_path = root.path() / "nimbus";
+  const auto dir = root.path() / "fn";
+  ASSERT_EQ(RunCliCaptured({"init", "fn", "--runtime", "cpp", "--dir", dir.string()}, env).code, kExitOk);
+  EXPECT_EQ(ReadText(dir / "nimbus/lambda_runtime.hpp"), "// beside\n");
+}
+
+TEST(Init, CppWithoutTheSdkSaysWhereItLookedAndCreatesNothing) {
+  TempDir tmp;
+  CliEnvironment env;
+  env.share_dir = (tmp.path() / "nowhere").string();
+  const auto dir = tmp.path() / "native";
+  CliRun r = RunCliCaptured({"init", "native", "--runtime", "cpp", "--dir", dir.string()}, env);
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_TRUE(Contains(r.err, "NIMBUS_SHARE_DIR"));
+  EXPECT_TRUE(Contains(r.err, (tmp.path() / "nowhere").string()));
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+}  // namespace
+}  // namespace nimbus::cli

@@ -1,0 +1,211 @@
+// The commands that read and change the function registry through the admin API:
+// `ls`, `info`, `rm` and `alias`.
+#include <algorithm>
+#include <boost/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/format.h"
+
+namespace nimbus::cli {
+namespace {
+
+// GET/PUT/DELETE on the admin API with the shared error handling: on a 2xx answer stores it in
+// *out and returns -1, else returns the exit code after printing the error.
+int Call(Context& ctx, HttpRequest request, HttpResponse* out) {
+  Result<HttpResponse> response = ctx.Client().Send(request);
+  if (!response.ok()) return ReportTransportError(ctx, response.status());
+  if (response->status < 200 || response->status >= 300) return ReportHttpError(ctx, *response);
+  *out = std::move(*response);
+  return -1;
+}
+
+// Parses a JSON object answer; prints an error and returns nullopt for anything else.
+std::optional<boost::json::object> ParseObject(Context& ctx, const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(body, ec);
+  if (ec || !doc.is_object()) {
+    ctx.err << "error: the daemon's answer is not a JSON object; is --endpoint " << ctx.endpoint.url
+            << " a nimbus daemon?\n";
+    return std::nullopt;
+  }
+  return std::move(doc.as_object());
+}
+
+std::vector<std::pair<std::string, std::string>> Routes(const boost::json::object& fn) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (auto* routes = fn.if_contains("routes"); routes && routes->is_array()) {
+    for (const auto& r : routes->as_array()) {
+      if (r.is_object()) out.emplace_back(JsonText(r.as_object(), "method"), JsonText(r.as_object(), "path"));
+    }
+  }
+  return out;
+}
+
+std::string Instances(const boost::json::object& fn) {
+  const boost::json::object* inst = nullptr;
+  if (auto* v = fn.if_contains("instances"); v && v->is_object()) inst = &v->as_object();
+  if (inst == nullptr) return "-";
+  return std::to_string(JsonInt(*inst, "busy")) + "/" + std::to_string(JsonInt(*inst, "idle"));
+}
+
+}  // namespace
+
+const CommandSpec kLsSpec = {
+    "ls",
+    "list deployed functions",
+    {},
+    {},
+    "Columns: NAME RUNTIME VERSION ($LATEST) MEMORY TIMEOUT ROUTES INSTANCES (busy/idle).",
+};
+
+int RunLs(Context& ctx, const ParsedArgs& args) {
+  HttpResponse res;
+  if (int code = Call(ctx, {"GET", "/v1/functions", {}, ""}, &res); code >= 0) return code;
+  if (ctx.json) {
+    PrintBody(ctx.out, res.body);
+    return kExitOk;
+  }
+  std::optional<boost::json::object> doc = ParseObject(ctx, res.body);
+  if (!doc) return kExitFailed;
+  const boost::json::array* functions = nullptr;
+  if (auto* v = doc->if_contains("functions"); v && v->is_array()) functions = &v->as_array();
+  if (functions == nullptr || functions->empty()) {
+    ctx.err << "no functions deployed; create one with `nimbus init hello --runtime python3` "
+               "and deploy it with `nimbus deploy hello`\n";
+    return kExitOk;
+  }
+  Table table({"NAME", "RUNTIME", "VERSION", "MEMORY", "TIMEOUT", "ROUTES", "INSTANCES"});
+  for (const auto& v : *functions) {
+    if (!v.is_object()) continue;
+    const auto& fn = v.as_object();
+    std::string routes;
+    for (const auto& [method, path] : Routes(fn)) {
+      routes += (routes.empty() ? "" : ",") + method + " " + path;
+    }
+    table.AddRow({JsonText(fn, "name"), JsonText(fn, "runtime"), JsonText(fn, "version"),
+                  JsonText(fn, "memory") + " MB", JsonText(fn, "timeout") + " s",
+                  routes.empty() ? "-" : routes, Instances(fn)});
+  }
+  table.Render(ctx.out);
+  return kExitOk;
+}
+
+const CommandSpec kInfoSpec = {
+    "info",
+    "show one function: versions, aliases, routes, URLs",
+    {{"NAME", "the function"}},
+    {},
+    "",
+};
+
+int RunInfo(Context& ctx, const ParsedArgs& args) {
+  const std::string& name = args.positionals[0];
+  HttpResponse res;
+  if (int code = Call(ctx, {"GET", FunctionPath(name), {}, ""}, &res); code >= 0) return code;
+  if (ctx.json) {
+    PrintBody(ctx.out, res.body);
+    return kExitOk;
+  }
+  std::optional<boost::json::object> doc = ParseObject(ctx, res.body);
+  if (!doc) return kExitFailed;
+  const auto& fn = *doc;
+
+  Table t({"", ""});  // two aligned columns: label, value
+  auto row = [&](const std::string& label, const std::string& value) { t.AddRow({label, value}); };
+  row("name:", JsonText(fn, "name"));
+  row("runtime:", JsonText(fn, "runtime") + " (handler " + JsonText(fn, "handler") + ")");
+  row("version:", JsonText(fn, "version") + " ($LATEST)");
+  std::string versions;
+  if (auto* v = fn.if_contains("versions"); v && v->is_array()) {
+    for (const auto& e : v->as_array()) {
+      std::string text = e.is_string() ? std::string(e.as_string()) : boost::json::serialize(e);
+      versions += (versions.empty() ? "" : ", ") + text;
+    }
+  }
+  row("versions:", versions.empty() ? "-" : versions);
+  std::string aliases;
+  if (auto* v = fn.if_contains("aliases"); v && v->is_object()) {
+    for (const auto& [alias, target] : v->as_object()) {
+      std::string text = target.is_string() ? std::string(target.as_string()) : boost::json::serialize(target);
+      aliases += (aliases.empty() ? "" : ", ") + std::string(alias) + " -> " + text;
+    }
+  }
+  row("aliases:", aliases.empty() ? "-" : aliases);
+  row("memory:", JsonText(fn, "memory") + " MB");
+  row("timeout:", JsonText(fn, "timeout") + " s");
+  row("keep_alive:", JsonText(fn, "keep_alive") + " s");
+  if (auto* c = fn.if_contains("concurrency"); c && c->is_object()) {
+    row("concurrency:", "max " + JsonText(c->as_object(), "max") + ", min_warm " +
+                            JsonText(c->as_object(), "min_warm"));
+  }
+  if (auto* v = fn.if_contains("instances"); v && v->is_object()) {
+    row("instances:", JsonText(v->as_object(), "busy") + " busy, " +
+                          JsonText(v->as_object(), "idle") + " idle");
+  }
+  row("code:", FormatSize(static_cast<uint64_t>(std::max<int64_t>(0, JsonInt(fn, "code_size")))) +
+                   ", sha256 " + JsonText(fn, "code_sha256"));
+  if (int64_t ms = JsonInt(fn, "last_modified_ms", -1); ms >= 0) row("modified:", FormatTimeMs(ms));
+  auto routes = Routes(fn);
+  if (routes.empty()) row("routes:", "-");
+  for (size_t i = 0; i < routes.size(); ++i) {
+    row(i == 0 ? "routes:" : "", routes[i].first + " " + routes[i].second);
+  }
+  row("urls:", ctx.endpoint.url + "/fn/" + name);
+  for (const auto& [method, path] : routes) row("", method + " " + ctx.endpoint.url + path);
+  std::ostringstream rendered;
+  t.Render(rendered);
+  // Drop the empty header line the two-column table starts with.
+  std::string text = rendered.str();
+  ctx.out << text.substr(text.find('\n') + 1);
+  return kExitOk;
+}
+
+const CommandSpec kRmSpec = {
+    "rm",
+    "delete a function, its versions and aliases",
+    {{"NAME", "the function"}},
+    {},
+    "Running instances finish their in-flight requests, then stop.",
+};
+
+int RunRm(Context& ctx, const ParsedArgs& args) {
+  const std::string& name = args.positionals[0];
+  HttpResponse res;
+  if (int code = Call(ctx, {"DELETE", FunctionPath(name), {}, ""}, &res); code >= 0) return code;
+  if (ctx.json) {
+    if (!res.body.empty()) PrintBody(ctx.out, res.body);
+    return kExitOk;
+  }
+  ctx.out << "removed " << name << "\n";
+  return kExitOk;
+}
+
+const CommandSpec kAliasSpec = {
+    "alias",
+    "point an alias (e.g. live) at a version",
+    {{"NAME", "the function"}, {"ALIAS", "the alias name"}, {"VERSION", "the version it points at"}},
+    {},
+    "Invoke an alias with `nimbus invoke NAME --qualifier ALIAS` or over HTTP at /fn/NAME:ALIAS.",
+};
+
+int RunAlias(Context& ctx, const ParsedArgs& args) {
+  const std::string& name = args.positionals[0];
+  const std::string& alias = args.positionals[1];
+  const std::string& version = args.positionals[2];
+  boost::json::object body;
+  body["version"] = version;
+  HttpRequest request{"PUT", FunctionPath(name) + "/aliases/" + UrlEncode(alias),
+                      {{"Content-Type", "application/json"}}, boost::json::serialize(body)};
+  HttpResponse res;
+  if (int code = Call(ctx, request, &res); code >= 0) return code;
+  if (ctx.json) {
+    PrintBody(ctx.out, res.body);
+    return kExitOk;
+  }
+  ctx.out << name << ":" << alias << " -> version " << version << "\n";
+  return kExitOk;
+}
+
+}  // namespace nimbus::cli

@@ -1,0 +1,17 @@
+// The nimbus executable: `nimbus serve ...` runs the daemon, every other command is the CLI.
+#include <cstring>
+#include <iostream>
+
+#include "cli/cli.h"
+#include "daemon/daemon.h"
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "serve") == 0) {
+    nimbus::daemon::ServeOptions options;
+    int rc = nimbus::daemon::ParseServeFlags(argc - 2, argv + 2, options);
+    if (rc == 100) return 0;
+    if (rc != 0) return rc;
+    return nimbus::daemon::Serve(options);
+  }
+  return nimbus::cli::RunCli(argc, argv);
+}

@@ -1,0 +1,284 @@
+#include "gateway/front_door.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <random>
+
+#include "gateway/apigw_v2.h"
+#include "http/api_error.h"
+
+namespace nimbus::gateway {
+
+namespace bhttp = ::nimbus::http::bhttp;
+using scheduler::Outcome;
+
+namespace {
+
+int64_t EpochMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+::nimbus::http::Response GatewayError(unsigned version, bool keep_alive, bhttp::status status, std::string_view message,
+                            std::string_view error_type, std::string_view request_id) {
+  ::nimbus::http::Response res{status, version};
+  res.keep_alive(keep_alive);
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = "{\"message\":\"" + std::string(message) + "\"}";
+  if (!error_type.empty()) res.set("x-amzn-ErrorType", error_type);
+  if (!request_id.empty()) res.set("apigw-requestid", request_id);
+  return res;
+}
+
+// "name", "name:qualifier" or a function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]).
+void SplitFunctionRef(std::string_view ref, std::string_view& name, std::string_view& qualifier) {
+  if (ref.substr(0, 4) == "arn:") {
+    auto pos = ref.find(":function:");
+    if (pos != std::string_view::npos) ref = ref.substr(pos + 10);
+  }
+  auto colon = ref.find(':');
+  name = ref.substr(0, colon);
+  qualifier = colon == std::string_view::npos ? std::string_view() : ref.substr(colon + 1);
+}
+
+}  // namespace
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  uint64_t a = rng(), b = rng();
+  // Version 4, variant 1.
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+FrontDoor::FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, ::nimbus::http::Handler admin,
+                     std::function<std::string()> metrics)
+    : catalog_(catalog), scheduler_(scheduler), admin_(std::move(admin)), metrics_(std::move(metrics)) {}
+
+void FrontDoor::Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+
+  if (path.substr(0, 4) == "/fn/") return HandleFn(conn, std::move(req), path.substr(4));
+  if (path.substr(0, 22) == "/2015-03-31/functions/") return HandleInvokeApi(conn, std::move(req), path.substr(22));
+  if (path == "/v1" || path.substr(0, 4) == "/v1/") return admin_(conn, std::move(req));
+  if (path == "/metrics") {
+    conn->Reply(::nimbus::http::MakeResponse(req, bhttp::status::ok, metrics_(), "text/plain; version=0.0.4; charset=utf-8"));
+    return;
+  }
+
+  auto snap = catalog_.Get();
+  auto match = snap->routes->Match(req.method_string(), path);
+  if (!match) {
+    conn->Reply(GatewayError(req.version(), req.keep_alive(), bhttp::status::not_found, "Not Found",
+                             "ResourceNotFoundException", {}));
+    return;
+  }
+  std::string fn = match->target->function;
+  HandleTrigger(conn, std::move(req), fn, {}, match->target->route_key, std::move(match->path_params));
+}
+
+void FrontDoor::HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view rest) {
+  // /fn/NAME[:QUALIFIER][/PROXY...]
+  auto slash = rest.find('/');
+  std::string_view ref = rest.substr(0, slash);
+  std::string_view name, qualifier;
+  SplitFunctionRef(ref, name, qualifier);
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string route_key;
+  if (slash == std::string_view::npos) {
+    route_key = "ANY /fn/" + std::string(ref);
+  } else {
+    route_key = "ANY /fn/" + std::string(ref) + "/{proxy+}";
+    params.emplace_back("proxy", ::nimbus::http::PercentDecode(rest.substr(slash + 1)));
+  }
+  std::string n(name), q(qualifier);
+  HandleTrigger(conn, std::move(req), n, q, std::move(route_key), std::move(params));
+}
+
+void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view name,
+                              std::string_view qualifier, std::string route_key,
+                              std::vector<std::pair<std::string, std::string>> params) {
+  auto cfg = catalog_.Get()->Resolve(name, qualifier);
+  const unsigned version = req.version();
+  const bool keep_alive = req.keep_alive();
+  if (!cfg.ok()) {
+    conn->Reply(GatewayError(version, keep_alive, bhttp::status::not_found, "Not Found", "ResourceNotFoundException",
+                             {}));
+    return;
+  }
+  if (req.body().size() > kMaxInvokePayload) {
+    conn->Reply(GatewayError(version, keep_alive, bhttp::status::payload_too_large, "Request Entity Too Large",
+                             "RequestTooLargeException", {}));
+    return;
+  }
+  std::string request_id = NewRequestId();
+  EventContext ctx;
+  ctx.route_key = route_key;
+  ctx.path_params = params.empty() ? nullptr : &params;
+  ctx.request_id = request_id;
+  ctx.source_ip = conn->peer_ip();
+  ctx.now_ms = EpochMs();
+  ctx.domain_name = req[bhttp::field::host];
+  scheduler::InvokeRequest ir;
+  ir.payload = BuildEventV2(req, ctx);
+  ir.request_id = request_id;
+  scheduler_.Invoke(*cfg, std::move(ir),
+                    [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
+                      ::nimbus::http::Response res;
+                      switch (r.outcome) {
+                        case Outcome::kSuccess: {
+                          auto mapped = MapResultV2(r.body, version);
+                          if (mapped.ok()) {
+                            res = std::move(mapped).value();
+                            res.keep_alive(keep_alive);
+                            res.set("apigw-requestid", request_id);
+                          } else {
+                            res = GatewayError(version, keep_alive, bhttp::status::bad_gateway, "Internal Server Error",
+                                               "Function.MalformedResponse", request_id);
+                          }
+                          break;
+                        }
+                        case Outcome::kTimeout:
+                          res = GatewayError(version, keep_alive, bhttp::status::gateway_timeout,
+                                             "Endpoint request timed out", r.error_type, request_id);
+                          break;
+                        case Outcome::kThrottled:
+                          res = GatewayError(version, keep_alive, bhttp::status::too_many_requests, "Too Many Requests",
+                                             r.error_type, request_id);
+                          break;
+                        case Outcome::kShutdown:
+                          res = GatewayError(version, keep_alive, bhttp::status::service_unavailable,
+                                             "Service Unavailable", r.error_type, request_id);
+                          break;
+                        default:
+                          res = GatewayError(version, keep_alive, bhttp::status::bad_gateway, "Internal Server Error",
+                                             r.error_type, request_id);
+                      }
+                      conn->Reply(std::move(res));
+                    });
+}
+
+void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view rest) {
+  // {name}/invocations
+  constexpr std::string_view kSuffix = "/invocations";
+  if (rest.size() <= kSuffix.size() || rest.substr(rest.size() - kSuffix.size()) != kSuffix) {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
+                               "unknown Lambda API path; nimbus serves POST /2015-03-31/functions/{name}/invocations"));
+    return;
+  }
+  if (req.method() != bhttp::verb::post) {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::method_not_allowed, "InvalidRequestContentException",
+                               "invoke with POST"));
+    return;
+  }
+  std::string ref = ::nimbus::http::PercentDecode(rest.substr(0, rest.size() - kSuffix.size()));
+  std::string_view name, qualifier;
+  SplitFunctionRef(ref, name, qualifier);
+  std::string query_qualifier = ::nimbus::http::QueryParam(req.target(), "Qualifier");
+  if (!query_qualifier.empty()) qualifier = query_qualifier;
+
+  auto cfg = catalog_.Get()->Resolve(name, qualifier);
+  if (!cfg.ok()) {
+    conn->Reply(::nimbus::http::ApiError(req, cfg.status()));
+    return;
+  }
+  if (req.body().size() > kMaxInvokePayload) {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::payload_too_large, "RequestTooLargeException",
+                               "Request must be smaller than 6291456 bytes for the InvokeFunction operation"));
+    return;
+  }
+  std::string_view type = req["X-Amz-Invocation-Type"];
+  if (type.empty()) type = "RequestResponse";
+  if (type != "RequestResponse" && type != "Event" && type != "DryRun") {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+                               "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun"));
+    return;
+  }
+  if (req.body().empty()) req.body() = "{}";
+  {
+    boost::system::error_code ec;
+    boost::json::parse(req.body(), ec);
+    if (ec) {
+      conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidRequestContentException",
+                                 "Could not parse request body into json: " + ec.message()));
+      return;
+    }
+  }
+  const std::string& version_name = (*cfg)->version;
+  if (type == "DryRun") {
+    ::nimbus::http::Response res{bhttp::status::no_content, req.version()};
+    res.keep_alive(req.keep_alive());
+    res.set("X-Amz-Executed-Version", version_name);
+    conn->Reply(std::move(res));
+    return;
+  }
+
+  std::string request_id = NewRequestId();
+  scheduler::InvokeRequest ir;
+  ir.request_id = request_id;
+  ir.payload = std::move(req.body());
+  ir.client_context = std::string(req["X-Amz-Client-Context"]);
+  ir.want_log_tail = req["X-Amz-Log-Type"] == "Tail";
+  ir.invoked_arn = (*cfg)->arn;
+  if (!qualifier.empty()) ir.invoked_arn += ":" + std::string(qualifier);
+
+  const unsigned version = req.version();
+  const bool keep_alive = req.keep_alive();
+  if (type == "Event") {
+    // TODO(durability): accepted events go through the scheduler directly; the EventQueue
+    // (retries, dead letters, surviving a restart) takes over in the async-events work.
+    scheduler_.Invoke(*cfg, std::move(ir), [](scheduler::InvokeResult&&) {});
+    ::nimbus::http::Response res{bhttp::status::accepted, version};
+    res.keep_alive(keep_alive);
+    res.set("x-amzn-RequestId", request_id);
+    conn->Reply(std::move(res));
+    return;
+  }
+  scheduler_.Invoke(*cfg, std::move(ir), [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
+    ::nimbus::http::Response res{bhttp::status::ok, version};
+    res.keep_alive(keep_alive);
+    res.set(bhttp::field::content_type, "application/json");
+    res.set("x-amzn-RequestId", request_id);
+    res.set("X-Amz-Executed-Version", r.version);
+    if (!r.log_tail.empty()) res.set("X-Amz-Log-Result", Base64Encode(r.log_tail));
+    switch (r.outcome) {
+      case Outcome::kSuccess:
+        res.body() = std::move(r.body);
+        break;
+      case Outcome::kThrottled:
+        res.result(bhttp::status::too_many_requests);
+        res.set("x-amzn-ErrorType", "TooManyRequestsException");
+        {
+          boost::system::error_code ec;
+          auto v = boost::json::parse(r.body, ec);
+          std::string msg = "Rate Exceeded.";
+          if (!ec && v.is_object() && v.as_object().contains("errorMessage"))
+            msg = std::string(v.as_object().at("errorMessage").as_string());
+          boost::json::object o{{"Type", "User"},
+                                {"message", msg},
+                                {"Reason", "ReservedFunctionConcurrentInvocationLimitExceeded"}};
+          res.body() = boost::json::serialize(o);
+        }
+        break;
+      case Outcome::kShutdown:
+        res.result(bhttp::status::service_unavailable);
+        res.set("x-amzn-ErrorType", "ServiceException");
+        res.body() = R"({"Type":"Service","message":"nimbus is shutting down; retry"})";
+        break;
+      default:
+        // Function errors, timeouts, crashes: 200 with the error document, as Lambda answers.
+        res.set("X-Amz-Function-Error", "Unhandled");
+        res.body() = std::move(r.body);
+    }
+    conn->Reply(std::move(res));
+  });
+}
+
+}  // namespace nimbus::gateway

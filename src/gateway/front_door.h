@@ -1,0 +1,43 @@
+// The front door: the one handler behind nimbus's public listener. It routes by path to the
+// admin API (/v1), the Lambda Invoke API (/2015-03-31), /metrics, the HTTP trigger (/fn/NAME and
+// manifest routes), turns HTTP requests into invocations and invocation results back into HTTP.
+//
+// Threading: Handle() runs on the loop of the connection; it reads the catalog snapshot without
+// locks and hands work to the scheduler, whose completion replies through the connection.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "http/server.h"
+#include "scheduler/scheduler.h"
+
+namespace nimbus::gateway {
+
+// Largest request payload for a synchronous invocation (Lambda's limit).
+inline constexpr size_t kMaxInvokePayload = 6 * 1024 * 1024;
+
+class FrontDoor {
+ public:
+  FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, ::nimbus::http::Handler admin,
+            std::function<std::string()> metrics);
+  void Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req);
+
+ private:
+  void HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view name,
+                     std::string_view qualifier, std::string route_key,
+                     std::vector<std::pair<std::string, std::string>> params);
+  void HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path);
+  void HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path);
+
+  catalog::Catalog& catalog_;
+  scheduler::Scheduler& scheduler_;
+  ::nimbus::http::Handler admin_;
+  std::function<std::string()> metrics_;
+};
+
+// A fresh request id in UUID form. Thread-safe.
+std::string NewRequestId();
+
+}  // namespace nimbus::gateway

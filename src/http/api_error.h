@@ -1,0 +1,23 @@
+// Error answers in the shape of Lambda's REST API: a JSON body {"Type","message","errorType"}
+// and the x-amzn-ErrorType header that the AWS SDKs read. Used by the admin and Invoke APIs.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "http/server.h"
+
+namespace nimbus::http {
+
+Response ApiError(const Request& req, bhttp::status status, std::string_view error_type, std::string_view message);
+// Maps a Status onto Lambda's error types: NotFound -> 404 ResourceNotFoundException, ...
+Response ApiError(const Request& req, const Status& st);
+
+// Splits "a=1&b=x%20y" into decoded pairs, in order.
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
+// The first value of `key` in the request target's query string, decoded; empty if absent.
+std::string QueryParam(std::string_view target, std::string_view key);
+
+}  // namespace nimbus::http

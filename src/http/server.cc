@@ -1,0 +1,220 @@
+#include "http/server.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+namespace nimbus::http {
+
+LoopGroup::LoopGroup(size_t threads) {
+  if (threads == 0) threads = 1;
+  for (size_t i = 0; i < threads; ++i) {
+    // Concurrency hint 1: each loop is run by exactly one thread, so Asio can skip locking.
+    loops_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.push_back(asio::make_work_guard(*loops_.back()));
+  }
+}
+
+LoopGroup::~LoopGroup() { Stop(); }
+
+asio::io_context& LoopGroup::next() { return *loops_[rr_.fetch_add(1) % loops_.size()]; }
+
+void LoopGroup::Start() {
+  for (auto& loop : loops_) {
+    threads_.emplace_back([l = loop.get()] { l->run(); });
+  }
+}
+
+void LoopGroup::Stop() {
+  for (auto& g : guards_) g.reset();
+  for (auto& l : loops_) l->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+Connection::Connection(tcp::socket socket, const Handler* handler, const ServerOptions* options)
+    : stream_(std::move(socket)), handler_(handler), options_(options) {
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) peer_ip_ = ep.address().to_string();
+  stream_.socket().set_option(tcp::no_delay(true), ec);
+}
+
+void Connection::Start() { ReadNext(); }
+
+void Connection::ReadNext() {
+  parser_.emplace();
+  parser_->body_limit(options_->body_limit);
+  parser_->header_limit(64 * 1024);
+  if (options_->idle_timeout.count() > 0) {
+    stream_.expires_after(options_->idle_timeout);
+  } else {
+    stream_.expires_never();
+  }
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+}
+
+void Connection::OnRead(beast::error_code ec, size_t) {
+  stream_.expires_never();
+  if (ec == bhttp::error::body_limit) {
+    Response res{bhttp::status::payload_too_large, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set("x-amzn-ErrorType", "RequestTooLargeException");
+    res.body() = "{\"Type\":\"User\",\"message\":\"request body is larger than this endpoint accepts (" +
+                 std::to_string(options_->body_limit) + " bytes)\",\"errorType\":\"RequestTooLargeException\"}";
+    res.keep_alive(false);
+    keep_alive_ = false;
+    DoReply(std::move(res));
+    return;
+  }
+  if (ec) {
+    Close();
+    return;
+  }
+  Request req = parser_->release();
+  keep_alive_ = req.keep_alive();
+  (*handler_)(shared_from_this(), std::move(req));
+}
+
+void Connection::Reply(Response&& res) {
+  // Always hop through the connection's own loop: replies may come from any thread.
+  asio::dispatch(stream_.get_executor(),
+                 [self = shared_from_this(), r = std::move(res)]() mutable { self->DoReply(std::move(r)); });
+}
+
+void Connection::DoReply(Response&& res) {
+  if (closed_) return;
+  res_ = std::move(res);
+  res_.keep_alive(keep_alive_ && res_.keep_alive());
+  res_.prepare_payload();
+  bhttp::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    bool again = !ec && self->res_.keep_alive();
+    self->res_ = {};
+    if (again) {
+      self->ReadNext();
+    } else {
+      self->Close();
+    }
+  });
+}
+
+void Connection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
+  if (on_close_) {
+    auto fn = std::move(on_close_);
+    fn();
+  }
+}
+
+struct Listener::Acceptor : std::enable_shared_from_this<Acceptor> {
+  Acceptor(asio::io_context& loop, const Handler* h, const ServerOptions* o)
+      : acceptor(loop), handler(h), options(o) {}
+  void Accept() {
+    acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+      if (!ec) {
+        std::make_shared<Connection>(std::move(socket), self->handler, self->options)->Start();
+      }
+      self->Accept();
+    });
+  }
+  tcp::acceptor acceptor;
+  const Handler* handler;
+  const ServerOptions* options;
+};
+
+Listener::Listener(Handler handler, ServerOptions options)
+    : handler_(std::move(handler)), options_(options) {}
+
+Listener::~Listener() { Close(); }
+
+Status Listener::Bind(asio::io_context& loop, const tcp::endpoint& endpoint, bool reuse_port) {
+  auto a = std::make_shared<Acceptor>(loop, &handler_, &options_);
+  beast::error_code ec;
+  a->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) a->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && reuse_port) {
+    int one = 1;
+    if (setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      return Status::Io("setsockopt(SO_REUSEPORT) failed");
+    }
+  }
+  if (!ec) a->acceptor.bind(endpoint, ec);
+  if (!ec) a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::Unavailable("cannot listen on " + endpoint.address().to_string() + ":" +
+                               std::to_string(endpoint.port()) + ": " + ec.message() +
+                               "; pick another address with --listen");
+  }
+  port_ = a->acceptor.local_endpoint().port();
+  acceptors_.push_back(a);
+  // Start accepting on the acceptor's own loop.
+  asio::post(loop, [a] { a->Accept(); });
+  return Status::Ok();
+}
+
+Status Listener::Listen(LoopGroup& loops, const tcp::endpoint& endpoint) {
+  tcp::endpoint ep = endpoint;
+  for (size_t i = 0; i < loops.size(); ++i) {
+    NIMBUS_RETURN_IF_ERROR(Bind(loops.loop(i), ep, loops.size() > 1));
+    ep.port(port_);  // every loop shares the port the first bind got
+  }
+  return Status::Ok();
+}
+
+Status Listener::Listen(asio::io_context& loop, const tcp::endpoint& endpoint) {
+  return Bind(loop, endpoint, false);
+}
+
+void Listener::Close() {
+  for (auto& a : acceptors_) {
+    asio::post(a->acceptor.get_executor(), [a] {
+      beast::error_code ec;
+      a->acceptor.close(ec);
+    });
+  }
+  acceptors_.clear();
+}
+
+Response MakeResponse(const Request& req, bhttp::status status, std::string body,
+                      std::string_view content_type) {
+  Response res{status, req.version()};
+  res.keep_alive(req.keep_alive());
+  if (!content_type.empty()) res.set(bhttp::field::content_type, content_type);
+  res.body() = std::move(body);
+  return res;
+}
+
+static int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+}  // namespace nimbus::http

@@ -1,0 +1,126 @@
+// A small HTTP/1.1 server core on Boost.Beast shared by the front door (gateway, admin, Invoke
+// API) and the per-instance Runtime API listeners.
+//
+// Threading: the daemon runs one io_context per core (LoopGroup). A connection lives on the
+// loop that accepted it and every handler of that connection runs there. A request is handed to
+// a Handler; the handler answers later, from any thread, through the Connection's Reply(), which
+// posts to the connection's loop. One request at a time per connection (no pipelining): the next
+// request is read only after the reply is written, and keep-alive is honoured.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nimbus::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+
+// One io_context per thread. Start() spawns the threads; Stop() stops every loop and joins.
+class LoopGroup {
+ public:
+  explicit LoopGroup(size_t threads);
+  ~LoopGroup();
+  size_t size() const { return loops_.size(); }
+  asio::io_context& loop(size_t i) { return *loops_[i % loops_.size()]; }
+  // Round-robin pick, for spreading new instances across loops. Thread-safe.
+  asio::io_context& next();
+  void Start();
+  void Stop();
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> loops_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> rr_{0};
+};
+
+class Connection;
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+// Called on the connection's loop with each request. Must eventually call conn->Reply() exactly
+// once (from any thread), unless the connection closes first.
+using Handler = std::function<void(const ConnectionPtr& conn, Request&& req)>;
+
+struct ServerOptions {
+  uint64_t body_limit = 8 << 20;  // larger bodies get 413 and the connection closes
+  // Closed when idle this long between requests (0 = never). Runtime API connections legitimately
+  // idle for minutes while parked in /next, so they use 0.
+  std::chrono::seconds idle_timeout{0};
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, const Handler* handler, const ServerOptions* options);
+  void Start();
+  // Thread-safe. Sends the response for the current request; keep-alive follows the request's.
+  void Reply(Response&& res);
+  // Called on the connection's loop when the peer goes away (optional).
+  void OnClose(std::function<void()> fn) { on_close_ = std::move(fn); }
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+  const std::string& peer_ip() const { return peer_ip_; }
+  bool closed() const { return closed_; }
+
+ private:
+  void ReadNext();
+  void OnRead(beast::error_code ec, size_t bytes);
+  void DoReply(Response&& res);
+  void Close();
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  const Handler* handler_;
+  const ServerOptions* options_;
+  bool keep_alive_ = true;
+  bool closed_ = false;
+  std::string peer_ip_;
+  std::function<void()> on_close_;
+  Response res_;  // kept alive for the duration of async_write
+};
+
+// Accepts on one endpoint. On a LoopGroup it opens one SO_REUSEPORT acceptor per loop so every
+// core accepts its own connections.
+class Listener {
+ public:
+  Listener(Handler handler, ServerOptions options);
+  ~Listener();
+  // Binds every loop of `loops` to `endpoint` (port 0 = pick one; all loops share it).
+  Status Listen(LoopGroup& loops, const tcp::endpoint& endpoint);
+  // Binds a single acceptor on one loop.
+  Status Listen(asio::io_context& loop, const tcp::endpoint& endpoint);
+  uint16_t port() const { return port_; }
+  // Thread-safe; stops accepting (existing connections continue).
+  void Close();
+
+ private:
+  struct Acceptor;
+  Status Bind(asio::io_context& loop, const tcp::endpoint& endpoint, bool reuse_port);
+  Handler handler_;
+  ServerOptions options_;
+  std::vector<std::shared_ptr<Acceptor>> acceptors_;
+  uint16_t port_ = 0;
+};
+
+// Builds a response with the request's version and keep-alive. Hot path helper.
+Response MakeResponse(const Request& req, bhttp::status status, std::string body,
+                      std::string_view content_type = "application/json");
+
+// "ab%20c" -> "ab c". Invalid escapes are kept as is.
+std::string PercentDecode(std::string_view s);
+
+}  // namespace nimbus::http

@@ -1,0 +1,75 @@
+// The function manifest (`function.yaml`): its in-memory form and the parser that validates it.
+// Every function directory and every deployed package carries one; the CLI parses it before
+// packaging and the admin API parses it again on deploy, so both report the same errors.
+// docs/manifest.md is the user-facing reference for every key; keep the two in step.
+//
+// Errors are Status::InvalidArgument whose message names the file, line and column and says
+// how to fix the problem ("FILE:LINE:COL: what is wrong; how to fix it"). When a file has
+// several problems, each gets its own line in the message, in document order.
+//
+// Threading: free functions without shared state; safe to call from any thread.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nimbus::manifest {
+
+struct Route {
+  std::string method;  // GET POST PUT PATCH DELETE HEAD OPTIONS or ANY, upper-case
+  std::string path;    // e.g. /hello/{name}, /hooks/{proxy+}
+  friend bool operator==(const Route&, const Route&) = default;
+};
+
+struct RateLimit {
+  double rps = 0;
+  double burst = 0;
+  enum class Per { kClient, kFunction } per = Per::kClient;
+  friend bool operator==(const RateLimit&, const RateLimit&) = default;
+};
+
+struct Concurrency {
+  int max = 10;
+  int min_warm = 0;
+  friend bool operator==(const Concurrency&, const Concurrency&) = default;
+};
+
+enum class Auth { kNone, kKey };
+
+struct Manifest {
+  std::string name;                                // [a-zA-Z0-9-_]{1,64}
+  std::string runtime;                             // python3 | nodejs | provided
+  std::string handler;                             // "bootstrap" when omitted for provided
+  int memory_mb = 128;                             // 64..10240
+  int timeout_s = 3;                               // 1..900
+  Concurrency concurrency;                         // max 1..1000, min_warm 0..max
+  int keep_alive_s = 60;                           // 1..86400
+  std::map<std::string, std::string> environment;  // names and values, <= 4 KB in total
+  std::vector<Route> http;                         // in the order written
+  Auth auth = Auth::kNone;
+  std::optional<RateLimit> rate_limit;             // burst defaults to max(1, 2*rps)
+  std::optional<std::string> schedule;             // rate(...) or cron(...), text as given
+  std::string build;                               // shell command run before packaging
+  std::string description;                         // <= 256 characters
+  friend bool operator==(const Manifest&, const Manifest&) = default;
+};
+
+// Largest manifest accepted; a function.yaml is a few hundred bytes, so anything near this is
+// a mistake (or an attack on the admin API), not a manifest.
+inline constexpr size_t kMaxManifestBytes = 1 << 20;
+
+// Parses and validates. file_label is how messages name the file, e.g.
+// "examples/hello/function.yaml".
+Result<Manifest> Parse(std::string_view yaml_text, std::string_view file_label);
+
+// Same text contract, reading the file; the label is the path. A missing file is NotFound,
+// an unreadable one Io.
+Result<Manifest> ParseFile(const std::filesystem::path& file);
+
+}  // namespace nimbus::manifest

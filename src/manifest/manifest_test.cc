@@ -1,0 +1,725 @@
+// Specification of function.yaml as the parser enforces it: one small test per rule, each
+// asserting where the message points (file:line:col) and the words that tell the user the fix.
+#include "manifest/manifest.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace nimbus::manifest {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr std::string_view kFile = "hello/function.yaml";
+// Three valid lines; a test appends its own from line 4 on.
+constexpr std::string_view kBase = "name: hello\nruntime: python3\nhandler: app.handler\n";
+
+Manifest ParseOk(std::string_view text) {
+  Result<Manifest> r = Parse(text, kFile);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? r.value() : Manifest{};
+}
+
+// The error message for `text`, failing the test when it parses.
+std::string ErrorOf(std::string_view text) {
+  Result<Manifest> r = Parse(text, kFile);
+  EXPECT_FALSE(r.ok()) << "parsed although it should not:\n" << text;
+  if (r.ok()) return "";
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  return r.status().message();
+}
+
+std::string ErrorWithBase(std::string_view rest) { return ErrorOf(std::string(kBase) + std::string(rest)); }
+
+// ---- the whole format ----
+
+TEST(Manifest, TheBriefsExampleParsesToExactlyTheExpectedStruct) {
+  // Verbatim from BRIEF section 3, including the unquoted {name} inside flow mappings.
+  const char* text = R"(name: hello                 # [a-zA-Z0-9-_]{1,64}
+runtime: python3            # python3 | nodejs | provided (an executable `bootstrap`) | more later
+handler: app.handler        # python: module.function; nodejs: file.export; provided: passed as _HANDLER
+memory: 128                 # MiB, enforced
+timeout: 10                 # seconds, enforced
+concurrency: {max: 50, min_warm: 0}
+keep_alive: 60              # seconds an idle instance lives
+environment: {GREETING: hi}
+http:                       # routes on the gateway, API Gateway HTTP API style
+  - {method: GET, path: /hello/{name}}
+  - {method: ANY, path: /hooks/{proxy+}}
+auth: none                  # none | key
+rate_limit: {rps: 100, burst: 200, per: client}
+schedule: rate(5 minutes)   # or cron(0 12 * * ? *)
+)";
+  Manifest want;
+  want.name = "hello";
+  want.runtime = "python3";
+  want.handler = "app.handler";
+  want.memory_mb = 128;
+  want.timeout_s = 10;
+  want.concurrency = {50, 0};
+  want.keep_alive_s = 60;
+  want.environment = {{"GREETING", "hi"}};
+  want.http = {{"GET", "/hello/{name}"}, {"ANY", "/hooks/{proxy+}"}};
+  want.auth = Auth::kNone;
+  want.rate_limit = RateLimit{100, 200, RateLimit::Per::kClient};
+  want.schedule = "rate(5 minutes)";
+  Manifest got = ParseOk(text);
+  EXPECT_EQ(got.name, want.name);
+  EXPECT_EQ(got.timeout_s, want.timeout_s);
+  EXPECT_EQ(got.concurrency, want.concurrency);
+  EXPECT_EQ(got.http, want.http);
+  EXPECT_EQ(got.rate_limit, want.rate_limit);
+  EXPECT_EQ(got.schedule, want.schedule);
+  EXPECT_TRUE(got == want);
+}
+
+TEST(Manifest, TheExampleInTheManifestReferenceParses) {
+  std::ifstream in(NIMBUS_MANIFEST_DOC);
+  ASSERT_TRUE(in) << "cannot read " << NIMBUS_MANIFEST_DOC;
+  std::stringstream all;
+  all << in.rdbuf();
+  std::string doc = all.str();
+  size_t start = doc.find("```yaml\n", doc.find("## Example"));
+  ASSERT_NE(start, std::string::npos);
+  start += 8;
+  std::string example = doc.substr(start, doc.find("```", start) - start);
+  Manifest m = ParseOk(example);
+  EXPECT_EQ(m.name, "hello");
+  EXPECT_EQ(m.build, "make");
+  EXPECT_EQ(m.http.size(), 2u);
+}
+
+TEST(Manifest, BlockStyleAndQuotedPathsParseTheSameAsTheBriefsFlowStyle) {
+  Manifest m = ParseOk(std::string(kBase) +
+                       "http:\n"
+                       "  - method: GET\n"
+                       "    path: /hello/{name}\n"
+                       "  - {method: ANY, path: \"/hooks/{proxy+}\"}\n");
+  EXPECT_EQ(m.http, (std::vector<Route>{{"GET", "/hello/{name}"}, {"ANY", "/hooks/{proxy+}"}}));
+}
+
+TEST(Manifest, OmittedKeysTakeTheirDefaults) {
+  Manifest m = ParseOk(kBase);
+  EXPECT_EQ(m.memory_mb, 128);
+  EXPECT_EQ(m.timeout_s, 3);
+  EXPECT_EQ(m.concurrency, (Concurrency{10, 0}));
+  EXPECT_EQ(m.keep_alive_s, 60);
+  EXPECT_TRUE(m.environment.empty());
+  EXPECT_TRUE(m.http.empty());
+  EXPECT_EQ(m.auth, Auth::kNone);
+  EXPECT_FALSE(m.rate_limit.has_value());
+  EXPECT_FALSE(m.schedule.has_value());
+  EXPECT_EQ(m.build, "");
+  EXPECT_EQ(m.description, "");
+}
+
+TEST(Manifest, EveryOptionalKeyIsRead) {
+  Manifest m = ParseOk(std::string(kBase) +
+                       "memory: 10240\ntimeout: 900\nkeep_alive: 86400\n"
+                       "concurrency:\n  max: 1000\n  min_warm: 1000\n"
+                       "auth: key\n"
+                       "rate_limit: {rps: 0.5, per: function}\n"
+                       "schedule: cron(0 12 * * ? *)\n"
+                       "build: make -j2\n"
+                       "description: says hello\n");
+  EXPECT_EQ(m.memory_mb, 10240);
+  EXPECT_EQ(m.timeout_s, 900);
+  EXPECT_EQ(m.keep_alive_s, 86400);
+  EXPECT_EQ(m.concurrency, (Concurrency{1000, 1000}));
+  EXPECT_EQ(m.auth, Auth::kKey);
+  ASSERT_TRUE(m.rate_limit.has_value());
+  EXPECT_EQ(m.rate_limit->per, RateLimit::Per::kFunction);
+  EXPECT_EQ(m.schedule, "cron(0 12 * * ? *)");
+  EXPECT_EQ(m.build, "make -j2");
+  EXPECT_EQ(m.description, "says hello");
+}
+
+// ---- file-level problems ----
+
+TEST(Manifest, AnEmptyFileSaysWhatToWrite) {
+  std::string e = ErrorOf("");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:1:1: the manifest is empty"));
+  EXPECT_THAT(e, HasSubstr("name: hello"));
+}
+
+TEST(Manifest, AFileOfOnlyCommentsIsEmpty) {
+  EXPECT_THAT(ErrorOf("# nothing here\n"), HasSubstr("the manifest is empty"));
+}
+
+TEST(Manifest, ATopLevelListIsRefused) {
+  std::string e = ErrorOf("- name: hello\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:1:1: the top level must be a mapping"));
+  EXPECT_THAT(e, HasSubstr("got a list"));
+}
+
+TEST(Manifest, ATopLevelScalarIsRefused) {
+  EXPECT_THAT(ErrorOf("hello\n"), HasSubstr("top level must be a mapping of keys such as "
+                                            "'name: hello', got 'hello'"));
+}
+
+TEST(Manifest, YamlSyntaxErrorsCarryLineAndColumn) {
+  std::string e = ErrorWithBase("environment: {A: [1, 2}\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:4:"));
+  EXPECT_THAT(e, HasSubstr("YAML syntax error"));
+  EXPECT_THAT(e, HasSubstr("check the indentation, quotes and brackets"));
+}
+
+TEST(Manifest, ASyntaxErrorAfterAnUnquotedFlowPathPointsAtTheRealMistake) {
+  // Line 5 is fine (the unquoted path form of the brief); line 6 lacks its closing brace.
+  std::string e = ErrorWithBase("http:\n  - {method: GET, path: /a/{b}}\n  - {method: GET, path: /c/{d}\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:7:"));
+  EXPECT_THAT(e, HasSubstr("YAML syntax error"));
+}
+
+TEST(Manifest, BadIndentationIsASyntaxError) {
+  std::string e = ErrorOf("name: hello\n  runtime: python3\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:2:"));
+  EXPECT_THAT(e, HasSubstr("YAML syntax error"));
+}
+
+TEST(Manifest, ASecondYamlDocumentIsRefused) {
+  std::string e = ErrorOf(std::string(kBase) + "---\nname: other\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:5:1: a second YAML document"));
+  EXPECT_THAT(e, HasSubstr("remove the extra '---'"));
+}
+
+TEST(Manifest, AnOversizedFileIsRefusedBeforeParsing) {
+  std::string big(kMaxManifestBytes + 1, '#');
+  EXPECT_THAT(ErrorOf(big), HasSubstr("the limit is 1 MiB"));
+}
+
+TEST(Manifest, SeveralProblemsAreReportedTogetherInDocumentOrder) {
+  std::string e = ErrorOf("name: hello\nruntime: python3\nhandler: app.handler\nmemory: lots\n"
+                          "timeout: 0\n");
+  EXPECT_EQ(e,
+            "hello/function.yaml:4:9: memory must be an integer between 64 and 10240 (MiB), got 'lots'\n"
+            "hello/function.yaml:5:10: timeout must be an integer between 1 and 900 (seconds), got '0'");
+}
+
+// ---- keys ----
+
+TEST(Manifest, AnUnknownKeySuggestsTheNearestOne) {
+  EXPECT_EQ(ErrorWithBase("memroy: 256\n"),
+            "hello/function.yaml:4:1: unknown key 'memroy'; did you mean 'memory'? (allowed: "
+            "name, runtime, handler, memory, timeout, concurrency, keep_alive, environment, "
+            "http, auth, rate_limit, schedule, build, description)");
+}
+
+TEST(Manifest, AnUnknownKeyWithNothingNearListsTheAllowedKeys) {
+  std::string e = ErrorWithBase("colour: blue\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:4:1: unknown key 'colour'; remove it or use one of: name, runtime"));
+}
+
+TEST(Manifest, KeysFromOtherToolsPointToOurs) {
+  EXPECT_THAT(ErrorWithBase("env: {A: b}\n"), HasSubstr("did you mean 'environment'?"));
+  EXPECT_THAT(ErrorWithBase("keep-alive: 5\n"), HasSubstr("did you mean 'keep_alive'?"));
+  EXPECT_THAT(ErrorWithBase("memory_size: 256\n"), HasSubstr("did you mean 'memory'?"));
+}
+
+TEST(Manifest, KeysAreCaseSensitive) {
+  EXPECT_THAT(ErrorWithBase("Memory: 256\n"),
+              HasSubstr("4:1: unknown key 'Memory'; did you mean 'memory'?"));
+}
+
+TEST(Manifest, ADuplicateKeyIsRefusedEvenThoughYamlCppWouldKeepOne) {
+  std::string e = ErrorWithBase("memory: 256\nmemory: 512\n");
+  EXPECT_EQ(e, "hello/function.yaml:5:1: duplicate key 'memory' (first set on line 4); keep only "
+               "one of them");
+}
+
+TEST(Manifest, ANonScalarKeyIsRefused) {
+  EXPECT_THAT(ErrorWithBase("? [a, b]\n: 1\n"), HasSubstr("a key must be a plain name, got a list"));
+}
+
+// ---- name ----
+
+TEST(Manifest, NameIsRequired) {
+  std::string e = ErrorOf("runtime: python3\nhandler: app.handler\n");
+  EXPECT_EQ(e, "hello/function.yaml:1:1: missing required key 'name'; add e.g. 'name: hello'");
+}
+
+TEST(Manifest, NameAcceptsLettersDigitsDashAndUnderscore) {
+  EXPECT_EQ(ParseOk("name: My-fn_2\nruntime: provided\n").name, "My-fn_2");
+  EXPECT_EQ(ParseOk("name: " + std::string(64, 'a') + "\nruntime: provided\n").name.size(), 64u);
+}
+
+TEST(Manifest, NameWithASpaceIsRefused) {
+  std::string e = ErrorOf("name: my fn\nruntime: provided\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:1:7: name 'my fn' is not valid"));
+  EXPECT_THAT(e, HasSubstr("letters, digits, '-' or '_'"));
+}
+
+TEST(Manifest, NameLongerThan64IsRefused) {
+  EXPECT_THAT(ErrorOf("name: " + std::string(65, 'a') + "\nruntime: provided\n"),
+              HasSubstr("1 to 64"));
+}
+
+TEST(Manifest, NameWithoutValueSaysWhatToWrite) {
+  EXPECT_EQ(ErrorOf("name:\nruntime: provided\n"),
+            "hello/function.yaml:1:1: name has no value; write e.g. 'name: hello'");
+}
+
+TEST(Manifest, NameGivenAsAListIsAWrongType) {
+  EXPECT_THAT(ErrorOf("name: [a]\nruntime: provided\n"),
+              HasSubstr("1:7: name must be text, got a list; write e.g. 'name: hello'"));
+}
+
+// ---- runtime and handler ----
+
+TEST(Manifest, RuntimeIsRequired) {
+  EXPECT_THAT(ErrorOf("name: hello\nhandler: app.handler\n"),
+              HasSubstr("1:1: missing required key 'runtime'; add e.g. 'runtime: python3'"));
+}
+
+TEST(Manifest, AnUnsupportedRuntimeListsTheSupportedOnes) {
+  EXPECT_EQ(ErrorOf("name: hello\nruntime: ruby\nhandler: app.handler\n"),
+            "hello/function.yaml:2:10: runtime 'ruby' is not supported; use python3, nodejs or "
+            "provided");
+}
+
+TEST(Manifest, LambdaStyleRuntimeNamesSuggestOurs) {
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: python3.12\nhandler: app.handler\n"),
+              HasSubstr("did you mean 'python3'?"));
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: nodejs20.x\nhandler: index.handler\n"),
+              HasSubstr("did you mean 'nodejs'?"));
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: provided.al2\n"),
+              HasSubstr("did you mean 'provided'?"));
+}
+
+TEST(Manifest, HandlerIsRequiredForPython) {
+  EXPECT_EQ(ErrorOf("name: hello\nruntime: python3\n"),
+            "hello/function.yaml:1:1: missing required key 'handler'; add e.g. 'handler: "
+            "app.handler'");
+}
+
+TEST(Manifest, HandlerIsRequiredForNode) {
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: nodejs\n"),
+              HasSubstr("missing required key 'handler'; add e.g. 'handler: index.handler'"));
+}
+
+TEST(Manifest, HandlerDefaultsToBootstrapForProvided) {
+  EXPECT_EQ(ParseOk("name: hello\nruntime: provided\n").handler, "bootstrap");
+}
+
+TEST(Manifest, HandlerForProvidedIsAnyNonEmptyText) {
+  EXPECT_EQ(ParseOk("name: hello\nruntime: provided\nhandler: my handler/with.stuff\n").handler,
+            "my handler/with.stuff");
+}
+
+TEST(Manifest, AnEmptyHandlerIsRefused) {
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: provided\nhandler: ''\n"),
+              HasSubstr("3:10: handler is empty"));
+}
+
+TEST(Manifest, PythonHandlersMayUseDottedOrSlashedModulePaths) {
+  for (const char* h : {"app.handler", "pkg.mod.fn", "pkg/mod.fn", "_private.main2"}) {
+    EXPECT_EQ(ParseOk(std::string("name: a\nruntime: python3\nhandler: ") + h + "\n").handler, h);
+  }
+}
+
+TEST(Manifest, APythonHandlerWithoutAFunctionIsRefused) {
+  std::string e = ErrorOf("name: hello\nruntime: python3\nhandler: app\n");
+  EXPECT_THAT(e, StartsWith("hello/function.yaml:3:10: handler 'app' must be module.function for "
+                            "python3, e.g. 'app.handler'"));
+}
+
+TEST(Manifest, APythonHandlerWithAHyphenatedModuleIsRefused) {
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: python3\nhandler: my-app.handler\n"),
+              HasSubstr("must be module.function"));
+}
+
+TEST(Manifest, NodeHandlersAreFileDotExport) {
+  for (const char* h : {"index.handler", "src/app.main", "my-file.handler", "index.a.b"}) {
+    EXPECT_EQ(ParseOk(std::string("name: a\nruntime: nodejs\nhandler: ") + h + "\n").handler, h);
+  }
+}
+
+TEST(Manifest, ANodeHandlerWithoutAnExportIsRefused) {
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: nodejs\nhandler: index\n"),
+              HasSubstr("3:10: handler 'index' must be file.export for nodejs, e.g. 'index.handler'"));
+}
+
+TEST(Manifest, ANodeHandlerThatClimbsOutOfThePackageIsRefused) {
+  EXPECT_THAT(ErrorOf("name: hello\nruntime: nodejs\nhandler: ../x/index.handler\n"),
+              HasSubstr("must be file.export"));
+}
+
+TEST(Manifest, TheHandlerIsCheckedAgainstARuntimeWrittenAfterIt) {
+  EXPECT_THAT(ErrorOf("name: hello\nhandler: app\nruntime: python3\n"),
+              HasSubstr("2:10: handler 'app' must be module.function"));
+}
+
+TEST(Manifest, AHandlerOver128CharactersIsRefused) {
+  EXPECT_THAT(ErrorOf("name: a\nruntime: provided\nhandler: " + std::string(129, 'h') + "\n"),
+              HasSubstr("the limit is 128"));
+}
+
+// ---- numbers ----
+
+TEST(Manifest, MemoryThatIsNotANumberShowsTheRange) {
+  EXPECT_EQ(ErrorWithBase("memory: lots\n"),
+            "hello/function.yaml:4:9: memory must be an integer between 64 and 10240 (MiB), got "
+            "'lots'");
+}
+
+TEST(Manifest, MemoryBoundsAreInclusive) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "memory: 64\n").memory_mb, 64);
+  EXPECT_THAT(ErrorWithBase("memory: 63\n"), HasSubstr("got '63'"));
+  EXPECT_THAT(ErrorWithBase("memory: 10241\n"), HasSubstr("got '10241'"));
+}
+
+TEST(Manifest, MemoryMustBeWhole) {
+  EXPECT_THAT(ErrorWithBase("memory: 128.5\n"), HasSubstr("must be an integer"));
+  EXPECT_THAT(ErrorWithBase("memory: 128MB\n"), HasSubstr("got '128MB'"));
+}
+
+TEST(Manifest, AHugeNumberIsOutOfRangeNotAnOverflow) {
+  EXPECT_THAT(ErrorWithBase("memory: 99999999999999999999999\n"), HasSubstr("must be an integer between 64"));
+}
+
+TEST(Manifest, TimeoutIsOneTo900Seconds) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "timeout: 1\n").timeout_s, 1);
+  EXPECT_EQ(ErrorWithBase("timeout: 901\n"),
+            "hello/function.yaml:4:10: timeout must be an integer between 1 and 900 (seconds), "
+            "got '901'");
+}
+
+TEST(Manifest, KeepAliveIsOneSecondToOneDay) {
+  EXPECT_THAT(ErrorWithBase("keep_alive: 0\n"),
+              HasSubstr("4:13: keep_alive must be an integer between 1 and 86400 (seconds)"));
+  EXPECT_THAT(ErrorWithBase("keep_alive: 86401\n"), HasSubstr("got '86401'"));
+}
+
+TEST(Manifest, ANumberWithNoValueIsReportedAtTheKey) {
+  EXPECT_EQ(ErrorWithBase("timeout:\n"),
+            "hello/function.yaml:4:1: timeout must be an integer between 1 and 900 (seconds), got "
+            "nothing");
+}
+
+TEST(Manifest, ANumberGivenAsAListIsAWrongType) {
+  EXPECT_THAT(ErrorWithBase("memory: [128]\n"), HasSubstr("4:9: memory must be an integer between 64 and 10240 (MiB), got a list"));
+}
+
+// ---- concurrency ----
+
+TEST(Manifest, ConcurrencyMaxIsOneTo1000) {
+  EXPECT_THAT(ErrorWithBase("concurrency: {max: 0}\n"),
+              HasSubstr("4:20: concurrency.max must be an integer between 1 and 1000"));
+  EXPECT_THAT(ErrorWithBase("concurrency: {max: 1001}\n"), HasSubstr("got '1001'"));
+}
+
+TEST(Manifest, ConcurrencyMinWarmMayNotExceedMax) {
+  EXPECT_EQ(ErrorWithBase("concurrency: {max: 5, min_warm: 6}\n"),
+            "hello/function.yaml:4:33: concurrency.min_warm (6) must not exceed concurrency.max "
+            "(5); lower min_warm or raise max");
+}
+
+TEST(Manifest, ConcurrencyMinWarmIsComparedWithTheDefaultMax) {
+  EXPECT_THAT(ErrorWithBase("concurrency: {min_warm: 11}\n"), HasSubstr("must not exceed concurrency.max (10)"));
+  EXPECT_EQ(ParseOk(std::string(kBase) + "concurrency: {min_warm: 2}\n").concurrency,
+            (Concurrency{10, 2}));
+}
+
+TEST(Manifest, ConcurrencyMinWarmIsNotNegative) {
+  EXPECT_THAT(ErrorWithBase("concurrency: {min_warm: -1}\n"),
+              HasSubstr("concurrency.min_warm must be an integer between 0"));
+}
+
+TEST(Manifest, AnUnknownKeyInConcurrencyIsRefused) {
+  EXPECT_THAT(ErrorWithBase("concurrency: {max: 5, minwarm: 1}\n"),
+              HasSubstr("4:23: unknown key 'concurrency.minwarm'; did you mean 'min_warm'? (allowed: max, min_warm)"));
+}
+
+TEST(Manifest, ConcurrencyGivenAsANumberSaysToWriteAMapping) {
+  EXPECT_EQ(ErrorWithBase("concurrency: 50\n"),
+            "hello/function.yaml:4:14: concurrency must be a mapping, got '50'; write e.g. "
+            "'concurrency: {max: 10, min_warm: 0}'");
+}
+
+// ---- environment ----
+
+TEST(Manifest, EnvironmentNumbersAndBooleansBecomeTheirText) {
+  Manifest m = ParseOk(std::string(kBase) +
+                       "environment:\n  PORT: 8080\n  DEBUG: true\n  RATIO: 0.5\n  EMPTY: \"\"\n");
+  EXPECT_EQ(m.environment, (std::map<std::string, std::string>{
+                               {"PORT", "8080"}, {"DEBUG", "true"}, {"RATIO", "0.5"}, {"EMPTY", ""}}));
+}
+
+TEST(Manifest, AnEnvironmentWithNoEntriesIsEmpty) {
+  EXPECT_TRUE(ParseOk(std::string(kBase) + "environment:\n  # none yet\n").environment.empty());
+}
+
+TEST(Manifest, AnEnvironmentNameWithADashIsRefused) {
+  EXPECT_THAT(ErrorWithBase("environment:\n  MY-VAR: x\n"),
+              HasSubstr("5:3: environment variable name 'MY-VAR' is not valid; use letters, digits and '_'"));
+}
+
+TEST(Manifest, AnEnvironmentNameStartingWithADigitIsRefused) {
+  EXPECT_THAT(ErrorWithBase("environment: {1X: y}\n"), HasSubstr("name '1X' is not valid"));
+}
+
+TEST(Manifest, ReservedEnvironmentNamesAreRefused) {
+  for (const char* name : {"AWS_REGION", "_HANDLER", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_ANYTHING",
+                           "LAMBDA_TASK_ROOT", "AWS_ACCESS_KEY_ID", "_X_AMZN_TRACE_ID"}) {
+    EXPECT_THAT(ErrorWithBase(std::string("environment: {") + name + ": x}\n"),
+                HasSubstr(std::string("environment variable '") + name + "' is reserved"))
+        << name;
+  }
+}
+
+TEST(Manifest, AwsNamesThatLambdaLeavesFreeAreAllowed) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "environment: {AWS_XRAY_CONTEXT_MISSING: LOG_ERROR, TZ: UTC}\n")
+                .environment.size(),
+            2u);
+}
+
+TEST(Manifest, AnEnvironmentValueThatIsAListIsRefused) {
+  EXPECT_THAT(ErrorWithBase("environment:\n  LIST: [1, 2]\n"),
+              HasSubstr("5:9: environment variable 'LIST' must be text, a number or a boolean, got a list"));
+}
+
+TEST(Manifest, AnEnvironmentValueThatIsMissingSaysHowToWriteAnEmptyOne) {
+  EXPECT_THAT(ErrorWithBase("environment:\n  X:\n"),
+              HasSubstr("5:3: environment variable 'X' has no value; write X: \"\""));
+}
+
+TEST(Manifest, ADuplicateEnvironmentVariableIsRefused) {
+  EXPECT_THAT(ErrorWithBase("environment:\n  A: 1\n  A: 2\n"),
+              HasSubstr("6:3: duplicate environment variable 'A' (first set on line 5)"));
+}
+
+TEST(Manifest, EnvironmentUpTo4KBIsAccepted) {
+  // Name "A" (1 byte) + 4095 bytes of value = 4096.
+  EXPECT_EQ(ParseOk(std::string(kBase) + "environment: {A: " + std::string(4095, 'v') + "}\n")
+                .environment.at("A").size(),
+            4095u);
+}
+
+TEST(Manifest, EnvironmentOver4KBIsRefused) {
+  EXPECT_THAT(ErrorWithBase("environment: {A: " + std::string(4096, 'v') + "}\n"),
+              HasSubstr("4:14: environment is 4097 bytes (names plus values); the limit is 4096"));
+}
+
+TEST(Manifest, EnvironmentGivenAsAListSaysToWriteAMapping) {
+  EXPECT_THAT(ErrorWithBase("environment: [A=1]\n"),
+              HasSubstr("4:14: environment must be a mapping, got a list; write e.g. 'environment: {GREETING: hi}'"));
+}
+
+// ---- http ----
+
+TEST(Manifest, RouteMethodsAreStoredUpperCase) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "http: [{method: post, path: /a}]\n").http[0].method, "POST");
+}
+
+TEST(Manifest, AnUnsupportedMethodListsTheSupportedOnes) {
+  EXPECT_EQ(ErrorWithBase("http:\n  - {method: FETCH, path: /a}\n"),
+            "hello/function.yaml:5:14: method 'FETCH' is not supported; use one of GET, POST, "
+            "PUT, PATCH, DELETE, HEAD, OPTIONS, ANY (ANY matches every method)");
+}
+
+TEST(Manifest, ARouteNeedsAMethodAndAPath) {
+  EXPECT_THAT(ErrorWithBase("http:\n  - {path: /a}\n"), HasSubstr("5:5: route is missing 'method'"));
+  EXPECT_THAT(ErrorWithBase("http:\n  - {method: GET}\n"), HasSubstr("5:5: route is missing 'path'"));
+}
+
+TEST(Manifest, ARoutePathMustStartWithASlash) {
+  EXPECT_EQ(ErrorWithBase("http:\n  - {method: GET, path: hello}\n"),
+            "hello/function.yaml:5:25: path 'hello' must start with '/', e.g. '/hello'");
+}
+
+TEST(Manifest, ARoutePathUnderAReservedPrefixIsRefused) {
+  for (const char* p : {"/fn/x", "/v1/things", "/2015-03-31/functions", "/metrics"}) {
+    EXPECT_THAT(ErrorWithBase(std::string("http: [{method: GET, path: ") + p + "}]\n"),
+                HasSubstr("which nimbus serves itself"))
+        << p;
+  }
+}
+
+TEST(Manifest, ARoutePathErrorPointsAtTheUnquotedFlowPathAsWritten) {
+  // The flow-style path is repaired into quotes internally; the column must still be the one
+  // the user sees in the file.
+  EXPECT_THAT(ErrorWithBase("http:\n  - {method: GET, path: /a/{bad-name}}\n"),
+              HasSubstr("5:25: path '/a/{bad-name}' parameter '{bad-name}' has a bad name"));
+}
+
+TEST(Manifest, AnErrorAfterARepairedPathOnTheSameLineKeepsItsColumn) {
+  // "  - {path: /a/{x}, method: FETCH}" : FETCH starts at column 28 as written.
+  EXPECT_THAT(ErrorWithBase("http:\n  - {path: /a/{x}, method: FETCH}\n"),
+              HasSubstr("5:28: method 'FETCH' is not supported"));
+}
+
+TEST(Manifest, AGreedyParameterOnlyAsTheLastSegment) {
+  EXPECT_THAT(ErrorWithBase("http:\n  - method: GET\n    path: /a/{proxy+}/b\n"),
+              HasSubstr("6:11: path '/a/{proxy+}/b' greedy parameter '{proxy+}' must be the last segment"));
+}
+
+TEST(Manifest, TheSameRouteTwiceIsRefused) {
+  EXPECT_EQ(ErrorWithBase("http:\n  - {method: GET, path: /a}\n  - {method: GET, path: /a}\n"),
+            "hello/function.yaml:6:5: route GET /a is listed twice (first on line 5); remove one "
+            "of them");
+}
+
+TEST(Manifest, RoutesThatDifferOnlyInParameterNamesAreDuplicates) {
+  EXPECT_THAT(
+      ErrorWithBase("http:\n  - {method: GET, path: /a/{x}}\n  - {method: GET, path: /a/{y}}\n"),
+      HasSubstr("6:5: route GET /a/{y} matches the same requests as GET /a/{x} (line 5)"));
+}
+
+TEST(Manifest, TheSamePathWithDifferentMethodsIsFine) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "http: [{method: GET, path: /a}, {method: ANY, path: /a}]\n")
+                .http.size(),
+            2u);
+}
+
+TEST(Manifest, AnUnknownKeyInARouteIsRefused) {
+  EXPECT_THAT(ErrorWithBase("http:\n  - {method: GET, path: /a, pth: /b}\n"),
+              HasSubstr("5:29: unknown key 'http.pth'; did you mean 'path'? (allowed: method, path)"));
+}
+
+TEST(Manifest, HttpGivenAsAMappingSaysToWriteAList) {
+  EXPECT_THAT(ErrorWithBase("http: {method: GET, path: /a}\n"),
+              HasSubstr("4:7: http must be a list of routes, got a mapping; write e.g. 'http: [{method: GET, path: /hello}]'"));
+}
+
+TEST(Manifest, ARouteGivenAsTextSaysToWriteAMapping) {
+  EXPECT_THAT(ErrorWithBase("http:\n  - GET /a\n"),
+              HasSubstr("5:5: a route must be a mapping with method and path, got 'GET /a'"));
+}
+
+// ---- auth ----
+
+TEST(Manifest, AuthIsNoneOrKey) {
+  EXPECT_EQ(ErrorWithBase("auth: token\n"),
+            "hello/function.yaml:4:7: auth 'token' is not supported; use none (public) or key "
+            "(callers send an API key made with `nimbus keys`)");
+}
+
+// ---- rate_limit ----
+
+TEST(Manifest, RateLimitBurstDefaultsToTwiceRps) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "rate_limit: {rps: 100}\n").rate_limit,
+            (RateLimit{100, 200, RateLimit::Per::kClient}));
+}
+
+TEST(Manifest, RateLimitBurstDefaultsToAtLeastOne) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "rate_limit: {rps: 0.2}\n").rate_limit->burst, 1.0);
+}
+
+TEST(Manifest, RateLimitRpsMustBePositive) {
+  EXPECT_EQ(ErrorWithBase("rate_limit: {rps: 0}\n"),
+            "hello/function.yaml:4:19: rate_limit.rps must be a number greater than 0 (requests "
+            "per second), got '0'");
+  EXPECT_THAT(ErrorWithBase("rate_limit: {rps: .inf}\n"), HasSubstr("got '.inf'"));
+  EXPECT_THAT(ErrorWithBase("rate_limit: {rps: fast}\n"), HasSubstr("got 'fast'"));
+}
+
+TEST(Manifest, RateLimitRpsIsRequired) {
+  EXPECT_THAT(ErrorWithBase("rate_limit: {burst: 5}\n"),
+              HasSubstr("4:13: rate_limit is missing 'rps'; add e.g. 'rps: 100'"));
+}
+
+TEST(Manifest, RateLimitBurstIsAtLeastOne) {
+  EXPECT_THAT(ErrorWithBase("rate_limit: {rps: 10, burst: 0.5}\n"),
+              HasSubstr("4:30: rate_limit.burst must be a number of at least 1 (requests), got '0.5'"));
+}
+
+TEST(Manifest, RateLimitPerIsClientOrFunction) {
+  EXPECT_THAT(ErrorWithBase("rate_limit: {rps: 10, per: ip}\n"),
+              HasSubstr("4:28: rate_limit.per 'ip' is not supported; use client"));
+}
+
+TEST(Manifest, AnUnknownKeyInRateLimitIsRefused) {
+  EXPECT_THAT(ErrorWithBase("rate_limit: {rps: 10, brust: 20}\n"),
+              HasSubstr("4:23: unknown key 'rate_limit.brust'; did you mean 'burst'?"));
+}
+
+// ---- schedule ----
+
+TEST(Manifest, TheScheduleTextIsKeptAsGiven) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "schedule: cron(0/15 9-17 ? * MON-FRI *)\n").schedule,
+            "cron(0/15 9-17 ? * MON-FRI *)");
+}
+
+TEST(Manifest, ABadScheduleIsReportedAtItsValueWithTheFix) {
+  EXPECT_EQ(ErrorWithBase("schedule: rate(5 minute)\n"),
+            "hello/function.yaml:4:11: schedule 'rate(5 minute)': use the plural unit for 5: "
+            "rate(5 minutes)");
+}
+
+TEST(Manifest, AFiveFieldCrontabExplainsTheAwsForm) {
+  EXPECT_THAT(ErrorWithBase("schedule: cron(0 12 * * *)\n"),
+              HasSubstr("needs 6 fields"));
+}
+
+// ---- build and description ----
+
+TEST(Manifest, DescriptionUpTo256CharactersIsAccepted) {
+  // 256 two-byte characters: the limit counts characters, not bytes.
+  std::string text;
+  for (int i = 0; i < 256; ++i) text += "\xc3\xa9";
+  EXPECT_EQ(ParseOk(std::string(kBase) + "description: " + text + "\n").description, text);
+}
+
+TEST(Manifest, DescriptionOver256CharactersIsRefused) {
+  EXPECT_THAT(ErrorWithBase("description: " + std::string(257, 'd') + "\n"),
+              HasSubstr("4:14: description is 257 characters long; the limit is 256"));
+}
+
+TEST(Manifest, BuildGivenAsAListIsAWrongType) {
+  EXPECT_THAT(ErrorWithBase("build: [make, test]\n"),
+              HasSubstr("4:8: build must be text, got a list; write e.g. 'build: make'"));
+}
+
+// ---- ParseFile ----
+
+class ParseFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("manifest_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path Write(const std::string& text) {
+    std::filesystem::path p = dir_ / "function.yaml";
+    std::ofstream(p) << text;
+    return p;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ParseFileTest, ReadsTheFile) {
+  Result<Manifest> r = ParseFile(Write(std::string(kBase)));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->name, "hello");
+}
+
+TEST_F(ParseFileTest, MessagesNameThePath) {
+  std::filesystem::path p = Write("name: hello\nruntime: ruby\n");
+  Result<Manifest> r = ParseFile(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), StartsWith(p.string() + ":2:10: runtime 'ruby'"));
+}
+
+TEST_F(ParseFileTest, AMissingFileIsNotFoundAndSaysWhatIsNeeded) {
+  Result<Manifest> r = ParseFile(dir_ / "nope.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_THAT(r.status().message(), HasSubstr("needs a function.yaml"));
+}
+
+TEST_F(ParseFileTest, ADirectoryIsRefused) {
+  Result<Manifest> r = ParseFile(dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("is a directory"));
+}
+
+}  // namespace
+}  // namespace nimbus::manifest

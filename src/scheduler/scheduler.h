@@ -1,0 +1,129 @@
+// The scheduler: per-function-version pools of instance processes. It starts instances on
+// demand (one request at a time per instance), reuses them while warm, queues requests beyond
+// `concurrency.max` (bounded by the function's timeout, then a clean 429), stops instances after
+// `keep_alive` idle seconds, kills an instance whose invocation passed its deadline, replaces
+// crashed ones, and retires old versions after a redeploy without touching requests in flight.
+//
+// Threading:
+// - Invoke(), Retire(), Counts() and Shutdown() are thread-safe; call them from any loop.
+// - All scheduling state (pools, queues, instance states, parked /next connections) is guarded
+//   by one mutex, `mu_`, held only for a few pointer moves; nothing blocking runs under it.
+// - Each instance is owned by one loop of the LoopGroup: its Runtime API listener, process
+//   watch, output pipes and timers live there and are touched only there. Work for an instance
+//   is posted to its loop.
+// - A Completion is called exactly once, on the instance's loop (or a timer's loop); callers
+//   hop back to their own loop (Connection::Reply does).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "http/server.h"
+#include "observability/log_store.h"
+#include "sandbox/launcher.h"
+
+namespace nimbus::scheduler {
+
+struct InvokeRequest {
+  std::string request_id;
+  std::string payload;
+  std::string client_context;    // base64 JSON, Lambda-Runtime-Client-Context
+  std::string cognito_identity;  // JSON, Lambda-Runtime-Cognito-Identity
+  std::string invoked_arn;       // ARN with the qualifier the caller used
+  bool want_log_tail = false;    // collect this invocation's log lines for X-Amz-Log-Result
+};
+
+enum class Outcome {
+  kSuccess,        // body: the function's response
+  kFunctionError,  // body: the runtime's error JSON (handler exception, init error)
+  kTimeout,        // killed at its deadline
+  kCrash,          // the runtime exited during the invocation (or before becoming ready)
+  kOutOfMemory,    // the kernel killed it at its memory limit
+  kThrottled,      // waited for a free instance until its timeout, or the queue was full
+  kStartFailed,    // the instance process could not be started
+  kShutdown,       // the daemon is stopping
+};
+
+struct InvokeResult {
+  Outcome outcome = Outcome::kSuccess;
+  std::string body;        // response payload, or Lambda error JSON {"errorMessage","errorType"}
+  std::string error_type;  // e.g. "Sandbox.Timedout", "Runtime.ExitError"; empty on success
+  std::string log_tail;    // when requested: START..REPORT of this invocation
+  std::string version;     // the version that ran
+};
+
+using Completion = std::function<void(InvokeResult&&)>;
+
+struct Options {
+  std::string runtimes_dir;           // <share>/runtimes: python3/bootstrap, nodejs/bootstrap
+  std::string tmp_root = "/tmp";      // scratch root for instances
+  size_t queue_per_slot = 100;        // queued requests allowed per unit of concurrency.max
+  std::string path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+};
+
+struct Counts {
+  int busy = 0;
+  int idle = 0;
+  int starting = 0;
+  size_t queued = 0;
+};
+
+struct Pool;
+struct Instance;
+struct Invocation;
+
+class Scheduler {
+ public:
+  Scheduler(http::LoopGroup& loops, sandbox::Launcher& launcher, observability::LogStore& logs, Options options);
+  ~Scheduler();
+
+  // Runs `req` on an instance of `fn`; `done` gets the result.
+  void Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done);
+
+  // Instances of this function whose version is not in `keep` stop as soon as they are idle
+  // (at once if idle now); requests in flight or queued on them still finish.
+  void RetireVersions(const std::string& function, const std::vector<std::string>& keep);
+
+  Counts CountsFor(const std::string& function) const;
+  // Live instance processes across all functions (for tests and metrics).
+  size_t LiveInstances() const;
+
+  // Fails queued requests, kills every instance. Called once at daemon shutdown.
+  void Shutdown();
+
+ private:
+  friend struct Instance;
+  using Lock = std::unique_lock<std::mutex>;
+
+  std::shared_ptr<Pool> PoolForLocked(const catalog::ConfigPtr& fn);
+  // Reserves an instance slot; the caller posts Launch() after unlocking.
+  std::shared_ptr<Instance> NewInstanceLocked(const std::shared_ptr<Pool>& pool);
+  void Launch(const std::shared_ptr<Instance>& inst);
+  void Dispatch(const std::shared_ptr<Instance>& inst, http::ConnectionPtr conn, std::shared_ptr<Invocation> inv);
+  void Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result);
+  void RemoveInstanceLocked(Instance* inst);
+  void MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool, std::vector<std::shared_ptr<Instance>>& to_launch);
+  void FailFrontLocked(const std::shared_ptr<Pool>& pool, InvokeResult&& result,
+                       std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>>& to_fail);
+
+  http::LoopGroup& loops_;
+  sandbox::Launcher& launcher_;
+  observability::LogStore& logs_;
+  const Options options_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Pool>> pools_;  // "name\nversion"; guarded by mu_
+  uint64_t next_instance_id_ = 1;                                  // guarded by mu_
+  bool shutting_down_ = false;                                     // guarded by mu_
+};
+
+// Lambda's "Billed Duration": whole milliseconds, rounded up.
+int64_t BilledMs(double duration_ms);
+
+}  // namespace nimbus::scheduler
