@@ -274,12 +274,14 @@ def main():
             f"{fmt(inst, 1)} us)")
         if nginx:
             sentence += f", against {fmt(nginx['cpu_us'], 1)} us for nginx and the limit server together"
+        full_cap = ncores / (best["cpu_us"] / 1e6) if best["cpu_us"] else None
         sentence += (
-            f". With the load generator on the same {ncores} cores using about {gen:.2f} of them, the "
-            f"server side has about {room:.2f} cores, so CPU per request alone caps it near "
-            f"{fmt(bound)} req/s (measured {fmt(best['rps'])}): throughput here is CPU per request, and "
-            f"latency above the limit is the extra hops (gateway, then the instance's Runtime API "
-            f"round trip) each request makes.")
+            f". CPU per request alone caps the server side at about {fmt(full_cap)} req/s on all "
+            f"{ncores} cores; with wrk and the rest of the machine using {gen:.2f} cores during the "
+            f"run, about {room:.2f} cores were left, a cap near {fmt(bound)} req/s (measured "
+            f"{fmt(best['rps'])}). So throughput here is CPU per request, and the latency above the "
+            f"limit is the extra hops each request makes (gateway, then the instance's Runtime API "
+            f"round trip).")
         w(sentence)
         w("")
     else:

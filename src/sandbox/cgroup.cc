@@ -52,7 +52,8 @@ std::string UnescapeMountPath(std::string_view s) {
     auto octal = [&](size_t j) { return s[j] >= '0' && s[j] <= '7'; };
     if (s[i] == '\\' && i + 3 < s.size() && octal(i + 1) && octal(i + 2) &&
         octal(i + 3)) {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
+      out.push_back(static_cast<char>(v));
       i += 3;
     } else {
       out.push_back(s[i]);
@@ -168,7 +169,8 @@ Status PermissionAdvice(const std::string& what, const std::string& path, int er
 }
 
 // On v2, makes `controllers` available to the children of `dir` unless they already are.
-Status EnableSubtreeControllers(const std::string& dir, const std::vector<std::string>& controllers) {
+Status EnableSubtreeControllers(const std::string& dir,
+                                const std::vector<std::string>& controllers) {
   const std::string file = dir + "/cgroup.subtree_control";
   Result<std::string> current = ReadFile(file);
   if (!current.ok()) return Status::FailedPrecondition(current.status().message());
@@ -311,7 +313,7 @@ Status Cgroup::Destroy() {
       for (std::string_view p : Split(*procs, '\n')) {
         std::optional<uint64_t> pid = ParseU64(p);
         if (pid && *pid > 0) {
-          (void)0;
+          ::kill(static_cast<pid_t>(*pid), SIGKILL);
           any = true;
         }
       }
@@ -367,8 +369,9 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::Create(std::string parent_
 
   Result<std::string> mountinfo = ReadFile(mountinfo_path);
   if (!mountinfo.ok()) {
-    return Status::FailedPrecondition(mountinfo.status().message() +
-                                      "; cgroups cannot be detected without it (is /proc mounted?)");
+    return Status::FailedPrecondition(
+        mountinfo.status().message() +
+        "; cgroups cannot be detected without it (is /proc mounted?)");
   }
   CgroupMounts mounts = ParseCgroupMounts(*mountinfo);
   std::vector<std::string> v2_available;
@@ -467,7 +470,9 @@ Result<std::unique_ptr<Cgroup>> CgroupManager::CreateGroup(const std::string& in
                                     ErrnoText(err));
     return Status::Ok();
   };
-  auto open_read = [](const std::string& file) { return ::open(file.c_str(), O_RDONLY | O_CLOEXEC); };
+  auto open_read = [](const std::string& file) {
+    return ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  };
 
   for (const Parent& p : parents_) {
     const std::string dir = p.path + "/" + instance_id;
@@ -485,12 +490,13 @@ Result<std::unique_ptr<Cgroup>> CgroupManager::CreateGroup(const std::string& in
 
     const bool v2 = p.hierarchy.version == 2;
     if (Contains(p.hierarchy.controllers, "memory")) {
-      group->memory_version_ = p.hierarchy.version;
       if (limits.memory_bytes > 0) {
         if (v2) {
           NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.max", limits.memory_bytes));
           // Absent when the kernel has no swap accounting; then there is no swap to escape to.
-          if (Exists(dir + "/memory.swap.max")) NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.swap.max", 0));
+          if (Exists(dir + "/memory.swap.max")) {
+            NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.swap.max", 0));
+          }
         } else {
           // memsw is memory+swap and may not be below the memory limit, so memory goes first.
           NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.limit_in_bytes", limits.memory_bytes));
@@ -502,7 +508,9 @@ Result<std::unique_ptr<Cgroup>> CgroupManager::CreateGroup(const std::string& in
       if (v2) {
         // An instance is one unit: after an OOM kill its runtime is gone anyway, so kill all of
         // it rather than leave half an instance running.
-        if (Exists(dir + "/memory.oom.group")) NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.oom.group", 1));
+        if (Exists(dir + "/memory.oom.group")) {
+          NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.oom.group", 1));
+        }
         group->peak_fd_ = open_read(dir + "/memory.peak");  // Linux 5.19+
         if (group->peak_fd_ < 0) group->peak_fd_ = open_read(dir + "/memory.current");
         group->oom_fd_ = open_read(dir + "/memory.events");

@@ -102,7 +102,6 @@ class Cgroup {
   std::vector<Dir> dirs_;           // directories created, in hierarchy order
   std::vector<std::string> paths_;  // same paths, for paths()
   std::vector<int> procs_fds_;
-  int memory_version_ = 0;  // 0 when no memory controller
   int peak_fd_ = -1;        // v1 memory.max_usage_in_bytes / v2 memory.peak or memory.current
   int oom_fd_ = -1;         // v1 memory.oom_control or memory.failcnt / v2 memory.events
   bool oom_from_failcnt_ = false;

@@ -189,9 +189,11 @@ TEST(CgroupManagerTest, CreateRejectsAParentNameThatLeavesTheHierarchy) {
 // ---------------------------------------------------------------------------------------------
 // Real cgroups on this machine.
 
+// One top-level name per test: test processes run in parallel, and a shared ancestor such as
+// "nimbus-test" would be left behind by whichever manager did not create it.
 std::string UniqueParent() {
   static int counter = 0;
-  return "nimbus-test/" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  return "nimbus-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
 }
 
 // True when this process could plausibly use cgroups: root, and mountinfo lists a writable
@@ -237,14 +239,34 @@ TEST(CgroupManagerTest, DetectionFindsAUsableLayoutWhereverCgroupsLookUsable) {
   }
 }
 
-TEST(CgroupManagerTest, DestroyingTheManagerRemovesItsEmptyParentGroup) {
-  auto m = CgroupManager::Create(UniqueParent());
+TEST(CgroupManagerTest, DestroyingTheManagerRemovesItsEmptyParentGroupAndAncestorsItMade) {
+  auto m = CgroupManager::Create(UniqueParent() + "/daemon");
   if (!m.ok()) GTEST_SKIP() << "cgroups are not usable here: " << m.status().message();
   std::vector<std::string> parents = (*m)->parent_paths();
   ASSERT_FALSE(parents.empty());
+  for (const std::string& p : parents) {
+    ASSERT_EQ(::access(p.c_str(), F_OK), 0) << p << " was not created";
+  }
   m = Status::Internal("released");  // runs ~CgroupManager
   for (const std::string& p : parents) {
     EXPECT_NE(::access(p.c_str(), F_OK), 0) << p << " is still there";
+    std::string above = p.substr(0, p.rfind('/'));
+    EXPECT_NE(::access(above.c_str(), F_OK), 0) << above << " is still there";
+  }
+}
+
+TEST(CgroupManagerTest, DestroyingTheManagerKeepsAnAncestorItDidNotCreate) {
+  std::string top = UniqueParent();
+  auto outer = CgroupManager::Create(top);  // stands in for an operator-made "nimbus" group
+  if (!outer.ok()) GTEST_SKIP() << "cgroups are not usable here: " << outer.status().message();
+  auto inner = CgroupManager::Create(top + "/daemon");
+  ASSERT_TRUE(inner.ok()) << inner.status().message();
+  std::vector<std::string> inner_paths = (*inner)->parent_paths();
+  inner = Status::Internal("released");
+  for (const std::string& p : inner_paths) EXPECT_NE(::access(p.c_str(), F_OK), 0) << p;
+  for (const std::string& p : (*outer)->parent_paths()) {
+    EXPECT_EQ(::access(p.c_str(), F_OK), 0)
+        << p << " was removed by a manager that did not create it";
   }
 }
 

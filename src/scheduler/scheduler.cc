@@ -446,10 +446,9 @@ void Scheduler::Shutdown() {
     Finish(inv, {Outcome::kShutdown, runtimeapi::ErrorJson("ServiceException", "nimbus is shutting down"),
                  "ServiceException"});
   }
-  // Called after the loops stopped: no loop touches these processes any more.
-  for (auto& i : instances) {
-    if (i->proc) i->proc->Kill();
-  }
+  // Called after the loops stopped: no loop touches these processes any more. Destroying a
+  // Process kills its group, reaps it and removes its cgroup.
+  for (auto& i : instances) i->proc.reset();
 }
 
 // ---- Instance (all on its loop) -----------------------------------------------------------------

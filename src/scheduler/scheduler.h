@@ -5,7 +5,8 @@
 // crashed ones, and retires old versions after a redeploy without touching requests in flight.
 //
 // Threading:
-// - Invoke(), Retire(), Counts() and Shutdown() are thread-safe; call them from any loop.
+// - Invoke(), RetireVersions(), CountsFor() and LiveInstances() are thread-safe; call them from
+//   any loop. Shutdown() runs once, after every loop has stopped.
 // - All scheduling state (pools, queues, instance states, parked /next connections) is guarded
 //   by one mutex, `mu_`, held only for a few pointer moves; nothing blocking runs under it.
 // - Each instance is owned by one loop of the LoopGroup: its Runtime API listener, process
@@ -94,7 +95,8 @@ class Scheduler {
   // Live instance processes across all functions (for tests and metrics).
   size_t LiveInstances() const;
 
-  // Fails queued requests, kills every instance. Called once at daemon shutdown.
+  // Fails queued requests, kills and reaps every instance and removes its cgroup. Call once,
+  // after the LoopGroup has stopped (it touches instance state that loops own).
   void Shutdown();
 
  private:

@@ -50,7 +50,9 @@ class ScalingTest(h.NimbusTestCase):
         self.assertNoInstancesWithin(name, 4.0)
         self.assertFalse([p for p in pids if h.pid_exists(p)], "instance processes not reaped")
         doc = self.nimbus.function(name)
-        self.assertEqual(doc["instances"], {"busy": 0, "idle": 0})
+        self.assertEqual(doc["instances"]["busy"], 0)
+        self.assertEqual(doc["instances"]["idle"], 0)
+        self.assertEqual(sum(doc["instances"].values()), 0, doc["instances"])
 
     def test_a_function_scaled_to_zero_wakes_on_the_next_request(self):
         name, _ = self.deploy_fixture("nodejs", "wake", keep_alive=1)
