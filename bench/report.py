@@ -373,7 +373,7 @@ def main():
         clean = (by("density_cleanup") or [{}])[0]
         w("## Density")
         w("")
-        w(f"Asked for {r['asked']} warm instances of the C++ no-op ({r.get('method')}): "
+        w(f"Asked for {r['asked']} warm instances of the C++ no-op (method: {r.get('method')}): "
           f"{int(n)} came up within {r['seconds']} s, using {fmt(num(r, 'rss_kb', 0) / 1024, 0)} MB RSS "
           f"({fmt(num(r, 'pss_kb', 0) / 1024, 0)} MB PSS; the machine's available memory fell by "
           f"{fmt(used, 0)} MB); daemon RSS then {fmt(num(r, 'daemon_rss_kb', 0) / 1024, 1)} MB. "

@@ -35,8 +35,8 @@ void LoopGroup::Stop() {
   threads_.clear();
 }
 
-Connection::Connection(tcp::socket socket, const Handler* handler, const ServerOptions* options)
-    : stream_(std::move(socket)), handler_(handler), options_(options) {
+Connection::Connection(tcp::socket socket, std::shared_ptr<const ServerConfig> config)
+    : stream_(std::move(socket)), config_(std::move(config)) {
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_ip_ = ep.address().to_string();
@@ -47,10 +47,11 @@ void Connection::Start() { ReadNext(); }
 
 void Connection::ReadNext() {
   parser_.emplace();
-  parser_->body_limit(options_->body_limit);
+  const ServerOptions& options = config_->options;
+  parser_->body_limit(options.body_limit);
   parser_->header_limit(64 * 1024);
-  if (options_->idle_timeout.count() > 0) {
-    stream_.expires_after(options_->idle_timeout);
+  if (options.idle_timeout.count() > 0) {
+    stream_.expires_after(options.idle_timeout);
   } else {
     stream_.expires_never();
   }
@@ -65,7 +66,7 @@ void Connection::OnRead(beast::error_code ec, size_t) {
     res.set(bhttp::field::content_type, "application/json");
     res.set("x-amzn-ErrorType", "RequestTooLargeException");
     res.body() = "{\"Type\":\"User\",\"message\":\"request body is larger than this endpoint accepts (" +
-                 std::to_string(options_->body_limit) + " bytes)\",\"errorType\":\"RequestTooLargeException\"}";
+                 std::to_string(config_->options.body_limit) + " bytes)\",\"errorType\":\"RequestTooLargeException\"}";
     res.keep_alive(false);
     keep_alive_ = false;
     DoReply(std::move(res));
@@ -77,7 +78,7 @@ void Connection::OnRead(beast::error_code ec, size_t) {
   }
   Request req = parser_->release();
   keep_alive_ = req.keep_alive();
-  (*handler_)(shared_from_this(), std::move(req));
+  config_->handler(shared_from_this(), std::move(req));
 }
 
 void Connection::Reply(Response&& res) {
@@ -115,29 +116,27 @@ void Connection::Close() {
 }
 
 struct Listener::Acceptor : std::enable_shared_from_this<Acceptor> {
-  Acceptor(asio::io_context& loop, const Handler* h, const ServerOptions* o)
-      : acceptor(loop), handler(h), options(o) {}
+  Acceptor(asio::io_context& loop, std::shared_ptr<const ServerConfig> c) : acceptor(loop), config(std::move(c)) {}
   void Accept() {
     acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
       if (!ec) {
-        std::make_shared<Connection>(std::move(socket), self->handler, self->options)->Start();
+        std::make_shared<Connection>(std::move(socket), self->config)->Start();
       }
       self->Accept();
     });
   }
   tcp::acceptor acceptor;
-  const Handler* handler;
-  const ServerOptions* options;
+  std::shared_ptr<const ServerConfig> config;
 };
 
 Listener::Listener(Handler handler, ServerOptions options)
-    : handler_(std::move(handler)), options_(options) {}
+    : config_(std::make_shared<const ServerConfig>(ServerConfig{std::move(handler), options})) {}
 
 Listener::~Listener() { Close(); }
 
 Status Listener::Bind(asio::io_context& loop, const tcp::endpoint& endpoint, bool reuse_port) {
-  auto a = std::make_shared<Acceptor>(loop, &handler_, &options_);
+  auto a = std::make_shared<Acceptor>(loop, config_);
   beast::error_code ec;
   a->acceptor.open(endpoint.protocol(), ec);
   if (!ec) a->acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -63,9 +63,16 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{0};
 };
 
+// What a listener's connections share. Connections hold it by shared_ptr, so a connection
+// that outlives its Listener (a runtime still connected to a stopped instance) stays valid.
+struct ServerConfig {
+  Handler handler;
+  ServerOptions options;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, const Handler* handler, const ServerOptions* options);
+  Connection(tcp::socket socket, std::shared_ptr<const ServerConfig> config);
   void Start();
   // Thread-safe. Sends the response for the current request; keep-alive follows the request's.
   void Reply(Response&& res);
@@ -84,8 +91,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  const Handler* handler_;
-  const ServerOptions* options_;
+  std::shared_ptr<const ServerConfig> config_;
   bool keep_alive_ = true;
   bool closed_ = false;
   std::string peer_ip_;
@@ -110,8 +116,7 @@ class Listener {
  private:
   struct Acceptor;
   Status Bind(asio::io_context& loop, const tcp::endpoint& endpoint, bool reuse_port);
-  Handler handler_;
-  ServerOptions options_;
+  std::shared_ptr<const ServerConfig> config_;
   std::vector<std::shared_ptr<Acceptor>> acceptors_;
   uint16_t port_ = 0;
 };

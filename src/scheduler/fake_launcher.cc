@@ -1,0 +1,443 @@
+#include "scheduler/fake_launcher.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <csignal>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+namespace nimbus::scheduler::fake {
+
+struct ProcState {
+  size_t index = 0;
+  FakeScript script;
+  std::string api;  // host:port of the instance's Runtime API
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool kill_requested = false;  // guarded by mu
+  bool ended = false;           // guarded by mu
+  bool kill_called = false;     // guarded by mu; the scheduler called Process::Kill()
+  bool oom = false;             // guarded by mu
+  std::string how;              // guarded by mu; Reap()'s answer once ended
+  int sock = -1;                // guarded by mu; closed only by the thread, under mu
+  int out_w = -1, err_w = -1;   // write ends; used by the thread, closed when it ends
+  int exit_efd = -1;            // eventfd signalled when the thread ends
+};
+
+struct Records {
+  mutable std::mutex mu;
+  FakeScript script;            // guarded by mu
+  Status fail;                  // guarded by mu
+  bool hold = false;            // guarded by mu
+  size_t held = 0;              // guarded by mu
+  std::condition_variable released;
+  std::vector<sandbox::LaunchSpec> specs;           // guarded by mu
+  std::vector<SeenEvent> events;                    // guarded by mu
+  std::vector<StrayAnswer> stray;                   // guarded by mu
+  std::vector<std::shared_ptr<ProcState>> procs;    // guarded by mu
+};
+
+namespace {
+
+std::string Replace(std::string text, std::string_view from, std::string_view to) {
+  for (size_t p = text.find(from); p != std::string::npos; p = text.find(from, p + to.size())) {
+    text.replace(p, from.size(), to);
+  }
+  return text;
+}
+
+// A blocking HTTP/1.1 client on one keep-alive connection: just enough to be a Lambda runtime.
+class MiniHttp {
+ public:
+  explicit MiniHttp(int fd) : fd_(fd) {}
+
+  struct Answer {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+  };
+
+  bool Send(std::string_view method, std::string_view target, std::string_view body,
+            std::string_view extra_headers = {}) {
+    std::string msg;
+    msg.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: runtime\r\n");
+    msg.append(extra_headers);
+    if (method != "GET") msg.append("Content-Length: " + std::to_string(body.size()) + "\r\n");
+    msg.append("\r\n").append(body);
+    size_t off = 0;
+    while (off < msg.size()) {
+      ssize_t n = ::send(fd_, msg.data() + off, msg.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  bool Read(Answer& a) {
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return false;
+    }
+    std::string head = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    a = {};
+    size_t line_end = head.find("\r\n");
+    std::string status_line = head.substr(0, line_end);
+    auto sp = status_line.find(' ');
+    if (sp == std::string::npos) return false;
+    a.status = std::atoi(status_line.c_str() + sp + 1);
+    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+    while (pos < head.size()) {
+      size_t e = head.find("\r\n", pos);
+      if (e == std::string::npos) e = head.size();
+      std::string line = head.substr(pos, e - pos);
+      pos = e + 2;
+      auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      a.headers[name] = value;
+    }
+    size_t len = a.headers.count("content-length") ? std::strtoull(a.headers["content-length"].c_str(), nullptr, 10) : 0;
+    while (buf_.size() < len) {
+      if (!Fill()) return false;
+    }
+    a.body = buf_.substr(0, len);
+    buf_.erase(0, len);
+    return true;
+  }
+
+ private:
+  bool Fill() {
+    char tmp[16384];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_;
+  std::string buf_;
+};
+
+// Writes the lines to a non-blocking pipe in one write, as a runtime flushing a buffered stdout
+// does. A full pipe or a closed reader drops the rest (a real process would block or die; a
+// test only cares about what it asked the fake to print).
+void Print(int fd, const std::vector<std::string>& lines, const std::string& id) {
+  if (fd < 0 || lines.empty()) return;
+  std::string s;
+  for (const auto& l : lines) s += Replace(l, "{id}", id) + "\n";
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+class FakeRuntime {
+ public:
+  FakeRuntime(std::shared_ptr<ProcState> st, std::shared_ptr<Records> rec) : st_(std::move(st)), rec_(std::move(rec)) {}
+
+  void Run() {
+    int fd = Connect();
+    if (fd < 0) return End("exit status 1", false);
+    MiniHttp http(fd);
+    const FakeScript& s = st_->script;
+    if (!Sleep(s.init_delay)) return End("", false);
+    if (s.init_error) {
+      std::string body = "{\"errorMessage\":\"Unable to import module 'app': No module named 'app'\",\"errorType\":\"" +
+                         s.init_error_type + "\"}";
+      if (http.Send("POST", "/2018-06-01/runtime/init/error", body,
+                    "Lambda-Runtime-Function-Error-Type: " + s.init_error_type + "\r\n")) {
+        MiniHttp::Answer a;
+        http.Read(a);
+      }
+      return End("exit status " + std::to_string(s.exit_code), false);
+    }
+    for (;;) {
+      if (!http.Send("GET", "/2018-06-01/runtime/invocation/next", {})) return End("exit status 1", false);
+      MiniHttp::Answer ev;
+      if (!http.Read(ev) || ev.status != 200) return End("exit status 1", false);
+      std::string id = ev.headers["lambda-runtime-aws-request-id"];
+      {
+        std::lock_guard lock(rec_->mu);
+        rec_->events.push_back({st_->index, id, ev.body, ev.headers["lambda-runtime-invoked-function-arn"],
+                                ev.headers["lambda-runtime-trace-id"],
+                                std::strtoll(ev.headers["lambda-runtime-deadline-ms"].c_str(), nullptr, 10)});
+      }
+      Print(st_->out_w, s.stdout_lines, id);
+      Print(st_->err_w, s.stderr_lines, id);
+      if (!Sleep(s.delay)) return End("", false);
+      if (s.wrong_id_first) {
+        MiniHttp::Answer a;
+        if (!http.Send("POST", "/2018-06-01/runtime/invocation/no-such-request/response", "{}") || !http.Read(a)) {
+          return End("exit status 1", false);
+        }
+        std::lock_guard lock(rec_->mu);
+        rec_->stray.push_back({a.status, a.body});
+      }
+      using A = FakeScript::Action;
+      switch (s.action) {
+        case A::kEcho:
+        case A::kError: {
+          bool echo = s.action == A::kEcho;
+          std::string target = "/2018-06-01/runtime/invocation/" + id + (echo ? "/response" : "/error");
+          std::string body = echo ? ev.body : R"({"errorMessage":"boom","errorType":"ValueError"})";
+          MiniHttp::Answer a;
+          if (!http.Send("POST", target, body,
+                         echo ? std::string_view{} : "Lambda-Runtime-Function-Error-Type: ValueError\r\n") ||
+              !http.Read(a)) {
+            return End("exit status 1", false);
+          }
+          if (a.status != 202) {
+            std::lock_guard lock(rec_->mu);
+            rec_->stray.push_back({a.status, a.body});
+          }
+          break;
+        }
+        case A::kCrash:
+          return End(s.oom ? "signal 9 (Killed)" : "exit status " + std::to_string(s.exit_code), s.oom);
+        case A::kHang:
+          Sleep(std::chrono::hours(1));
+          return End("", false);
+      }
+    }
+  }
+
+ private:
+  int Connect() {
+    auto colon = st_->api.rfind(':');
+    if (colon == std::string::npos) return -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::atoi(st_->api.c_str() + colon + 1)));
+    if (inet_pton(AF_INET, st_->api.substr(0, colon).c_str(), &addr.sin_addr) != 1) return -1;
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    {
+      std::lock_guard lock(st_->mu);
+      st_->sock = fd;
+      if (st_->kill_requested) return -1;  // End() closes it
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+    return fd;
+  }
+
+  // Sleeps unless killed; false when killed.
+  template <typename D>
+  bool Sleep(D d) {
+    std::unique_lock lock(st_->mu);
+    st_->cv.wait_for(lock, d, [&] { return st_->kill_requested; });
+    return !st_->kill_requested;
+  }
+
+  // The "process" ends: an empty `how` means it died of Kill().
+  void End(std::string how, bool oom) {
+    std::lock_guard lock(st_->mu);
+    if (st_->kill_requested) how = "signal 9 (Killed)";
+    if (how.empty()) how = "exit status 0";
+    st_->how = how;
+    st_->oom = oom;
+    if (st_->sock >= 0) ::close(st_->sock);
+    st_->sock = -1;
+    // Output pipes reach EOF before the exit is visible, as with a real process.
+    if (st_->out_w >= 0) ::close(st_->out_w);
+    if (st_->err_w >= 0) ::close(st_->err_w);
+    st_->out_w = st_->err_w = -1;
+    st_->ended = true;
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(st_->exit_efd, &one, sizeof one);
+    st_->cv.notify_all();
+  }
+
+  std::shared_ptr<ProcState> st_;
+  std::shared_ptr<Records> rec_;
+};
+
+void KillState(ProcState& st) {
+  std::lock_guard lock(st.mu);
+  if (st.ended) return;
+  st.kill_requested = true;
+  if (st.sock >= 0) ::shutdown(st.sock, SHUT_RDWR);
+  st.cv.notify_all();
+}
+
+class FakeProcess : public sandbox::Process {
+ public:
+  FakeProcess(std::shared_ptr<ProcState> st, std::shared_ptr<Records> rec, int out_r, int err_r)
+      : st_(st), out_r_(out_r), err_r_(err_r) {
+    thread_ = std::thread([st, rec] { FakeRuntime(st, rec).Run(); });
+  }
+  ~FakeProcess() override {
+    KillState(*st_);  // not Kill(): that records a kill the scheduler asked for
+    thread_.join();
+    if (out_r_ >= 0) ::close(out_r_);
+    if (err_r_ >= 0) ::close(err_r_);
+    ::close(st_->exit_efd);
+  }
+  int pid() const override { return 100000 + static_cast<int>(st_->index); }
+  int exit_fd() const override { return st_->exit_efd; }
+  int TakeStdout() override { return std::exchange(out_r_, -1); }
+  int TakeStderr() override { return std::exchange(err_r_, -1); }
+  void Kill() override {
+    {
+      std::lock_guard lock(st_->mu);
+      st_->kill_called = true;
+    }
+    KillState(*st_);
+  }
+  std::string Reap() override {
+    std::lock_guard lock(st_->mu);
+    return st_->ended ? st_->how : std::string();
+  }
+  uint64_t PeakMemoryBytes() override { return st_->script.peak_memory_bytes; }
+  bool OomKilled() override {
+    std::lock_guard lock(st_->mu);
+    return st_->ended && st_->oom;
+  }
+
+ private:
+  std::shared_ptr<ProcState> st_;
+  int out_r_, err_r_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::string EnvValue(const std::vector<std::string>& env, std::string_view key) {
+  for (const auto& kv : env) {
+    if (kv.size() > key.size() && kv.compare(0, key.size(), key) == 0 && kv[key.size()] == '=') {
+      return kv.substr(key.size() + 1);
+    }
+  }
+  return {};
+}
+
+FakeLauncher::FakeLauncher() : rec_(std::make_shared<Records>()) {
+  // The fakes write into pipes whose read end the scheduler may already have closed; in a real
+  // process that SIGPIPE would hit the child, here it would hit the test binary.
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+FakeLauncher::~FakeLauncher() {
+  std::lock_guard lock(rec_->mu);
+  rec_->hold = false;
+  rec_->released.notify_all();
+  for (auto& p : rec_->procs) KillState(*p);
+}
+
+Result<std::unique_ptr<sandbox::Process>> FakeLauncher::Launch(const sandbox::LaunchSpec& spec) {
+  auto st = std::make_shared<ProcState>();
+  {
+    std::unique_lock lock(rec_->mu);
+    rec_->held++;
+    rec_->released.wait(lock, [&] { return !rec_->hold; });
+    rec_->held--;
+    if (!rec_->fail.ok()) return rec_->fail;
+    st->script = rec_->script;
+    st->index = rec_->procs.size();
+    rec_->procs.push_back(st);
+    rec_->specs.push_back(spec);
+  }
+  st->api = EnvValue(spec.env, "AWS_LAMBDA_RUNTIME_API");
+  st->exit_efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (st->exit_efd < 0) return Status::Io("eventfd failed");
+  int out[2] = {-1, -1}, err[2] = {-1, -1};
+  if (st->script.pipes) {
+    if (::pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0 || ::pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0) {
+      return Status::Io("pipe2 failed");
+    }
+    st->out_w = out[1];
+    st->err_w = err[1];
+  }
+  return std::unique_ptr<sandbox::Process>(std::make_unique<FakeProcess>(st, rec_, out[0], err[0]));
+}
+
+void FakeLauncher::SetScript(FakeScript script) {
+  std::lock_guard lock(rec_->mu);
+  rec_->script = std::move(script);
+}
+
+void FakeLauncher::FailLaunches(Status st) {
+  std::lock_guard lock(rec_->mu);
+  rec_->fail = std::move(st);
+}
+
+void FakeLauncher::HoldLaunches() {
+  std::lock_guard lock(rec_->mu);
+  rec_->hold = true;
+}
+
+void FakeLauncher::ReleaseLaunches() {
+  std::lock_guard lock(rec_->mu);
+  rec_->hold = false;
+  rec_->released.notify_all();
+}
+
+size_t FakeLauncher::held_launches() const {
+  std::lock_guard lock(rec_->mu);
+  return rec_->held;
+}
+
+size_t FakeLauncher::launches() const {
+  std::lock_guard lock(rec_->mu);
+  return rec_->procs.size();
+}
+
+std::vector<sandbox::LaunchSpec> FakeLauncher::specs() const {
+  std::lock_guard lock(rec_->mu);
+  return rec_->specs;
+}
+
+std::vector<SeenEvent> FakeLauncher::events() const {
+  std::lock_guard lock(rec_->mu);
+  return rec_->events;
+}
+
+std::vector<StrayAnswer> FakeLauncher::stray_answers() const {
+  std::lock_guard lock(rec_->mu);
+  return rec_->stray;
+}
+
+static std::shared_ptr<ProcState> ProcAt(const Records& rec, size_t i) {
+  std::lock_guard lock(rec.mu);
+  return i < rec.procs.size() ? rec.procs[i] : nullptr;
+}
+
+bool FakeLauncher::Ended(size_t i) const {
+  auto p = ProcAt(*rec_, i);
+  if (!p) return false;
+  std::lock_guard lock(p->mu);
+  return p->ended;
+}
+
+bool FakeLauncher::Killed(size_t i) const {
+  auto p = ProcAt(*rec_, i);
+  if (!p) return false;
+  std::lock_guard lock(p->mu);
+  return p->kill_called;
+}
+
+bool FakeLauncher::WaitEnded(size_t i, std::chrono::milliseconds limit) const {
+  auto p = ProcAt(*rec_, i);
+  if (!p) return false;
+  std::unique_lock lock(p->mu);
+  return p->cv.wait_for(lock, limit, [&] { return p->ended; });
+}
+
+}  // namespace nimbus::scheduler::fake

@@ -441,7 +441,7 @@ class Daemon:
                 [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}",
                  "--data-dir", self.data_dir],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                cwd=self.workdir, start_new_session=True)
             log.close()
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while time.monotonic() < deadline:
@@ -491,6 +491,10 @@ class Daemon:
         return self.proc.returncode
 
     def cleanup(self):
+        # NIMBUS_IT_KEEP=1 keeps the data directory, log (and any core file) for a post-mortem.
+        if os.environ.get("NIMBUS_IT_KEEP"):
+            sys.stderr.write(f"kept {self.workdir}\n")
+            return
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def log_size(self):
@@ -592,6 +596,12 @@ class NimbusTestCase(unittest.TestCase):
             sys.stderr.write(f"\n--- nimbus log during {self.id()} ---\n"
                              f"{self.nimbus.log_text(offset)[-20000:]}"
                              f"--- end of nimbus log ---\n")
+            code = self.nimbus.proc.poll() if self.nimbus.proc else None
+            if code is not None:
+                how = (f"killed by signal {signal.Signals(-code).name}" if code < 0
+                       else f"exited with status {code}")
+                sys.stderr.write(f"--- nimbus (pid {self.nimbus.proc.pid}) is not running: "
+                                 f"{how} ---\n")
         return result
 
     # --- helpers shared by the test files -----------------------------------------------

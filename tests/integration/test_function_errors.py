@@ -48,6 +48,12 @@ class FunctionErrorsTest(h.NimbusTestCase):
     def test_a_nodejs_exception_is_an_unhandled_function_error_through_invoke(self):
         self.check_exception_through_invoke("nodejs", "TypeError", "boom from node")
 
+    def test_nimbus_invoke_prints_the_error_document_and_exits_4_on_a_function_error(self):
+        p = self.nimbus.cli("invoke", self.names["python3"], "--payload", '{"action": "raise"}')
+        self.assertEqual(p.returncode, 4, f"{p.stdout}{p.stderr}")
+        self.assertIn("boom from python", p.stdout + p.stderr)
+        self.assertIn("ValueError", p.stdout + p.stderr)
+
     def test_an_instance_keeps_serving_after_its_handler_threw(self):
         name = self.names["python3"]
         before = self.nimbus.invoke(name, {"action": "echo"}).json()["instance"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every way in, for every runtime: a manifest route with a path parameter, /fn/NAME,
 /fn/NAME/deep/path, the Lambda Invoke API and `nimbus invoke`. Each fixture echoes its event,
-so each test checks that the event the handler saw is the one the caller sent."""
+so each test checks that the event the handler saw is the one the caller sent. Also the Invoke
+API's DryRun and Event invocation types and its 6 MB payload limit."""
 
 import json
 import unittest
@@ -84,6 +85,47 @@ class InvokePathsTest(h.NimbusTestCase):
         self.assertStatus(r, 404)
         self.assertEqual(r.header("x-amzn-ErrorType"), "ResourceNotFoundException")
         self.assertEqual(r.json()["errorType"], "ResourceNotFoundException")
+
+
+class InvocationTypesTest(h.NimbusTestCase):
+    """The Invoke API's other invocation types and its payload limit."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.marker = h.unique_name("async")
+        cls.name = h.unique_name("types-python3")
+        cls.nimbus.deploy(h.write_function_dir(
+            cls.scratch, h.function_files("python3", cls.name, marker=cls.marker)))
+
+    def test_a_dry_run_answers_204_for_an_existing_function(self):
+        r = self.nimbus.invoke(self.name, {}, headers={"X-Amz-Invocation-Type": "DryRun"})
+        self.assertStatus(r, 204)
+        r = self.nimbus.invoke("missing-fn", {}, headers={"X-Amz-Invocation-Type": "DryRun"})
+        self.assertStatus(r, 404)
+
+    def test_an_event_invocation_answers_202_and_runs_the_function_afterwards(self):
+        r = self.nimbus.invoke(self.name, {"action": "echo"},
+                               headers={"X-Amz-Invocation-Type": "Event"})
+        self.assertStatus(r, 202)
+        request_id = r.header("x-amzn-RequestId")
+        self.assertTrue(request_id)
+
+        def printed():
+            logs = self.nimbus.request(
+                "GET", f"/v1/functions/{self.name}/logs?request_id={request_id}")
+            return [l for l in logs.json()["lines"]
+                    if f"log-marker-{self.marker}" in l["text"]]
+
+        self.assertTrue(h.wait_until(printed, 10.0, 0.1),
+                        "the queued event did not run within 10 s")
+
+    def test_a_payload_over_6_mb_is_refused_as_request_too_large(self):
+        payload = b'{"big": "' + b"x" * (6 * 1024 * 1024) + b'"}'
+        r = self.nimbus.invoke(self.name, payload)
+        self.assertStatus(r, 413)
+        self.assertEqual(r.header("x-amzn-ErrorType"), "RequestTooLargeException")
+        self.assertEqual(r.json()["errorType"], "RequestTooLargeException")
 
 
 def parse_json_output(stdout):
