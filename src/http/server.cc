@@ -20,9 +20,18 @@ LoopGroup::~LoopGroup() { Stop(); }
 
 asio::io_context& LoopGroup::next() { return *loops_[rr_.fetch_add(1) % loops_.size()]; }
 
+namespace {
+thread_local asio::io_context* current_loop = nullptr;
+}
+
+asio::io_context* LoopGroup::Current() { return current_loop; }
+
 void LoopGroup::Start() {
   for (auto& loop : loops_) {
-    threads_.emplace_back([l = loop.get()] { l->run(); });
+    threads_.emplace_back([l = loop.get()] {
+      current_loop = l;
+      l->run();
+    });
   }
 }
 

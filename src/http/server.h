@@ -41,6 +41,9 @@ class LoopGroup {
   asio::io_context& next();
   void Start();
   void Stop();
+  // The loop the calling thread runs, or nullptr off the loops. Lets work stay on the loop it
+  // came from, saving a cross-thread wake-up per hop.
+  static asio::io_context* Current();
 
  private:
   std::vector<std::unique_ptr<asio::io_context>> loops_;

@@ -116,6 +116,9 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   void OnError(const http::ConnectionPtr& conn, http::Request&& req, std::string_view id) override;
   void OnInitError(const http::ConnectionPtr& conn, http::Request&& req) override;
 
+  // The current invocation if `rid` names it (answering 400 InvalidRequestID otherwise).
+  std::shared_ptr<Invocation> TakeCurrent(const http::ConnectionPtr& conn, const http::Request& req,
+                                          std::string_view rid);
   void OnIdleExpired(uint64_t gen);
   void OnDeadline(const std::shared_ptr<Invocation>& inv);
   void OnExit();
@@ -155,7 +158,9 @@ std::shared_ptr<Pool> Scheduler::PoolForLocked(const catalog::ConfigPtr& fn) {
 }
 
 std::shared_ptr<Instance> Scheduler::NewInstanceLocked(const std::shared_ptr<Pool>& pool) {
-  auto inst = std::make_shared<Instance>(this, pool, next_instance_id_++, loops_.next());
+  // A new instance lives on the loop that asked for it when that is one of ours.
+  asio::io_context* here = http::LoopGroup::Current();
+  auto inst = std::make_shared<Instance>(this, pool, next_instance_id_++, here ? *here : loops_.next());
   pool->instances.push_back(inst);
   return inst;
 }
@@ -206,9 +211,19 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   }
   auto pool = PoolForLocked(fn);
   if (!pool->idle.empty()) {
-    // Warm path: the most recently parked instance (its caches are the warmest).
-    Instance* raw = pool->idle.back();
-    pool->idle.pop_back();
+    // Warm path: the most recently parked instance on the caller's own loop (no cross-thread
+    // hop), else the most recently parked one (its caches are the warmest).
+    auto pick = pool->idle.end() - 1;
+    if (asio::io_context* here = http::LoopGroup::Current(); here && &(*pick)->loop != here) {
+      for (auto it = pool->idle.rbegin(); it != pool->idle.rend(); ++it) {
+        if (&(*it)->loop == here) {
+          pick = std::next(it).base();
+          break;
+        }
+      }
+    }
+    Instance* raw = *pick;
+    pool->idle.erase(pick);
     raw->state = State::kBusy;
     raw->current = inv;
     raw->idle_gen++;
@@ -520,7 +535,8 @@ void Instance::OnIdleExpired(uint64_t gen) {
   if (proc) proc->Kill();
 }
 
-void Instance::OnResponse(const http::ConnectionPtr& conn, http::Request&& req, std::string_view rid) {
+std::shared_ptr<Invocation> Instance::TakeCurrent(const http::ConnectionPtr& conn, const http::Request& req,
+                                                 std::string_view rid) {
   std::shared_ptr<Invocation> inv;
   {
     Scheduler::Lock lock(sched->mu_);
@@ -532,9 +548,15 @@ void Instance::OnResponse(const http::ConnectionPtr& conn, http::Request&& req, 
   if (!inv) {
     conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::bad_request, "InvalidRequestID",
                                           "Invalid request ID"));
-    return;
+    return nullptr;
   }
   deadline_timer.cancel();
+  return inv;
+}
+
+void Instance::OnResponse(const http::ConnectionPtr& conn, http::Request&& req, std::string_view rid) {
+  auto inv = TakeCurrent(conn, req, rid);
+  if (!inv) return;
   if (req.body().size() > runtimeapi::kMaxResponseBytes) {
     std::string msg = "Response payload size (" + std::to_string(req.body().size()) +
                       " bytes) exceeded maximum allowed payload size (" +
@@ -553,20 +575,8 @@ void Instance::OnResponse(const http::ConnectionPtr& conn, http::Request&& req, 
 }
 
 void Instance::OnError(const http::ConnectionPtr& conn, http::Request&& req, std::string_view rid) {
-  std::shared_ptr<Invocation> inv;
-  {
-    Scheduler::Lock lock(sched->mu_);
-    if (current && current->req.request_id == rid) {
-      inv = std::move(current);
-      state = State::kFinishing;
-    }
-  }
-  if (!inv) {
-    conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::bad_request, "InvalidRequestID",
-                                          "Invalid request ID"));
-    return;
-  }
-  deadline_timer.cancel();
+  auto inv = TakeCurrent(conn, req, rid);
+  if (!inv) return;
   std::string type = ErrorTypeOf(req.body(), req["Lambda-Runtime-Function-Error-Type"]);
   std::string body = std::move(req.body());
   if (body.empty()) body = runtimeapi::ErrorJson(type, "the function failed without a message");
