@@ -441,7 +441,10 @@ int CmdFirst(const Options& o) {
   std::string body;
   int status = c.RoundTrip(req, t0 + o.timeout_ms * 1000000, &body);
   int64_t t1 = NowNs();
-  if (!Ok(status)) {
+  if (status < 0) {
+    std::fprintf(stderr, "client: %s closed the connection or timed out without answering\n",
+                 o.positional[0].c_str());
+  } else if (!Ok(status)) {
     std::fprintf(stderr, "client: %s answered %d: %.300s\n", o.positional[0].c_str(), status,
                  body.c_str());
   }

@@ -385,6 +385,12 @@ def main():
     if failures:
         w("## Failures (measurements that could not be made)")
         w("")
+        restarts = by("restart")
+        if restarts:
+            w(f"The nimbus daemon died {len(restarts)} time(s) during the run "
+              f"({', '.join(r.get('status', '?') for r in restarts)}); each time bench/run "
+              f"recorded it and started a fresh daemon for the measurements that followed.")
+            w("")
         for r in failures:
             w(f"- {r.get('section')} {r.get('id')}: {r['failed']}")
         w("")

@@ -327,7 +327,10 @@ json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string
   const auto& m = cfg.manifest;
   json::array routes, versions;
   for (const auto& r : m.http) routes.push_back(json::object{{"method", r.method}, {"path", r.path}});
-  for (const auto& [v, c] : e.versions) versions.push_back(json::value(v));
+  std::vector<long long> numbers;
+  for (const auto& [v, c] : e.versions) numbers.push_back(std::stoll(v));
+  std::sort(numbers.begin(), numbers.end());  // "10" after "9", not after "1"
+  for (long long v : numbers) versions.push_back(json::value(std::to_string(v)));
   json::object aliases;
   for (const auto& [a, v] : e.aliases) aliases[a] = v;
   json::object env;

@@ -301,6 +301,20 @@ TEST(Invoke, ATimeoutFlagBoundsTheWaitForTheDaemon) {
 
 // --- deploy ---------------------------------------------------------------------------------
 
+TEST(Deploy, SaysUnchangedWhenTheDaemonKeptTheDeployedVersion) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "hello";
+  ASSERT_EQ(RunCliCaptured({"init", "hello", "--runtime", "python3", "--dir", dir.string()}).code,
+            kExitOk);
+  std::string doc = kFunctionDoc;
+  doc.insert(doc.rfind('}'), ",\"created\":false");
+  FakeDaemon daemon([doc](const RecordedRequest&) { return JsonAnswer(200, doc); });
+  CliRun r = RunCliCaptured({"deploy", dir.string(), "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(Contains(r.out, "unchanged hello version 2 (python3, 1.2 KB, sha256 ab12cd34): identical to what is deployed\n"))
+      << r.out;
+}
+
 TEST(Deploy, PutsAZipOfTheDirectoryAndPrintsVersionSizeHashAndUrls) {
   TempDir tmp;
   const auto dir = tmp.path() / "hello";

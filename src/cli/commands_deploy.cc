@@ -130,8 +130,12 @@ int RunDeploy(Context& ctx, const ParsedArgs& args) {
   const auto& fn = doc.as_object();
   std::string sha = JsonText(fn, "code_sha256").substr(0, 8);
   uint64_t size = static_cast<uint64_t>(std::max<int64_t>(0, JsonInt(fn, "code_size")));
-  ctx.out << "deployed " << name << " version " << JsonText(fn, "version") << " ("
-          << JsonText(fn, "runtime") << ", " << FormatSize(size) << ", sha256 " << sha << ")\n";
+  // The daemon says "created": false when code and manifest equal $LATEST's.
+  const auto* created = fn.if_contains("created");
+  const bool unchanged = created && created->is_bool() && !created->as_bool();
+  ctx.out << (unchanged ? "unchanged " : "deployed ") << name << " version " << JsonText(fn, "version") << " ("
+          << JsonText(fn, "runtime") << ", " << FormatSize(size) << ", sha256 " << sha << ")"
+          << (unchanged ? ": identical to what is deployed" : "") << "\n";
   ctx.out << "  " << ctx.endpoint.url << "/fn/" << name << "\n";
   if (auto* routes = fn.if_contains("routes"); routes && routes->is_array()) {
     for (const auto& r : routes->as_array()) {

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -100,7 +102,6 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   std::unique_ptr<sandbox::Process> proc;
   std::optional<asio::posix::stream_descriptor> exit_watch, out, err;
   std::string out_partial, err_partial, stderr_tail;
-  char out_buf[8192], err_buf[8192];
   asio::steady_timer deadline_timer, idle_timer;
   std::shared_ptr<Invocation> log_inv;  // the invocation printed lines belong to
   Clock::time_point launched_at;
@@ -169,7 +170,9 @@ void Scheduler::MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool,
                                          std::vector<std::shared_ptr<Instance>>& to_launch) {
   if (shutting_down_) return;
   const size_t max = static_cast<size_t>(pool->fn->manifest.concurrency.max);
+  // Instances that just answered are about to ask /next: they count as capacity on the way.
   size_t starting = static_cast<size_t>(pool->Starting());
+  for (auto& i : pool->instances) starting += i->state == State::kFinishing;
   while (pool->instances.size() < max && starting < pool->queue.size()) {
     to_launch.push_back(NewInstanceLocked(pool));
     ++starting;
@@ -291,13 +294,17 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
   const catalog::FunctionConfig& fn = *inst->pool->fn;
   auto fail = [&](const std::string& why) {
     std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
+    std::vector<std::shared_ptr<Instance>> to_launch;
     {
       Lock lock(mu_);
       RemoveInstanceLocked(inst.get());
       FailFrontLocked(inst->pool,
                       {Outcome::kStartFailed, runtimeapi::ErrorJson("Runtime.StartError", why), "Runtime.StartError"},
                       to_fail);
+      // The rest of the queue gets its own attempt (and its own StartError), not a late 429.
+      MaybeStartForQueueLocked(inst->pool, to_launch);
     }
+    for (auto& i : to_launch) asio::post(i->loop, [this, i] { Launch(i); });
     inst->EmitLine(LogStream::kPlatform, "nimbus: could not start an instance: " + why);
     for (auto& [i, r] : to_fail) Finish(i, std::move(r));
     inst->Cleanup();
@@ -463,7 +470,17 @@ void Scheduler::Shutdown() {
   }
   // Called after the loops stopped: no loop touches these processes any more. Destroying a
   // Process kills its group, reaps it and removes its cgroup.
-  for (auto& i : instances) i->proc.reset();
+  for (auto& i : instances) {
+    i->proc.reset();
+    i->Cleanup();
+  }
+  // Pool::instances and Instance::pool point at each other: break the cycle.
+  Lock lock(mu_);
+  for (auto& [key, pool] : pools_) {
+    pool->instances.clear();
+    pool->idle.clear();
+  }
+  pools_.clear();
 }
 
 // ---- Instance (all on its loop) -----------------------------------------------------------------
@@ -569,6 +586,7 @@ void Instance::OnResponse(const http::ConnectionPtr& conn, http::Request&& req, 
                                           msg));
     return;
   }
+  DrainPipes();
   EndInvocation(inv);
   sched->Finish(inv, {Outcome::kSuccess, std::move(req.body()), {}});
   conn->Reply(runtimeapi::Accepted(req));
@@ -580,6 +598,7 @@ void Instance::OnError(const http::ConnectionPtr& conn, http::Request&& req, std
   std::string type = ErrorTypeOf(req.body(), req["Lambda-Runtime-Function-Error-Type"]);
   std::string body = std::move(req.body());
   if (body.empty()) body = runtimeapi::ErrorJson(type, "the function failed without a message");
+  DrainPipes();
   EmitLine(LogStream::kPlatform, body);
   EndInvocation(inv);
   sched->Finish(inv, {Outcome::kFunctionError, std::move(body), std::move(type)});
@@ -686,21 +705,31 @@ void Instance::Cleanup() {
 }
 
 void Instance::ReadPipe(bool is_err) {
+  // Waits for readability and reads with ::read, so no output is ever held inside a queued
+  // Asio completion where DrainPipes() (before END) could not see it.
   auto& s = is_err ? err : out;
-  char* buf = is_err ? err_buf : out_buf;
-  s->async_read_some(asio::buffer(buf, sizeof out_buf),
-                     [self = shared_from_this(), is_err, buf](const boost::system::error_code& ec, size_t n) {
-                       if (n) self->Consume(is_err, buf, n);
-                       if (ec) {
-                         auto& partial = is_err ? self->err_partial : self->out_partial;
-                         if (!partial.empty()) {
-                           self->EmitLine(is_err ? LogStream::kStderr : LogStream::kStdout, std::move(partial));
-                           partial.clear();
-                         }
-                         return;
-                       }
-                       self->ReadPipe(is_err);
-                     });
+  s->async_wait(asio::posix::stream_descriptor::wait_read,
+                [self = shared_from_this(), is_err](const boost::system::error_code& ec) {
+                  if (ec) return;
+                  auto& s = is_err ? self->err : self->out;
+                  if (!s || !s->is_open()) return;
+                  char buf[8192];
+                  for (;;) {
+                    ssize_t n = ::read(s->native_handle(), buf, sizeof buf);
+                    if (n > 0) {
+                      self->Consume(is_err, buf, static_cast<size_t>(n));
+                      continue;
+                    }
+                    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+                    auto& partial = is_err ? self->err_partial : self->out_partial;
+                    if (!partial.empty()) {
+                      self->EmitLine(is_err ? LogStream::kStderr : LogStream::kStdout, std::move(partial));
+                      partial.clear();
+                    }
+                    return;
+                  }
+                  self->ReadPipe(is_err);
+                });
 }
 
 void Instance::DrainPipes() {

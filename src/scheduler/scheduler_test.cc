@@ -179,10 +179,9 @@ TEST_F(SchedulerTest, AFirstRequestStartsOneInstanceAndTheWarmSecondRequestReuse
   EXPECT_EQ(events[1].process, 0u);
 }
 
-// BUG: a request that arrives while the only instance is between its response and its next
-// /next (state kFinishing) starts a second, cold instance: MaybeStartForQueueLocked counts only
-// starting instances as capacity on the way. Finish() even runs before the 202 is written, so a
-// client invoking back-to-back almost always hits this window.
+// Regression: a request arriving while the only instance was between its response and its next
+// /next (state kFinishing) started a second, cold instance, because only starting instances
+// counted as capacity on the way. A client invoking back-to-back almost always hit this window.
 TEST_F(SchedulerTest, ARequestArrivingRightAfterAResponseReusesTheFinishingInstance) {
   auto fn = Fn();
   ASSERT_EQ(Run(fn, "1").result.outcome, Outcome::kSuccess);
@@ -412,10 +411,10 @@ TEST_F(SchedulerTest, ALaunchFailureFailsTheWaitingRequestWithStartFailed) {
   EXPECT_EQ(Run(Fn(), "ok").result.outcome, Outcome::kSuccess);
 }
 
-// BUG: when a launch fails, only the front request of the queue is failed and nothing starts
-// another instance for the rest (Launch's failure path never calls MaybeStartForQueueLocked),
-// so a request queued behind it waits its whole timeout and then gets a misleading 429
-// ("no instance became free") instead of the start failure.
+// Regression: when a launch failed, only the front request of the queue was failed and nothing
+// started another instance for the rest, so a request queued behind it waited its whole
+// timeout and then got a misleading 429 ("no instance became free") instead of the start
+// failure.
 TEST_F(SchedulerTest, ALaunchFailureFailsEveryRequestQueuedBehindItWithStartFailed) {
   launcher_.FailLaunches(Status::Io("exec bootstrap: permission denied"));
   launcher_.HoldLaunches();
@@ -592,11 +591,11 @@ TEST_F(SchedulerTest, WithoutWantLogTailTheResultCarriesNoLogTail) {
   EXPECT_EQ(d.result.log_tail, "");
 }
 
-// BUG (intermittent, about 1 run in 4): output printed just before the response is logged after
-// END with an empty request id. OnResponse() writes END/REPORT without draining the pipes, and
-// even a drain would miss a chunk that ReadPipe's async_read_some has already read into out_buf
-// (Asio reads speculatively when the read is re-armed) but whose handler is still queued behind
-// the Runtime API request's handler on the same loop.
+// Regression (was intermittent, about 1 run in 4): output printed just before the response was
+// logged after END with an empty request id. END/REPORT were written without draining the
+// pipes, and even a drain missed a chunk that an async_read_some had already read (Asio reads
+// speculatively when a read is re-armed) but whose handler was still queued behind the Runtime
+// API request's handler on the same loop. Pipes are now read with wait_read + ::read.
 TEST_F(SchedulerTest, EveryLinePrintedJustBeforeTheResponseBelongsToTheInvocation) {
   FakeScript chatty;
   for (int i = 0; i < 40; ++i) chatty.stdout_lines.push_back("{id} line " + std::to_string(i) + " " + std::string(500, 'x'));
@@ -656,10 +655,10 @@ TEST_F(SchedulerTest, ShutdownFailsQueuedRequestsAndLaterOnes) {
   EXPECT_EQ(late.Get().result.outcome, Outcome::kShutdown);
 }
 
-// BUG: Shutdown() leaves every live Instance in pools_, and Pool::instances (shared_ptr) and
-// Instance::pool (shared_ptr) point at each other, so destroying the Scheduler leaks each
-// instance and its pool (LeakSanitizer reports them in every test that ends with a live
-// instance) together with the instance's Runtime API listening socket, which keeps accepting.
+// Regression: Shutdown() left every live Instance in pools_, and Pool::instances and
+// Instance::pool (both shared_ptr) point at each other, so destroying the Scheduler leaked each
+// instance and its pool together with the instance's Runtime API listening socket, which kept
+// accepting.
 TEST_F(SchedulerTest, ShutdownReleasesEveryInstanceSoNoRuntimeApiPortStaysOpen) {
   ASSERT_EQ(Run(Fn(), "{}").result.outcome, Outcome::kSuccess);
   ASSERT_TRUE(WaitIdle(1));
