@@ -94,7 +94,10 @@ Status AdminApi::Load() {
   if (!fns.ok()) return fns.status();
   for (const auto& f : *fns) NIMBUS_RETURN_IF_ERROR(LoadFunction(*snap, f.name));
   NIMBUS_RETURN_IF_ERROR(catalog::RebuildRoutes(*snap));
-  catalog_.Set(std::move(snap));
+  catalog_.Set(snap);
+  for (const auto& [name, entry] : snap->functions) {
+    scheduler_.KeepWarm(entry.versions.at(entry.latest));
+  }
   return Status::Ok();
 }
 
@@ -154,13 +157,18 @@ void AdminApi::CollectGarbage(const std::string& sha256) {
 
 void AdminApi::Publish(std::shared_ptr<catalog::Snapshot> snap, const std::string& name) {
   std::vector<std::string> keep;
+  std::vector<catalog::ConfigPtr> warm;
   auto it = snap->functions.find(name);
   if (it != snap->functions.end()) {
     keep.push_back(it->second.latest);
     for (const auto& [a, v] : it->second.aliases) keep.push_back(v);
+    for (const auto& v : keep) {
+      if (auto c = it->second.versions.find(v); c != it->second.versions.end()) warm.push_back(c->second);
+    }
   }
   catalog_.Set(std::move(snap));
   scheduler_.RetireVersions(name, keep);
+  for (const auto& cfg : warm) scheduler_.KeepWarm(cfg);
 }
 
 http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
@@ -223,7 +231,7 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
     e.versions["pending"] = probe;
     std::string prev = e.latest;
     e.latest = "pending";
-    Status routes = catalog::RebuildRoutes(*snap);
+    Status routes = catalog::RebuildRoutes(*snap, name);
     if (!routes.ok()) return fail(bhttp::status::conflict, "ResourceConflictException", routes.message());
     e.versions.erase("pending");
     e.latest = prev;

@@ -37,15 +37,21 @@ Result<ConfigPtr> Snapshot::Resolve(std::string_view name, std::string_view qual
   return v->second;
 }
 
-Status RebuildRoutes(Snapshot& snap) {
+Status RebuildRoutes(Snapshot& snap, std::string_view newcomer) {
   gateway::RouteTable routes;
-  for (const auto& [name, entry] : snap.functions) {
+  auto add = [&routes](const std::string& name, const FunctionEntry& entry) -> Status {
     auto v = entry.versions.find(entry.latest);
-    if (v == entry.versions.end()) continue;
+    if (v == entry.versions.end()) return Status::Ok();
     for (const auto& r : v->second->manifest.http) {
-      gateway::RouteTarget target{name, r.method + " " + r.path};
-      NIMBUS_RETURN_IF_ERROR(routes.Add(r.method, r.path, std::move(target)));
+      NIMBUS_RETURN_IF_ERROR(routes.Add(r.method, r.path, gateway::RouteTarget{name, r.method + " " + r.path}));
     }
+    return Status::Ok();
+  };
+  for (const auto& [name, entry] : snap.functions) {
+    if (name != newcomer) NIMBUS_RETURN_IF_ERROR(add(name, entry));
+  }
+  if (auto it = snap.functions.find(std::string(newcomer)); it != snap.functions.end()) {
+    NIMBUS_RETURN_IF_ERROR(add(it->first, it->second));
   }
   snap.routes = std::make_shared<const gateway::RouteTable>(std::move(routes));
   return Status::Ok();

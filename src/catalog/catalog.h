@@ -49,8 +49,9 @@ struct Snapshot {
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
 // Rebuilds the route table of `snap` from its functions' $LATEST manifests. Fails when two
-// functions claim the same route (the message names both).
-Status RebuildRoutes(Snapshot& snap);
+// functions claim the same route; `newcomer` (the function being deployed) is added last, so
+// the message names the function that already owns the route.
+Status RebuildRoutes(Snapshot& snap, std::string_view newcomer = {});
 
 inline std::string FunctionArn(std::string_view name) {
   return "arn:aws:lambda:local:000000000000:function:" + std::string(name);

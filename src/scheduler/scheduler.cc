@@ -169,6 +169,9 @@ std::shared_ptr<Instance> Scheduler::NewInstanceLocked(const std::shared_ptr<Poo
 void Scheduler::MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool,
                                          std::vector<std::shared_ptr<Instance>>& to_launch) {
   if (shutting_down_) return;
+  // concurrency.min_warm: instances kept ready before any request, and replaced when they die.
+  const size_t min_warm = static_cast<size_t>(pool->fn->manifest.concurrency.min_warm);
+  while (!pool->retired && pool->instances.size() < min_warm) to_launch.push_back(NewInstanceLocked(pool));
   const size_t max = static_cast<size_t>(pool->fn->manifest.concurrency.max);
   // Instances that just answered are about to ask /next: they count as capacity on the way.
   size_t starting = static_cast<size_t>(pool->Starting());
@@ -401,6 +404,16 @@ void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, http::Connection
   inst->deadline_timer.async_wait([inst, inv](const boost::system::error_code& ec) {
     if (!ec) inst->OnDeadline(inv);
   });
+}
+
+void Scheduler::KeepWarm(const catalog::ConfigPtr& fn) {
+  if (fn->manifest.concurrency.min_warm <= 0) return;
+  std::vector<std::shared_ptr<Instance>> to_launch;
+  {
+    Lock lock(mu_);
+    MaybeStartForQueueLocked(PoolForLocked(fn), to_launch);
+  }
+  for (auto& inst : to_launch) asio::post(inst->loop, [this, inst] { Launch(inst); });
 }
 
 void Scheduler::RetireVersions(const std::string& function, const std::vector<std::string>& keep) {

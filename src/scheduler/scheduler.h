@@ -87,6 +87,10 @@ class Scheduler {
   // Runs `req` on an instance of `fn`; `done` gets the result.
   void Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done);
 
+  // Starts instances of `fn` until it has concurrency.min_warm of them (no-op when 0). Called
+  // when a version becomes $LATEST or an alias target, and at start-up.
+  void KeepWarm(const catalog::ConfigPtr& fn);
+
   // Instances of this function whose version is not in `keep` stop as soon as they are idle
   // (at once if idle now); requests in flight or queued on them still finish.
   void RetireVersions(const std::string& function, const std::vector<std::string>& keep);

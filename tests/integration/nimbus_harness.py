@@ -235,7 +235,7 @@ def wait_until(predicate, timeout, interval=0.05):
 
 
 def manifest_text(name, runtime, handler=None, memory=None, timeout=None, keep_alive=None,
-                  concurrency_max=None, routes=(), environment=None):
+                  concurrency_max=None, min_warm=0, routes=(), environment=None):
     lines = [f"name: {name}", f"runtime: {runtime}"]
     if handler:
         lines.append(f"handler: {handler}")
@@ -245,8 +245,8 @@ def manifest_text(name, runtime, handler=None, memory=None, timeout=None, keep_a
         lines.append(f"timeout: {timeout}")
     if keep_alive is not None:
         lines.append(f"keep_alive: {keep_alive}")
-    if concurrency_max is not None:
-        lines.append(f"concurrency: {{max: {concurrency_max}, min_warm: 0}}")
+    if concurrency_max is not None or min_warm:
+        lines.append(f"concurrency: {{max: {concurrency_max or 10}, min_warm: {min_warm}}}")
     if environment:
         lines.append("environment:")
         for k, v in environment.items():

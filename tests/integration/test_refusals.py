@@ -120,6 +120,21 @@ class RefusalsTest(h.NimbusTestCase):
         self.assertIn(manifest_name, r.json()["message"])
         self.assertNoTrace(url_name, manifest_name)
 
+    def test_a_route_taken_by_another_function_is_refused_naming_its_owner(self):
+        # The newcomer sorts before the owner, so a rebuild in name order would blame itself.
+        owner, newcomer = h.unique_name("zz-owner"), h.unique_name("aa-newcomer")
+        path = f"/taken-{owner}"
+        routes = f"http:\n  - {{method: GET, path: {path}}}\n"
+        r = self.nimbus.put_zip(owner, h.zip_bytes({"function.yaml": manifest(owner) + routes, "app.py": APP}))
+        self.assertIn(r.status, (200, 201), f"unexpected answer: {r!r}")
+        r = self.nimbus.put_zip(newcomer, h.zip_bytes({"function.yaml": manifest(newcomer) + routes,
+                                                      "app.py": APP}))
+        self.assertStatus(r, 409)
+        self.assertEqual(r.json()["errorType"], "ResourceConflictException")
+        self.assertIn(f"already belongs to function '{owner}'", r.json()["message"])
+        self.assertStatus(self.nimbus.request("DELETE", f"/v1/functions/{owner}"), 204)
+        self.assertNoTrace(newcomer, owner)
+
     # --- packages -------------------------------------------------------------------------
 
     def check_package_refused(self, name, data, status, error_type, words):

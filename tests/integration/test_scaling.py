@@ -54,6 +54,19 @@ class ScalingTest(h.NimbusTestCase):
         self.assertEqual(doc["instances"]["idle"], 0)
         self.assertEqual(sum(doc["instances"].values()), 0, doc["instances"])
 
+    def test_min_warm_instances_start_before_any_request_and_outlive_keep_alive(self):
+        name, _ = self.deploy_fixture("python3", "minwarm", keep_alive=1, min_warm=2)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and len(h.instance_pids(name)) < 2:
+            time.sleep(0.05)
+        warm = h.instance_pids(name)
+        self.assertEqual(len(warm), 2, f"min_warm 2 started {len(warm)} instances without a request")
+        time.sleep(2.5)  # well past keep_alive: 1
+        self.assertEqual(sorted(h.instance_pids(name)), sorted(warm), "min_warm instances were stopped")
+        self.assertEqual(self.nimbus.function(name)["instances"]["idle"], 2)
+        r = self.nimbus.request("GET", f"/fn/{name}/hello")
+        self.assertStatus(r, 200)
+
     def test_a_function_scaled_to_zero_wakes_on_the_next_request(self):
         name, _ = self.deploy_fixture("nodejs", "wake", keep_alive=1)
         first = self.nimbus.invoke(name, {"n": 1})
