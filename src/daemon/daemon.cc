@@ -153,7 +153,8 @@ int Serve(const ServeOptions& opt) {
   loops.Stop();
   scheduler.Shutdown();
   blocking.join();
-  cgroups.reset();  // removes nimbus's parent cgroup, now empty
+  launcher.reset();  // stops its waiting starter processes and removes their cgroups
+  cgroups.reset();   // removes nimbus's parent cgroup, now empty
   // Instances are killed; the store commits every change as it happens. Leave without running
   // destructors of objects whose loops are gone.
   std::cerr.flush();

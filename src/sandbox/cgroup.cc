@@ -457,6 +457,36 @@ CgroupManager::~CgroupManager() {
   }
 }
 
+Status CgroupManager::SetLimits(Cgroup& group, const CgroupLimits& limits) const {
+  // group.dirs_ follows parents_ order (CreateGroup makes one directory per parent).
+  for (size_t i = 0; i < group.dirs_.size() && i < parents_.size(); ++i) {
+    const std::string& dir = group.dirs_[i].path;
+    const CgroupHierarchy& h = parents_[i].hierarchy;
+    std::vector<std::pair<std::string, uint64_t>> writes;
+    if (Contains(h.controllers, "memory") && limits.memory_bytes > 0) {
+      if (h.version == 2) {
+        writes.emplace_back("memory.max", limits.memory_bytes);
+        if (Exists(dir + "/memory.swap.max")) writes.emplace_back("memory.swap.max", 0);
+      } else {
+        // memsw is memory+swap and may not be below the memory limit, so memory goes first.
+        writes.emplace_back("memory.limit_in_bytes", limits.memory_bytes);
+        if (Exists(dir + "/memory.memsw.limit_in_bytes")) {
+          writes.emplace_back("memory.memsw.limit_in_bytes", limits.memory_bytes);
+        }
+      }
+    }
+    if (Contains(h.controllers, "pids") && limits.pids_max > 0) writes.emplace_back("pids.max", limits.pids_max);
+    for (const auto& [file, value] : writes) {
+      int err = WriteFileErrno(dir + "/" + file, std::to_string(value));
+      if (err != 0) {
+        return Status::Io("cannot write " + std::to_string(value) + " to " + dir + "/" + file + ": " +
+                          ErrnoText(err));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Cgroup>> CgroupManager::CreateGroup(const std::string& instance_id,
                                                            const CgroupLimits& limits) const {
   if (!IsSafeComponent(instance_id)) {

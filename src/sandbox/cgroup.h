@@ -131,6 +131,9 @@ class CgroupManager {
   Result<std::unique_ptr<Cgroup>> CreateGroup(const std::string& instance_id,
                                               const CgroupLimits& limits) const;
 
+  // Sets `limits` on an existing group (one made with no limits ahead of time). Blocking.
+  Status SetLimits(Cgroup& group, const CgroupLimits& limits) const;
+
   // For the startup log, e.g. "cgroup v1 (memory, pids)" or "cgroup v2 (memory, pids)".
   std::string Describe() const;
 

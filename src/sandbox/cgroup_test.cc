@@ -369,6 +369,18 @@ TEST_F(CgroupTest, AChildUnderItsMemoryLimitSurvivesAndItsPeakIsReported) {
   EXPECT_EQ(group->PeakMemoryBytes(), peak);
 }
 
+TEST_F(CgroupTest, LimitsSetOnAGroupMadeWithoutThemAreEnforced) {
+  // The launcher makes groups (and moves a waiting process in) before it knows the function.
+  auto group = MakeGroup("later", {.memory_bytes = 0, .pids_max = 0});
+  ASSERT_TRUE(group);
+  ASSERT_TRUE(manager_->SetLimits(*group, {.memory_bytes = 64 * kMiB, .pids_max = 0}).ok());
+  pid_t pid = ForkInto(*group, [] { return TouchMemory(200 * kMiB); });
+  int status = Wait(pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_TRUE(group->OomKilled());
+}
+
 TEST_F(CgroupTest, TheMemoryLimitAlsoCapsSwapWhereTheKernelAccountsIt) {
   auto group = MakeGroup("swap", {.memory_bytes = 64 * kMiB, .pids_max = 0});
   ASSERT_TRUE(group);
