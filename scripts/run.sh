@@ -28,6 +28,7 @@ done
 cat <<MSG
 
 nimbus is running at $endpoint (data in $data). Try:
+$([ "$endpoint" != "http://127.0.0.1:8080" ] && echo "  export NIMBUS_ENDPOINT=$endpoint              # the CLI talks to this daemon")
   curl $endpoint/hello/world                      # hello-python through its route
   curl $endpoint/hello-node/world                 # hello-node
   curl $endpoint/hello-cpp/world                  # hello-cpp (C++ SDK)
