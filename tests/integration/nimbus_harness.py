@@ -17,6 +17,7 @@ Standard library only; run with python3 >= 3.9.
 """
 
 import base64
+import fcntl
 import http.client
 import io
 import json
@@ -627,3 +628,56 @@ def b64(data):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# npm packages the tests need (AWS's own clients), installed once into a cache outside the
+# repository so repeated `make test` runs do not reinstall them.
+
+
+def cache_root():
+    root = os.environ.get("NIMBUS_TEST_CACHE", "/var/cache/nimbus-test")
+    try:
+        os.makedirs(root, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root
+    except OSError:
+        pass
+    root = os.path.join(os.path.expanduser("~"), ".cache", "nimbus-test")
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def npm_cached(package, version, check=None, timeout=1500):
+    """Returns the cached install directory (holding node_modules/) of package@version,
+    installing it once under a lock and behind a completion marker, so parallel or repeated
+    runs install it once. `check(stage_dir)` may raise to refuse an incomplete install."""
+    root = cache_root()
+    slug = package.replace("/", "+").replace("@", "")
+    final = os.path.join(root, f"{slug}-{version}")
+    marker = os.path.join(final, ".complete")
+    if os.path.exists(marker):
+        return final
+    with open(os.path.join(root, f"{slug}-{version}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker):  # another run finished it while we waited
+            return final
+        stage = tempfile.mkdtemp(prefix=f".{slug}-{version}-", dir=root)
+        os.chmod(stage, 0o755)
+        try:
+            with open(os.path.join(stage, "package.json"), "w") as f:
+                json.dump({"name": "nimbus-test-cache", "private": True}, f)
+            p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--save-exact",
+                                f"{package}@{version}"], cwd=stage,
+                               capture_output=True, text=True, timeout=timeout)
+            if p.returncode != 0:
+                raise RuntimeError(f"npm install {package}@{version} failed "
+                                   f"({p.returncode}):\n{p.stdout[-5000:]}\n{p.stderr[-5000:]}")
+            if check:
+                check(stage, p)
+            open(os.path.join(stage, ".complete"), "w").close()
+            shutil.rmtree(final, ignore_errors=True)  # a half-made one from a killed run
+            os.rename(stage, final)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    return final

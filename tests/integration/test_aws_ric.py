@@ -13,12 +13,8 @@ leaves in deps/) is build-time only; the full tree would still fit Lambda's 250 
 every deploy would then ship 160 MB for nothing.
 """
 
-import fcntl
-import json
 import os
 import shutil
-import subprocess
-import tempfile
 import textwrap
 
 import nimbus_harness as h
@@ -28,54 +24,16 @@ NEEDED = ("package.json", "bin", "dist")
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
 
-def cache_root():
-    root = os.environ.get("NIMBUS_TEST_CACHE", "/var/cache/nimbus-test")
-    try:
-        os.makedirs(root, exist_ok=True)
-        if os.access(root, os.W_OK):
-            return root
-    except OSError:
-        pass
-    root = os.path.join(os.path.expanduser("~"), ".cache", "nimbus-test")
-    os.makedirs(root, exist_ok=True)
-    return root
-
-
 def ensure_ric_installed():
     """Returns the cached node_modules/aws-lambda-ric, installing it once if needed."""
-    root = cache_root()
-    final = os.path.join(root, f"aws-lambda-ric-{RIC_VERSION}")
-    package = os.path.join(final, "node_modules", "aws-lambda-ric")
-    marker = os.path.join(final, ".complete")
-    if os.path.exists(marker):
-        return package
-    with open(os.path.join(root, f"aws-lambda-ric-{RIC_VERSION}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(marker):  # another run finished it while we waited
-            return package
-        stage = tempfile.mkdtemp(prefix=f".aws-lambda-ric-{RIC_VERSION}-", dir=root)
-        os.chmod(stage, 0o755)
-        try:
-            with open(os.path.join(stage, "package.json"), "w") as f:
-                json.dump({"name": "nimbus-test-ric-cache", "private": True}, f)
-            p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--save-exact",
-                                f"aws-lambda-ric@{RIC_VERSION}"], cwd=stage,
-                               capture_output=True, text=True, timeout=1500)
-            if p.returncode != 0:
-                raise RuntimeError(f"npm install aws-lambda-ric@{RIC_VERSION} failed "
-                                   f"({p.returncode}):\n{p.stdout[-5000:]}\n{p.stderr[-5000:]}")
-            addon = os.path.join(stage, "node_modules", "aws-lambda-ric", "dist",
-                                 "rapid-client.node")
-            if not os.path.exists(addon):
-                raise RuntimeError(f"npm installed aws-lambda-ric without building {addon}; "
-                                   "its install scripts need autoconf, automake, libtool, "
-                                   f"cmake and a C++ compiler\n{p.stderr[-5000:]}")
-            open(os.path.join(stage, ".complete"), "w").close()
-            shutil.rmtree(final, ignore_errors=True)  # a half-made one from a killed run
-            os.rename(stage, final)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-    return package
+    def check(stage, p):
+        addon = os.path.join(stage, "node_modules", "aws-lambda-ric", "dist", "rapid-client.node")
+        if not os.path.exists(addon):
+            raise RuntimeError(f"npm installed aws-lambda-ric without building {addon}; "
+                               "its install scripts need autoconf, automake, libtool, "
+                               f"cmake and a C++ compiler\n{p.stderr[-5000:]}")
+    root = h.npm_cached("aws-lambda-ric", RIC_VERSION, check)
+    return os.path.join(root, "node_modules", "aws-lambda-ric")
 
 
 def tree_size(path):
