@@ -149,6 +149,8 @@ class ProcessLauncher : public Launcher {
     for (auto& s : stems_) s.Discard();
   }
 
+  void Replenish() override { TopUp(); }
+
   Result<std::unique_ptr<Process>> Launch(const LaunchSpec& spec) override {
     std::string blob;
     if (!SerialiseSpec(spec, blob)) {
@@ -182,7 +184,6 @@ class ProcessLauncher : public Launcher {
         stem.Discard();
         continue;
       }
-      TopUp();
       return std::unique_ptr<Process>(
           new ForkedProcess(stem.pid, stem.pidfd, stem.out, stem.err, std::move(stem.cgroup)));
     }

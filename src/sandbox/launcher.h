@@ -49,8 +49,12 @@ class Process {
 class Launcher {
  public:
   virtual ~Launcher() = default;
-  // Starts a process. Fast (one fork + exec); may be called on a loop thread.
+  // Starts a process. Fast (hands the spec to a waiting stem, or one fork + exec); may be
+  // called on a loop thread.
   virtual Result<std::unique_ptr<Process>> Launch(const LaunchSpec& spec) = 0;
+  // Prepares for the next launches (forks replacement stems). Call soon after Launch, but after
+  // whatever the new process's start-up needs from the caller's loop. Thread-safe.
+  virtual void Replenish() {}
 };
 
 // fork/exec launcher. `cgroups` may be null (no limits); it must outlive the launcher.

@@ -64,6 +64,7 @@ struct Invocation {
   catalog::ConfigPtr fn;
   std::atomic<bool> completed{false};
   bool queued = false;  // guarded by Scheduler::mu_
+  Clock::time_point queue_deadline;  // when a queued request gives up (429)
   // Set on the instance's loop at dispatch:
   Clock::time_point start;
   int64_t deadline_ms = 0;
@@ -77,7 +78,11 @@ struct Pool {
   std::string key;
   std::vector<std::shared_ptr<Instance>> instances;  // live ones
   std::vector<Instance*> idle;                       // parked in /next; most recent last
-  std::deque<std::shared_ptr<Invocation>> queue;     // waiting for an instance
+  std::deque<std::shared_ptr<Invocation>> queue;     // waiting for an instance, oldest first
+  // One timer per pool fails queued requests at their deadline; it lives on one loop and is
+  // only touched there (armed by a post, re-armed by its own handler).
+  std::shared_ptr<asio::steady_timer> queue_timer;
+  bool queue_timer_armed = false;
   bool retired = false;
   int Starting() const;
 };
@@ -253,23 +258,54 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
                  "TooManyRequestsException"});
     return;
   }
+  // A queued request waits at most the function's timeout for an instance, then gets a 429.
+  // Every entry of a pool has the same timeout, so the queue is ordered by deadline and one
+  // timer per pool, armed for the front, serves them all.
+  inv->queue_deadline = Clock::now() + std::chrono::seconds(fn->manifest.timeout_s);
   pool->queue.push_back(inv);
   inv->queued = true;
+  std::shared_ptr<asio::steady_timer> arm;
+  if (!pool->queue_timer_armed) {
+    pool->queue_timer_armed = true;
+    if (!pool->queue_timer) {
+      asio::io_context* here = http::LoopGroup::Current();
+      pool->queue_timer = std::make_shared<asio::steady_timer>(here ? *here : loops_.next());
+    }
+    arm = pool->queue_timer;
+  }
   std::vector<std::shared_ptr<Instance>> to_launch;
   MaybeStartForQueueLocked(pool, to_launch);
   lock.unlock();
 
   for (auto& inst : to_launch) asio::post(inst->loop, [this, inst] { Launch(inst); });
+  if (arm) asio::post(arm->get_executor(), [this, pool, arm] { ArmQueueTimer(pool, arm); });
+}
 
-  // A queued request waits at most the function's timeout for an instance, then gets a 429.
-  auto timer = std::make_shared<asio::steady_timer>(loops_.next(), std::chrono::seconds(fn->manifest.timeout_s));
-  timer->async_wait([this, timer, inv, pool](const boost::system::error_code& ec) {
-    if (ec) return;
+void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, const std::shared_ptr<asio::steady_timer>& timer) {
+  std::vector<std::shared_ptr<Invocation>> expired;
+  Clock::time_point next{};
+  {
     Lock lock(mu_);
-    if (!inv->queued) return;
-    std::erase(pool->queue, inv);
-    inv->queued = false;
-    lock.unlock();
+    const auto now = Clock::now();
+    while (!pool->queue.empty() && pool->queue.front()->queue_deadline <= now) {
+      auto inv = std::move(pool->queue.front());
+      pool->queue.pop_front();
+      inv->queued = false;
+      expired.push_back(std::move(inv));
+    }
+    if (pool->queue.empty()) {
+      pool->queue_timer_armed = false;
+    } else {
+      next = pool->queue.front()->queue_deadline;
+    }
+  }
+  if (next != Clock::time_point{}) {
+    timer->expires_at(next);
+    timer->async_wait([this, pool, timer](const boost::system::error_code& ec) {
+      if (!ec) ArmQueueTimer(pool, timer);
+    });
+  }
+  for (auto& inv : expired) {
     Finish(inv, {Outcome::kThrottled,
                  runtimeapi::ErrorJson("TooManyRequestsException",
                                        "no instance of '" + inv->fn->name + "' became free within " +
@@ -278,7 +314,7 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
                                            std::to_string(inv->fn->manifest.concurrency.max) +
                                            "); retry later or raise concurrency.max in function.yaml"),
                  "TooManyRequestsException"});
-  });
+  }
 }
 
 void Scheduler::Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result) {
@@ -356,6 +392,9 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
   for (const auto& [k, v] : m.environment) spec.env.push_back(k + "=" + v);
 
   auto proc = launcher_.Launch(spec);
+  // Forking the next stem costs about a millisecond: queue it behind what this launch started
+  // (the instance's first /next lands on this loop too, usually after it).
+  asio::post(inst->loop, [this] { launcher_.Replenish(); });
   if (!proc.ok()) return fail(proc.status().message());
   inst->proc = std::move(proc).value();
   inst->launched_at = Clock::now();

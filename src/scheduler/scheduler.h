@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "catalog/catalog.h"
 #include "http/server.h"
 #include "observability/log_store.h"
@@ -113,6 +115,8 @@ class Scheduler {
   void Launch(const std::shared_ptr<Instance>& inst);
   void Dispatch(const std::shared_ptr<Instance>& inst, http::ConnectionPtr conn, std::shared_ptr<Invocation> inv);
   void Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result);
+  // On the timer's loop: fails queued requests past their deadline, re-arms for the next one.
+  void ArmQueueTimer(const std::shared_ptr<Pool>& pool, const std::shared_ptr<boost::asio::steady_timer>& timer);
   void RemoveInstanceLocked(Instance* inst);
   void MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool, std::vector<std::shared_ptr<Instance>>& to_launch);
   void FailFrontLocked(const std::shared_ptr<Pool>& pool, InvokeResult&& result,
