@@ -87,6 +87,7 @@ void Connection::OnRead(beast::error_code ec, size_t) {
   }
   Request req = parser_->release();
   keep_alive_ = req.keep_alive();
+  head_ = req.method() == bhttp::verb::head;
   config_->handler(shared_from_this(), std::move(req));
 }
 
@@ -101,6 +102,8 @@ void Connection::DoReply(Response&& res) {
   res_ = std::move(res);
   res_.keep_alive(keep_alive_ && res_.keep_alive());
   res_.prepare_payload();
+  // HEAD gets the headers a GET would get, Content-Length included, and no body (RFC 9110).
+  if (head_) res_.body().clear();
   bhttp::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
     bool again = !ec && self->res_.keep_alive();
     self->res_ = {};

@@ -96,6 +96,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<const ServerConfig> config_;
   bool keep_alive_ = true;
+  bool head_ = false;  // the current request is HEAD: its reply carries no body
   bool closed_ = false;
   std::string peer_ip_;
   std::function<void()> on_close_;

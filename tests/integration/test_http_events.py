@@ -8,6 +8,7 @@ import copy
 import http.client
 import json
 import os
+import socket
 
 import nimbus_harness as h
 
@@ -62,6 +63,22 @@ class HttpEventsTest(h.NimbusTestCase):
         self.assertStatus(r, 200)
         answer = r.json()
         return r, (answer if runtime == "provided" else answer["event"])
+
+    def test_a_head_request_gets_the_headers_of_a_get_and_no_body(self):
+        # Raw socket: a body after HEAD's headers would show up where the next answer starts.
+        with socket.create_connection(("127.0.0.1", self.nimbus.port), timeout=10) as sock:
+            stream = sock.makefile("rb")
+            sock.sendall(f"HEAD /fn/{self.py}/custom HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            status = stream.readline()
+            self.assertTrue(status.startswith(b"HTTP/1.1 201"), status)
+            headers = {}
+            for line in iter(stream.readline, b"\r\n"):
+                k, _, v = line.decode().partition(":")
+                headers[k.strip().lower()] = v.strip()
+            self.assertEqual(headers.get("content-length"), str(len("created")))
+            sock.sendall(f"GET /fn/{self.py}/custom HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            self.assertTrue(stream.readline().startswith(b"HTTP/1.1 201"),
+                            "bytes after HEAD's headers: it carried a body")
 
     def test_a_routed_get_arrives_as_an_api_gateway_v2_event(self):
         r, event = self.get_items_event("python3")
