@@ -80,9 +80,10 @@ struct Pool {
   std::vector<Instance*> idle;                       // parked in /next; most recent last
   std::deque<std::shared_ptr<Invocation>> queue;     // waiting for an instance, oldest first
   // One timer per pool fails queued requests at their deadline; it lives on one loop and is
-  // only touched there (armed by a post, re-armed by its own handler).
-  std::shared_ptr<asio::steady_timer> queue_timer;
-  bool queue_timer_armed = false;
+  // only touched there (armed by a post, re-armed by its own handler). The Scheduler owns it
+  // (queue_timers_), so no handler or pool ever destroys an Asio object on a foreign thread.
+  asio::steady_timer* queue_timer = nullptr;
+  bool queue_timer_armed = false;  // a wait is pending or posted; the pool stays in pools_
   bool retired = false;
   int Starting() const;
 };
@@ -192,10 +193,13 @@ void Scheduler::RemoveInstanceLocked(Instance* inst) {
   std::erase(pool->idle, inst);
   std::erase_if(pool->instances, [inst](const std::shared_ptr<Instance>& p) { return p.get() == inst; });
   inst->state = State::kDead;
-  if (pool->instances.empty() && pool->queue.empty()) {
-    auto it = pools_.find(pool->key);
-    if (it != pools_.end() && it->second == pool) pools_.erase(it);
-  }
+  ErasePoolIfUnusedLocked(pool);
+}
+
+void Scheduler::ErasePoolIfUnusedLocked(const std::shared_ptr<Pool>& pool) {
+  if (!pool->instances.empty() || !pool->queue.empty() || pool->queue_timer_armed) return;
+  auto it = pools_.find(pool->key);
+  if (it != pools_.end() && it->second == pool) pools_.erase(it);
 }
 
 void Scheduler::FailFrontLocked(const std::shared_ptr<Pool>& pool, InvokeResult&& result,
@@ -264,12 +268,16 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   inv->queue_deadline = Clock::now() + std::chrono::seconds(fn->manifest.timeout_s);
   pool->queue.push_back(inv);
   inv->queued = true;
-  std::shared_ptr<asio::steady_timer> arm;
+  asio::steady_timer* arm = nullptr;
   if (!pool->queue_timer_armed) {
     pool->queue_timer_armed = true;
     if (!pool->queue_timer) {
-      asio::io_context* here = http::LoopGroup::Current();
-      pool->queue_timer = std::make_shared<asio::steady_timer>(here ? *here : loops_.next());
+      auto& timer = queue_timers_[pool->key];
+      if (!timer) {
+        asio::io_context* here = http::LoopGroup::Current();
+        timer = std::make_unique<asio::steady_timer>(here ? *here : loops_.next());
+      }
+      pool->queue_timer = timer.get();
     }
     arm = pool->queue_timer;
   }
@@ -281,7 +289,7 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   if (arm) asio::post(arm->get_executor(), [this, pool, arm] { ArmQueueTimer(pool, arm); });
 }
 
-void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, const std::shared_ptr<asio::steady_timer>& timer) {
+void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, asio::steady_timer* timer) {
   std::vector<std::shared_ptr<Invocation>> expired;
   Clock::time_point next{};
   {
@@ -295,6 +303,7 @@ void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, const std::shar
     }
     if (pool->queue.empty()) {
       pool->queue_timer_armed = false;
+      ErasePoolIfUnusedLocked(pool);
     } else {
       next = pool->queue.front()->queue_deadline;
     }
@@ -533,6 +542,9 @@ void Scheduler::Shutdown() {
     pool->idle.clear();
   }
   pools_.clear();
+  // Timers go while their io_contexts still exist; handlers left queued there hold no timer.
+  for (auto& [key, timer] : queue_timers_) timer->cancel();
+  queue_timers_.clear();
 }
 
 // ---- Instance (all on its loop) -----------------------------------------------------------------

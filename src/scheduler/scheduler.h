@@ -116,7 +116,8 @@ class Scheduler {
   void Dispatch(const std::shared_ptr<Instance>& inst, http::ConnectionPtr conn, std::shared_ptr<Invocation> inv);
   void Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result);
   // On the timer's loop: fails queued requests past their deadline, re-arms for the next one.
-  void ArmQueueTimer(const std::shared_ptr<Pool>& pool, const std::shared_ptr<boost::asio::steady_timer>& timer);
+  void ArmQueueTimer(const std::shared_ptr<Pool>& pool, boost::asio::steady_timer* timer);
+  void ErasePoolIfUnusedLocked(const std::shared_ptr<Pool>& pool);
   void RemoveInstanceLocked(Instance* inst);
   void MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool, std::vector<std::shared_ptr<Instance>>& to_launch);
   void FailFrontLocked(const std::shared_ptr<Pool>& pool, InvokeResult&& result,
@@ -129,6 +130,9 @@ class Scheduler {
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Pool>> pools_;  // "name\nversion"; guarded by mu_
+  // Each pool key's queue timer, kept until Shutdown (the map is guarded by mu_; a timer itself
+  // is used only on its loop).
+  std::unordered_map<std::string, std::unique_ptr<boost::asio::steady_timer>> queue_timers_;
   uint64_t next_instance_id_ = 1;                                  // guarded by mu_
   bool shutting_down_ = false;                                     // guarded by mu_
 };
