@@ -65,12 +65,13 @@ class NodeRuntimeTest(RuntimeTestCase):
     def test_a_callback_does_not_wait_when_the_context_says_so(self):
         self.start_node("index.handler", {"index.js": "exports.handler = (event, context, callback) => {\n"
                                                       "  context.callbackWaitsForEmptyEventLoop = false;\n"
-                                                      "  setTimeout(() => console.log('timer fired'), 3000);\n"
+                                                      "  setTimeout(() => console.log('timer fired'), 10000);\n"
                                                       "  callback(null, 'early');\n"
                                                       "};\n"})
         started = time.monotonic()
         self.assertResponse(self.invoke({}), "early")
-        self.assertLess(time.monotonic() - started, 2.5)
+        # Far below the timer, with room for a slow start of node on a loaded machine.
+        self.assertLess(time.monotonic() - started, 6.0)
         self.assertNotIn("timer fired", self.stdout())
 
     def test_a_handler_that_never_calls_back_answers_null_once_idle(self):

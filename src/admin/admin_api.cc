@@ -7,6 +7,7 @@
 #include <sstream>
 #include <sys/stat.h>
 
+#include "common/percent.h"
 #include "http/api_error.h"
 #include "manifest/manifest.h"
 
@@ -37,7 +38,7 @@ std::vector<std::string> SplitPath(std::string_view path) {
       continue;
     }
     auto slash = path.find('/');
-    parts.push_back(http::PercentDecode(path.substr(0, slash)));
+    parts.push_back(PercentDecode(path.substr(0, slash)));
     path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
   }
   return parts;

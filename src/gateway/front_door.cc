@@ -5,6 +5,7 @@
 #include <random>
 
 #include "gateway/apigw_v2.h"
+#include "common/percent.h"
 #include "http/api_error.h"
 
 namespace nimbus::gateway {
@@ -96,7 +97,7 @@ void FrontDoor::HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::ht
     route_key = "ANY /fn/" + std::string(ref);
   } else {
     route_key = "ANY /fn/" + std::string(ref) + "/{proxy+}";
-    params.emplace_back("proxy", ::nimbus::http::PercentDecode(rest.substr(slash + 1)));
+    params.emplace_back("proxy", ::nimbus::PercentDecode(rest.substr(slash + 1)));
   }
   std::string n(name), q(qualifier);
   HandleTrigger(conn, std::move(req), n, q, std::move(route_key), std::move(params));
@@ -178,7 +179,7 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
                                "invoke with POST"));
     return;
   }
-  std::string ref = ::nimbus::http::PercentDecode(rest.substr(0, rest.size() - kSuffix.size()));
+  std::string ref = ::nimbus::PercentDecode(rest.substr(0, rest.size() - kSuffix.size()));
   std::string_view name, qualifier;
   SplitFunctionRef(ref, name, qualifier);
   std::string query_qualifier = ::nimbus::http::QueryParam(req.target(), "Qualifier");

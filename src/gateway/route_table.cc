@@ -6,6 +6,8 @@
 // first route found is the most specific one.
 #include "gateway/route_table.h"
 
+#include "common/percent.h"
+
 #include <algorithm>
 
 namespace nimbus::gateway {
@@ -19,13 +21,6 @@ int MethodIndex(std::string_view m) {
   for (size_t i = 0; i + 1 < kMethodNames.size(); ++i) {
     if (kMethodNames[i] == m) return static_cast<int>(i);
   }
-  return -1;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
@@ -106,7 +101,7 @@ int CompareDecoded(std::string_view raw, std::string_view literal) {
     unsigned char c = static_cast<unsigned char>(raw[i]);
     size_t step = 1;
     if (c == '%' && i + 2 < raw.size()) {
-      int hi = HexValue(raw[i + 1]), lo = HexValue(raw[i + 2]);
+      int hi = HexDigitValue(raw[i + 1]), lo = HexDigitValue(raw[i + 2]);
       if (hi >= 0 && lo >= 0) {
         c = static_cast<unsigned char>(hi * 16 + lo);
         step = 3;
@@ -123,38 +118,6 @@ int CompareDecoded(std::string_view raw, std::string_view literal) {
 }
 
 }  // namespace
-
-void AppendPercentDecoded(std::string& out, std::string_view s, bool plus_is_space) {
-  size_t i = 0;
-  while (i < s.size()) {
-    // Copy the run without escapes in one go.
-    size_t j = i;
-    while (j < s.size() && s[j] != '%' && !(plus_is_space && s[j] == '+')) ++j;
-    out.append(s.data() + i, j - i);
-    if (j >= s.size()) break;
-    if (s[j] == '+') {
-      out.push_back(' ');
-      i = j + 1;
-      continue;
-    }
-    int hi = j + 2 < s.size() ? HexValue(s[j + 1]) : -1;
-    int lo = j + 2 < s.size() ? HexValue(s[j + 2]) : -1;
-    if (hi >= 0 && lo >= 0) {
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i = j + 3;
-    } else {
-      out.push_back('%');
-      i = j + 1;
-    }
-  }
-}
-
-std::string PercentDecode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  out.reserve(s.size());
-  AppendPercentDecoded(out, s, plus_is_space);
-  return out;
-}
 
 struct RouteTable::Node {
   // Sorted by segment text.

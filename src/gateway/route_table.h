@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/percent.h"
 #include "common/status.h"
 
 namespace nimbus::gateway {
@@ -92,10 +93,5 @@ class RouteTable {
   std::vector<std::unique_ptr<Route>> routes_;
 };
 
-// Percent-decodes s ("%20" -> ' '). A '%' not followed by two hex digits is kept as is.
-// plus_is_space: decode '+' as ' ' (query strings), not in paths.
-std::string PercentDecode(std::string_view s, bool plus_is_space = false);
-// Appends the decoded s to out; same rules as PercentDecode.
-void AppendPercentDecoded(std::string& out, std::string_view s, bool plus_is_space = false);
 
 }  // namespace nimbus::gateway

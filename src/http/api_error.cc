@@ -1,6 +1,7 @@
 #include "http/api_error.h"
 
 #include "common/json_text.h"
+#include "common/percent.h"
 
 namespace nimbus::http {
 
@@ -38,14 +39,8 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (part.empty()) continue;
     auto eq = part.find('=');
-    std::string k(part.substr(0, eq));
-    std::string v(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
-    for (auto* s : {&k, &v}) {
-      for (char& c : *s) {
-        if (c == '+') c = ' ';
-      }
-    }
-    out.emplace_back(PercentDecode(k), PercentDecode(v));
+    std::string_view v = eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    out.emplace_back(PercentDecode(part.substr(0, eq), true), PercentDecode(v, true));
   }
   return out;
 }

@@ -129,7 +129,5 @@ class Listener {
 Response MakeResponse(const Request& req, bhttp::status status, std::string body,
                       std::string_view content_type = "application/json");
 
-// "ab%20c" -> "ab c". Invalid escapes are kept as is.
-std::string PercentDecode(std::string_view s);
 
 }  // namespace nimbus::http
