@@ -76,8 +76,7 @@ Status AdminApi::LoadFunction(catalog::Snapshot& snap, const std::string& name) 
     cfg->code_sha256 = v.code_sha256;
     cfg->code_dir = code_.DirFor(v.code_sha256);
     std::error_code ec;
-    auto zip = code_.DirFor(v.code_sha256).parent_path().parent_path() / "packages" / (v.code_sha256 + ".zip");
-    cfg->code_size = std::filesystem::file_size(zip, ec);
+    cfg->code_size = std::filesystem::file_size(code_.ZipFor(v.code_sha256), ec);
     if (ec) cfg->code_size = 0;
     cfg->manifest = std::move(m).value();
     cfg->arn = catalog::FunctionArn(name);
@@ -118,8 +117,12 @@ http::Response AdminApi::Route(http::Request& req) {
   if (parts.size() >= 2 && parts[1] == "functions") {
     if (parts.size() == 2 && method == bhttp::verb::get) {
       auto snap = catalog_.Get();
+      const auto counts = scheduler_.AllCounts();  // one pass, not one per function
       json::array list;
-      for (const auto& [name, e] : snap->functions) list.push_back(Document(*snap, name));
+      for (const auto& [name, e] : snap->functions) {
+        auto c = counts.find(name);
+        list.push_back(Document(*snap, name, c == counts.end() ? scheduler::Counts{} : c->second));
+      }
       return Json(req, bhttp::status::ok, json::object{{"functions", std::move(list)}});
     }
     if (parts.size() >= 3) {
@@ -134,7 +137,7 @@ http::Response AdminApi::Route(http::Request& req) {
         if (method == bhttp::verb::get) {
           auto snap = catalog_.Get();
           if (!snap->functions.count(name)) return http::ApiError(req, snap->Resolve(name, "").status());
-          return Json(req, bhttp::status::ok, Document(*snap, name));
+          return Json(req, bhttp::status::ok, Document(*snap, name, scheduler_.CountsFor(name)));
         }
       }
       if (parts.size() == 4 && parts[3] == "logs" && method == bhttp::verb::get) return Logs(req, name);
@@ -247,7 +250,7 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
   if (!st.ok()) return http::ApiError(req, st);
   st = catalog::RebuildRoutes(*snap);
   if (!st.ok()) return http::ApiError(req, st);
-  json::object doc = Document(*snap, name);
+  json::object doc = Document(*snap, name, scheduler_.CountsFor(name));
   doc["created"] = created;
   Publish(std::move(snap), name);
   return Json(req, existed ? bhttp::status::ok : bhttp::status::created, doc);
@@ -330,7 +333,8 @@ http::Response AdminApi::Logs(http::Request& req, const std::string& name) {
   return Json(req, bhttp::status::ok, json::object{{"lines", std::move(lines)}});
 }
 
-json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string& name) const {
+json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string& name,
+                                 const scheduler::Counts& counts) const {
   const auto& e = snap.functions.at(name);
   const auto& cfg = *e.versions.at(e.latest);
   const auto& m = cfg.manifest;
@@ -344,7 +348,6 @@ json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string
   for (const auto& [a, v] : e.aliases) aliases[a] = v;
   json::object env;
   for (const auto& [k, v] : m.environment) env[k] = v;
-  auto counts = scheduler_.CountsFor(name);
   return json::object{
       {"name", name},
       {"runtime", m.runtime},

@@ -37,7 +37,8 @@ class AdminApi {
   http::Response PutAlias(http::Request& req, const std::string& name, const std::string& alias);
   http::Response DeleteAlias(http::Request& req, const std::string& name, const std::string& alias);
   http::Response Logs(http::Request& req, const std::string& name);
-  boost::json::object Document(const catalog::Snapshot& snap, const std::string& name) const;
+  boost::json::object Document(const catalog::Snapshot& snap, const std::string& name,
+                               const scheduler::Counts& counts) const;
   // Reads one function's versions and aliases from the store into `snap`.
   Status LoadFunction(catalog::Snapshot& snap, const std::string& name);
   void CollectGarbage(const std::string& sha256);

@@ -41,7 +41,7 @@ static const char* kUsage =
     "  --share-dir DIR     runtimes and SDKs (default: share/nimbus next to the executable)\n"
     "  --no-cgroups        do not enforce memory limits with cgroups\n";
 
-int ParseServeFlags(int argc, char** argv, ServeOptions& out) {
+std::optional<int> ParseServeFlags(int argc, char** argv, ServeOptions& out) {
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -52,7 +52,7 @@ int ParseServeFlags(int argc, char** argv, ServeOptions& out) {
     };
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
-      return 0 + 100;  // handled: exit 0
+      return 0;
     }
     if (const char* v = value("--listen")) {
       out.listen = v;
@@ -69,7 +69,7 @@ int ParseServeFlags(int argc, char** argv, ServeOptions& out) {
       return 2;
     }
   }
-  return 0;
+  return std::nullopt;
 }
 
 int Serve(const ServeOptions& opt) {

@@ -2,6 +2,7 @@
 // shutdown order and the flags; every behaviour lives in the role libraries.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace nimbus::daemon {
@@ -14,8 +15,9 @@ struct ServeOptions {
   bool cgroups = true;    // enforce memory/pids limits with cgroups when available
 };
 
-// Parses `nimbus serve` flags. Returns 0 to continue, or an exit code (help, usage error).
-int ParseServeFlags(int argc, char** argv, ServeOptions& out);
+// Parses `nimbus serve` flags. Returns std::nullopt to go on serving, or the exit code to leave
+// with (0 after --help, 2 for a usage error, which it has printed).
+std::optional<int> ParseServeFlags(int argc, char** argv, ServeOptions& out);
 
 // Runs until SIGTERM or SIGINT. Returns the process exit code.
 int Serve(const ServeOptions& options);

@@ -8,9 +8,7 @@
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "serve") == 0) {
     nimbus::daemon::ServeOptions options;
-    int rc = nimbus::daemon::ParseServeFlags(argc - 2, argv + 2, options);
-    if (rc == 100) return 0;
-    if (rc != 0) return rc;
+    if (auto exit_code = nimbus::daemon::ParseServeFlags(argc - 2, argv + 2, options)) return *exit_code;
     return nimbus::daemon::Serve(options);
   }
   return nimbus::cli::RunCli(argc, argv);

@@ -9,8 +9,10 @@ std::string RenderMetrics(const catalog::Snapshot& snap, const scheduler::Schedu
   out += "# HELP nimbus_instances Instance processes by function and state.\n# TYPE nimbus_instances gauge\n";
   std::string queued = "# HELP nimbus_queued_requests Requests waiting for a free instance.\n"
                        "# TYPE nimbus_queued_requests gauge\n";
+  const auto counts = scheduler.AllCounts();
   for (const auto& [name, e] : snap.functions) {
-    auto c = scheduler.CountsFor(name);
+    auto it = counts.find(name);
+    const scheduler::Counts c = it == counts.end() ? scheduler::Counts{} : it->second;
     // Function names are [A-Za-z0-9-_]: no label escaping needed.
     out += "nimbus_instances{function=\"" + name + "\",state=\"busy\"} " + std::to_string(c.busy) + "\n";
     out += "nimbus_instances{function=\"" + name + "\",state=\"idle\"} " + std::to_string(c.idle) + "\n";

@@ -19,7 +19,6 @@ struct LaunchSpec {
   std::vector<std::string> argv;   // argv[0] included
   std::vector<std::string> env;    // "KEY=value", the whole environment
   std::string cwd;                 // LAMBDA_TASK_ROOT
-  std::string instance_id;         // names the cgroup
   uint64_t memory_bytes = 0;       // 0 = unlimited
   uint64_t pids_max = 0;           // 0 = unlimited
 };

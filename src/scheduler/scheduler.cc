@@ -372,7 +372,6 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
   }
   spec.argv = {spec.executable};
   spec.cwd = fn.code_dir.string();
-  spec.instance_id = fn.name + "-" + std::to_string(inst->id);
   spec.memory_bytes = static_cast<uint64_t>(m.memory_mb) << 20;
   spec.pids_max = 1024;
   std::string api_addr = "127.0.0.1:" + std::to_string(inst->api->port());
@@ -487,23 +486,35 @@ void Scheduler::RetireVersions(const std::string& function, const std::vector<st
   }
 }
 
+namespace {
+void AddCounts(const Pool& pool, Counts& c) {
+  for (const auto& i : pool.instances) {
+    switch (i->state) {
+      case State::kStarting: c.starting++; break;
+      case State::kIdle: c.idle++; break;
+      case State::kBusy:
+      case State::kFinishing: c.busy++; break;
+      case State::kDead: break;
+    }
+  }
+  c.queued += pool.queue.size();
+}
+}  // namespace
+
 Counts Scheduler::CountsFor(const std::string& function) const {
   Counts c;
   Lock lock(mu_);
   for (const auto& [key, pool] : pools_) {
-    if (pool->fn->name != function) continue;
-    for (const auto& i : pool->instances) {
-      switch (i->state) {
-        case State::kStarting: c.starting++; break;
-        case State::kIdle: c.idle++; break;
-        case State::kBusy:
-        case State::kFinishing: c.busy++; break;
-        case State::kDead: break;
-      }
-    }
-    c.queued += pool->queue.size();
+    if (pool->fn->name == function) AddCounts(*pool, c);
   }
   return c;
+}
+
+std::unordered_map<std::string, Counts> Scheduler::AllCounts() const {
+  std::unordered_map<std::string, Counts> out;
+  Lock lock(mu_);
+  for (const auto& [key, pool] : pools_) AddCounts(*pool, out[pool->fn->name]);
+  return out;
 }
 
 size_t Scheduler::LiveInstances() const {
@@ -678,7 +689,6 @@ void Instance::OnInitError(const http::ConnectionPtr& conn, http::Request&& req)
                                      " ms\tPhase: init\tStatus: error\tError Type: " + type);
   EmitLine(LogStream::kPlatform, body);
   std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
-  std::vector<std::shared_ptr<Instance>> to_launch;
   {
     Scheduler::Lock lock(sched->mu_);
     if (state == State::kDead) return;

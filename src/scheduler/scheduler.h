@@ -5,7 +5,7 @@
 // crashed ones, and retires old versions after a redeploy without touching requests in flight.
 //
 // Threading:
-// - Invoke(), RetireVersions(), CountsFor() and LiveInstances() are thread-safe; call them from
+// - Invoke(), RetireVersions(), CountsFor(), AllCounts() and LiveInstances() are thread-safe; call them from
 //   any loop. Shutdown() runs once, after every loop has stopped.
 // - All scheduling state (pools, queues, instance states, parked /next connections) is guarded
 //   by one mutex, `mu_`, held only for a few pointer moves; nothing blocking runs under it.
@@ -98,6 +98,8 @@ class Scheduler {
   void RetireVersions(const std::string& function, const std::vector<std::string>& keep);
 
   Counts CountsFor(const std::string& function) const;
+  // Every function's counts in one pass (for listings and /metrics).
+  std::unordered_map<std::string, Counts> AllCounts() const;
   // Live instance processes across all functions (for tests and metrics).
   size_t LiveInstances() const;
 
