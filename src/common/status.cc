@@ -13,6 +13,7 @@ const char* CodeName(Code code) {
     case Code::kUnavailable: return "Unavailable";
     case Code::kDeadlineExceeded: return "DeadlineExceeded";
     case Code::kFailedPrecondition: return "FailedPrecondition";
+    case Code::kResourceExhausted: return "ResourceExhausted";
     case Code::kIo: return "Io";
     case Code::kInternal: return "Internal";
   }
@@ -30,6 +31,7 @@ int HttpStatusFor(Code code) {
     case Code::kUnavailable: return 503;
     case Code::kDeadlineExceeded: return 504;
     case Code::kFailedPrecondition: return 409;
+    case Code::kResourceExhausted: return 507;  // Insufficient Storage
     case Code::kIo: return 500;
     case Code::kInternal: return 500;
   }

@@ -21,6 +21,7 @@ enum class Code {
   kUnavailable,        // transient; retry (503)
   kDeadlineExceeded,   // timed out (504)
   kFailedPrecondition, // state does not allow it (409/400)
+  kResourceExhausted,  // the server ran out of something it needs, such as disk space (507)
   kIo,                 // filesystem or OS error (500)
   kInternal,           // a bug in nimbus (500)
 };
@@ -39,6 +40,7 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
   static Status Io(std::string m) { return {Code::kIo, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 

@@ -7,8 +7,9 @@
 // Threading: every method does blocking file I/O; run it off the event loops. Put may run on
 // several threads (and processes) at once, even for the same package: each stages in its own
 // temporary directory and the rename into place is atomic, so the first wins and the others
-// find it there. Remove must not race a Put of the same sha256 (garbage collection decides
-// what to remove from the Store, under its own lock).
+// find it there (when they find it damaged, each may replace it; the last replacement stays).
+// Remove must not race a Put of the same sha256 (garbage collection decides what to remove
+// from the Store, under its own lock).
 #pragma once
 
 #include <cstdint>
@@ -33,9 +34,15 @@ class CodeStore {
     uint64_t unzipped_size = 0;  // bytes of regular files
   };
 
-  // Stores a package. Idempotent: an already-present sha256 returns its entry without
-  // extracting again. Extraction happens in a temporary directory under <root>/tmp that is
-  // renamed into place, so a crash or a refusal leaves no trace. Refusals are ExtractZip's.
+  // Stores a package. Extraction happens in a temporary directory under <root>/tmp that is
+  // renamed into place, so a crash, a refusal or a full disk leaves no trace. Refusals are
+  // ExtractZip's; a full disk or quota is ResourceExhausted, naming <root>.
+  // Idempotent, and self-repairing: when the package's code directory already exists it is
+  // compared with a fresh extraction; an intact tree stays as it is (same inode, instances
+  // running from it undisturbed), a tree that differs in any file, mode, owner or link, or has
+  // files added or removed, is swapped atomically for the fresh one and then deleted (open
+  // files stay readable to whoever has them open). A stored zip that differs from the
+  // package is replaced the same way.
   Result<Entry> Put(std::string_view zip_bytes, const Limits& limits = {});
 
   // The entry of a stored package; NotFound if absent.

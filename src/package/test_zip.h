@@ -97,4 +97,31 @@ inline bool PatchMode(std::string* zip, const std::string& name, uint32_t mode) 
   return false;
 }
 
+// Sets the UTF-8 flag (general purpose bit 11) on every entry, in the local headers and the
+// central directory, as Python's zipfile and Info-ZIP do for non-ASCII names. The names'
+// bytes are left as they are. Only for zips whose file data holds no header signature.
+inline void MarkNamesUtf8(std::string* zip) {
+  auto set_bit = [&](const char* signature, size_t flags_offset) {
+    for (size_t p = zip->find(signature, 0, 4); p != std::string::npos;
+         p = zip->find(signature, p + 4, 4)) {
+      (*zip)[p + flags_offset + 1] = static_cast<char>((*zip)[p + flags_offset + 1] | 0x08);
+    }
+  };
+  set_bit("PK\x03\x04", 6);  // local file header: flags at offset 6
+  set_bit("PK\x01\x02", 8);  // central directory header: flags at offset 8
+}
+
+// The general purpose flags of `name`'s central directory entry; -1 if it is not found.
+inline int CentralFlags(const std::string& zip, const std::string& name) {
+  for (size_t p = zip.find("PK\x01\x02"); p != std::string::npos;
+       p = zip.find("PK\x01\x02", p + 4)) {
+    uint16_t name_len, flags;
+    std::memcpy(&name_len, zip.data() + p + 28, 2);
+    if (zip.compare(p + 46, name_len, name) != 0) continue;
+    std::memcpy(&flags, zip.data() + p + 8, 2);
+    return flags;
+  }
+  return -1;
+}
+
 }  // namespace nimbus::package::testing

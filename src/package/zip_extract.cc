@@ -13,7 +13,9 @@
 #include <system_error>
 #include <vector>
 
+#include "package/no_space.h"
 #include "package/symlink_check.h"
+#include "package/utf8_names.h"
 
 namespace nimbus::package {
 namespace {
@@ -59,23 +61,37 @@ class Fd {
   int fd_;
 };
 
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-Status IoError(const std::string& what, int err) {
-  return Status::Io(what + ": " + std::strerror(err));
+std::string Quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '\'';
+  out += s;
+  out += '\'';
+  return out;
 }
 
-Status WriteAll(int fd, const char* data, size_t n) {
+constexpr char kRenameAdvice[] =
+    "rename the file to a UTF-8 (or plain ASCII) name and zip it again with a tool that marks "
+    "UTF-8 names (`nimbus deploy DIR`, Info-ZIP zip 3.0 in a UTF-8 locale, Python's zipfile)";
+
+// What a full disk was interrupting, for its message.
+std::string Extracting(std::string_view entry) {
+  return entry.empty() ? "extracting the package"
+                       : "extracting the package (at entry " + Quote(entry) + ")";
+}
+
+// 0, or the errno of the failed write.
+int WriteAll(int fd, const char* data, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd, data, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return IoError("could not write an extracted file", errno);
+      return errno;
     }
     data += w;
     n -= static_cast<size_t>(w);
   }
-  return Status::Ok();
+  return 0;
 }
 
 const char* FileTypeName(mode_t type) {
@@ -91,8 +107,9 @@ const char* FileTypeName(mode_t type) {
 // One extraction: the reader, the open destination directory and what has been seen so far.
 class Extractor {
  public:
-  Extractor(struct archive* reader, int root_fd, const Limits& limits)
-      : reader_(reader), root_fd_(root_fd), limits_(limits) {}
+  // `disk` is the directory a full-disk message names.
+  Extractor(struct archive* reader, int root_fd, const Limits& limits, const fs::path& disk)
+      : reader_(reader), root_fd_(root_fd), limits_(limits), disk_(disk) {}
 
   Status Run() {
     for (;;) {
@@ -108,6 +125,7 @@ class Extractor {
         }
         return Damaged(err);
       }
+      header_warned_ = r == ARCHIVE_WARN;
       if (++stats_.entries > limits_.max_entries) {
         return Status::InvalidArgument(
             "package has more than " + std::to_string(limits_.max_entries) +
@@ -143,13 +161,47 @@ class Extractor {
                                    (err ? err : "unreadable") + "; create the zip again");
   }
 
+  // A failed OS call while writing `entry`: a full disk is the server's problem
+  // (ResourceExhausted), anything else an Io error.
+  Status OsError(const std::string& what, int err, std::string_view entry) {
+    return package::OsError(disk_, Extracting(entry), what, err);
+  }
+
+  // Where an entry whose name cannot be shown sits in the archive.
+  std::string Position() const {
+    std::string at = "entry number " + std::to_string(stats_.entries);
+    if (!last_name_.empty()) at += " (after " + Quote(last_name_) + ")";
+    return at;
+  }
+
   Status ExtractEntry(struct archive_entry* entry) {
+    // Names are UTF-8 (ExtractArchive runs the reader with a UTF-8 character type). No name
+    // means libarchive could not convert it: an entry flagged UTF-8 that is not.
     const char* raw = archive_entry_pathname(entry);
-    std::string name = raw ? raw : "";
+    if (raw == nullptr) {
+      const char* err = archive_error_string(reader_);
+      return Status::InvalidArgument("package " + Position() + " has a name that is not valid " +
+                                     "UTF-8 although the zip marks it as UTF-8" +
+                                     (err ? std::string(" (") + err + ")" : std::string()) +
+                                     "; " + kRenameAdvice);
+    }
+    std::string name = raw;
     if (name.empty()) {
       return Status::InvalidArgument("package has an entry with an empty name; " +
                                      std::string(kRezipAdvice));
     }
+    // A name without the UTF-8 flag is taken as written. Valid UTF-8 is kept (tools on Linux
+    // and macOS write UTF-8 names without the flag); anything else is in some legacy code page
+    // (CP437, the zip default, or a Windows one) that cannot be told apart reliably, so it is
+    // refused rather than guessed: a wrong guess would give the file a name the code does not
+    // use.
+    if (!IsUtf8(name)) {
+      return Status::InvalidArgument(
+          "package entry " + Quote(EscapeNonUtf8(name)) +
+          " has a name that is not UTF-8 (it was written in a legacy code page such as CP437, "
+          "without the zip's UTF-8 flag); " + kRenameAdvice);
+    }
+    last_name_ = name;
     bool absolute = false, climbs = false;
     std::vector<std::string> parts = SplitEntryPath(name, &absolute, &climbs);
     if (absolute) {
@@ -184,8 +236,14 @@ class Extractor {
 
     if (type == AE_IFDIR) return MakeDir(dir.get(), leaf, path);
     if (type == AE_IFLNK) {
+      // No target after a warning means libarchive could not convert it (as for names).
       const char* target = archive_entry_symlink(entry);
       std::string t = target ? target : "";
+      if ((target == nullptr && header_warned_) || !IsUtf8(t)) {
+        return Status::InvalidArgument(
+            "package entry " + Quote(path) + " is a symlink whose target is not valid UTF-8; "
+            "link to a file with a UTF-8 (or plain ASCII) name and zip it again");
+      }
       if (t.empty() || t.front() == '/') {
         return Status::InvalidArgument(
             "package entry " + Quote(path) + " is a symlink to the absolute path " + Quote(t) +
@@ -194,7 +252,7 @@ class Extractor {
       }
       if (::symlinkat(t.c_str(), dir.get(), leaf.c_str()) != 0) {
         if (errno == EEXIST) return Duplicate(path);
-        return IoError("could not create symlink " + Quote(path), errno);
+        return OsError("could not create symlink " + Quote(path), errno, path);
       }
       links_[path] = t;
       return Status::Ok();
@@ -212,7 +270,7 @@ class Extractor {
   // O_NOFOLLOW, so a symlink or file placed by an earlier entry is never written through.
   Result<int> OpenParent(const std::vector<std::string>& parts, const std::string& path) {
     Fd cur(::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0));
-    if (!cur.valid()) return IoError("could not open the extraction directory", errno);
+    if (!cur.valid()) return OsError("could not open the extraction directory", errno, path);
     std::string walked;
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
       const char* comp = parts[i].c_str();
@@ -221,13 +279,13 @@ class Extractor {
       int next = ::openat(cur.get(), comp, kFlags);
       if (next < 0 && errno == ENOENT) {
         if (::mkdirat(cur.get(), comp, 0755) != 0 && errno != EEXIST) {
-          return IoError("could not create directory " + Quote(walked), errno);
+          return OsError("could not create directory " + Quote(walked), errno, path);
         }
         next = ::openat(cur.get(), comp, kFlags);
         if (next >= 0 && ::fchmod(next, 0755) != 0) {
           int err = errno;
           ::close(next);
-          return IoError("could not set the mode of " + Quote(walked), err);
+          return OsError("could not set the mode of " + Quote(walked), err, path);
         }
       }
       if (next < 0) {
@@ -237,7 +295,7 @@ class Extractor {
               ", which the package itself makes a symlink or a file; a package must not "
               "write through its own links: store the files under their real directory");
         }
-        return IoError("could not open directory " + Quote(walked), errno);
+        return OsError("could not open directory " + Quote(walked), errno, path);
       }
       cur = Fd(next);
     }
@@ -246,7 +304,7 @@ class Extractor {
 
   Status MakeDir(int parent, const std::string& leaf, const std::string& path) {
     if (::mkdirat(parent, leaf.c_str(), 0755) != 0) {
-      if (errno != EEXIST) return IoError("could not create directory " + Quote(path), errno);
+      if (errno != EEXIST) return OsError("could not create directory " + Quote(path), errno, path);
       struct stat st;
       if (::fstatat(parent, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
           !S_ISDIR(st.st_mode)) {
@@ -256,7 +314,7 @@ class Extractor {
     }
     Fd fd(::openat(parent, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid() || ::fchmod(fd.get(), 0755) != 0) {
-      return IoError("could not set the mode of " + Quote(path), errno);
+      return OsError("could not set the mode of " + Quote(path), errno, path);
     }
     return Status::Ok();
   }
@@ -267,7 +325,7 @@ class Extractor {
                    0600));
     if (!fd.valid()) {
       if (errno == EEXIST) return Duplicate(path);
-      return IoError("could not create " + Quote(path), errno);
+      return OsError("could not create " + Quote(path), errno, path);
     }
     char buf[64 * 1024];
     for (;;) {
@@ -282,10 +340,12 @@ class Extractor {
                                 " (Lambda's limit): " + kShrinkAdvice);
       }
       stats_.unzipped_bytes += static_cast<uint64_t>(n);
-      NIMBUS_RETURN_IF_ERROR(WriteAll(fd.get(), buf, static_cast<size_t>(n)));
+      if (int err = WriteAll(fd.get(), buf, static_cast<size_t>(n)); err != 0) {
+        return OsError("could not write " + Quote(path), err, path);
+      }
     }
     if (::fchmod(fd.get(), executable ? 0755 : 0644) != 0) {
-      return IoError("could not set the mode of " + Quote(path), errno);
+      return OsError("could not set the mode of " + Quote(path), errno, path);
     }
     return Status::Ok();
   }
@@ -293,7 +353,10 @@ class Extractor {
   struct archive* reader_;
   int root_fd_;
   Limits limits_;
+  fs::path disk_;
   ExtractStats stats_;
+  std::string last_name_;                     // the last entry name read, for messages
+  bool header_warned_ = false;                // libarchive warned about the current header
   std::map<std::string, std::string> links_;  // normalized path -> target
 };
 
@@ -313,28 +376,35 @@ std::string FormatMegabytes(uint64_t bytes) {
 namespace internal {
 
 Status ExtractArchive(struct archive* reader, const std::filesystem::path& dest,
-                      const Limits& limits, ExtractStats* stats) {
+                      const Limits& limits, ExtractStats* stats,
+                      const std::filesystem::path& disk) {
+  const fs::path& named = disk.empty() ? dest : disk;
+  // libarchive converts names to the thread's locale charset while reading headers.
+  ScopedUtf8Names utf8;
   std::error_code ec;
   if (dest.has_parent_path()) {
     fs::create_directories(dest.parent_path(), ec);
-    if (ec) return Status::Io("could not create " + dest.parent_path().string() + ": " + ec.message());
+    if (ec) {
+      return OsError(named, Extracting(""), "could not create " + dest.parent_path().string(),
+                     ec.value());
+    }
   }
   if (::mkdir(dest.c_str(), 0755) != 0) {
     if (errno == EEXIST) {
       return Status::AlreadyExists("extraction directory " + dest.string() +
                                    " already exists; extract into a new directory");
     }
-    return IoError("could not create " + dest.string(), errno);
+    return OsError(named, Extracting(""), "could not create " + dest.string(), errno);
   }
   Status st;
   {
     Fd root(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!root.valid()) {
-      st = IoError("could not open " + dest.string(), errno);
+      st = OsError(named, Extracting(""), "could not open " + dest.string(), errno);
     } else if (::fchmod(root.get(), 0755) != 0) {
-      st = IoError("could not set the mode of " + dest.string(), errno);
+      st = OsError(named, Extracting(""), "could not set the mode of " + dest.string(), errno);
     } else {
-      Extractor extractor(reader, root.get(), limits);
+      Extractor extractor(reader, root.get(), limits, named);
       st = extractor.Run();
       if (stats) *stats = extractor.stats();
     }
@@ -346,7 +416,7 @@ Status ExtractArchive(struct archive* reader, const std::filesystem::path& dest,
 }  // namespace internal
 
 Status ExtractZip(std::string_view zip_bytes, const std::filesystem::path& dest,
-                  const Limits& limits, ExtractStats* stats) {
+                  const Limits& limits, ExtractStats* stats, const std::filesystem::path& disk) {
   std::error_code ec;
   if (fs::exists(fs::symlink_status(dest, ec))) {
     return Status::AlreadyExists("extraction directory " + dest.string() +
@@ -357,6 +427,8 @@ Status ExtractZip(std::string_view zip_bytes, const std::filesystem::path& dest,
                             " zipped; the limit is " + FormatMegabytes(limits.max_zipped) +
                             " (Lambda's limit): " + kShrinkAdvice);
   }
+  // Before the reader exists: libarchive notes the locale's charset when it first converts.
+  ScopedUtf8Names utf8;
   struct archive* reader = archive_read_new();
   if (!reader) return Status::Internal("libarchive could not allocate a reader");
   // The seekable zip reader trusts the central directory, which is where file types and unix
@@ -369,7 +441,7 @@ Status ExtractZip(std::string_view zip_bytes, const std::filesystem::path& dest,
                                  (err ? err : "unreadable") +
                                  "; send a zip file (for example made with `zip -r`)");
   } else {
-    st = internal::ExtractArchive(reader, dest, limits, stats);
+    st = internal::ExtractArchive(reader, dest, limits, stats, disk);
   }
   archive_read_free(reader);
   return st;

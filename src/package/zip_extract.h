@@ -7,8 +7,9 @@
 // Limits::max_unzipped bytes unzipped, counted from the bytes actually written (header sizes
 // are never trusted, so a zip bomb stops at the limit). It writes through directory file
 // descriptors opened with O_NOFOLLOW, so no entry can write through a symlink another entry
-// created. On any refusal the destination directory is removed entirely.
-// docs/package.md describes the format and every refusal.
+// created. Entry names are UTF-8, on disk as in the zip, in any locale; a name that is not
+// UTF-8 is refused. On any refusal, and on a full disk, the destination directory is removed
+// entirely. docs/package.md describes the format and every refusal.
 //
 // Threading: blocking file I/O with no shared state; callable from any thread, but never from
 // an event-loop thread.
@@ -42,9 +43,12 @@ struct ExtractStats {
 // left alone) and is created along with missing parents. Directories are created 0755, files
 // 0644, or 0755 when the archive marks them executable (a `bootstrap` stays runnable).
 // Refusals: TooLarge for the size limits, InvalidArgument for everything else, each message
-// naming the entry and what to do. Io for local filesystem failures.
+// naming the entry and what to do. A full disk or quota (ENOSPC, EDQUOT) is ResourceExhausted,
+// its message naming the disk by `disk` (by `dest` when `disk` is empty: a caller extracting
+// into scratch space names the directory its users know). Io for other local failures.
 Status ExtractZip(std::string_view zip_bytes, const std::filesystem::path& dest,
-                  const Limits& limits = {}, ExtractStats* stats = nullptr);
+                  const Limits& limits = {}, ExtractStats* stats = nullptr,
+                  const std::filesystem::path& disk = {});
 
 // "61.2 MB", "50 MB": sizes in the messages, in MiB as Lambda's documentation counts them.
 std::string FormatMegabytes(uint64_t bytes);
@@ -52,9 +56,10 @@ std::string FormatMegabytes(uint64_t bytes);
 namespace internal {
 // The extraction loop over an already opened libarchive reader; ExtractZip opens a zip reader
 // and calls this. Exposed so tests can feed it entries a zip cannot express (hard links).
-// `dest` must not exist. Does not free `reader`.
+// `dest` must not exist; `disk` as for ExtractZip. Does not free `reader`.
 Status ExtractArchive(struct archive* reader, const std::filesystem::path& dest,
-                      const Limits& limits, ExtractStats* stats);
+                      const Limits& limits, ExtractStats* stats,
+                      const std::filesystem::path& disk = {});
 }  // namespace internal
 
 }  // namespace nimbus::package

@@ -2,6 +2,7 @@
 #include "package/zip_extract.h"
 
 #include <gtest/gtest.h>
+#include <langinfo.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <sstream>
 
+#include "package/test_small_disk.h"
 #include "package/test_zip.h"
 
 namespace nimbus::package {
@@ -22,6 +24,7 @@ using testing::File;
 using testing::Link;
 using testing::MakeArchive;
 using testing::MakeZip;
+using testing::MarkNamesUtf8;
 using testing::PatchMode;
 
 class ExtractZipTest : public ::testing::Test {
@@ -267,6 +270,95 @@ TEST_F(ExtractZipTest, LeavesAnExistingDestinationAlone) {
   Status st = ExtractZip(MakeZip({File("a", "1")}), dest_);
   EXPECT_EQ(st.code(), Code::kAlreadyExists);
   EXPECT_TRUE(fs::exists(dest_ / "keep"));
+}
+
+// ---- names: UTF-8 on disk as in the zip, whatever the daemon's locale ----
+
+// The daemon runs in the C locale, and so does this test binary; libarchive used to fail to
+// convert a flagged non-ASCII name to it and report no name at all ("an entry with an empty
+// name").
+TEST_F(ExtractZipTest, ExtractsNonAsciiNamesFlaggedUtf8AsTheirUtf8Bytes) {
+  ASSERT_STRNE(::nl_langinfo(CODESET), "UTF-8") << "the test must run in a non-UTF-8 locale";
+  std::string zip = MakeZip({File("caf\xc3\xa9.json", "{}"),
+                             File("na\xc3\xafve/\xe6\x97\xa5\xe6\x9c\xac.txt", "x")});
+  MarkNamesUtf8(&zip);
+  ASSERT_EQ(testing::CentralFlags(zip, "caf\xc3\xa9.json") & 0x800, 0x800);
+  Status st = ExtractZip(zip, dest_);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Read(dest_ / "caf\xc3\xa9.json"), "{}");
+  EXPECT_EQ(Read(dest_ / "na\xc3\xafve/\xe6\x97\xa5\xe6\x9c\xac.txt"), "x");
+}
+
+TEST_F(ExtractZipTest, KeepsUnflaggedNamesThatAreValidUtf8) {
+  // What tools on Linux and macOS often write: UTF-8 bytes without the flag.
+  std::string zip = MakeZip({File("caf\xc3\xa9.json", "{}")});
+  ASSERT_EQ(testing::CentralFlags(zip, "caf\xc3\xa9.json") & 0x800, 0);
+  ASSERT_TRUE(ExtractZip(zip, dest_).ok());
+  EXPECT_EQ(Read(dest_ / "caf\xc3\xa9.json"), "{}");
+}
+
+TEST_F(ExtractZipTest, RefusesAnUnflaggedNameInALegacyCodePage) {
+  // 0x82 is 'é' in CP437, the zip format's default for names without the UTF-8 flag.
+  std::string zip = MakeZip({File("ok.txt", "1"), File("caf\x82.txt", "2")});
+  ExpectRefused(ExtractZip(zip, dest_), Code::kInvalidArgument,
+                "package entry 'caf\\x82.txt' has a name that is not UTF-8 (it was written in a "
+                "legacy code page such as CP437, without the zip's UTF-8 flag); rename the file");
+}
+
+TEST_F(ExtractZipTest, RefusesANameFlaggedUtf8ThatIsNot) {
+  std::string zip = MakeZip({File("ok.txt", "1"), File("caf\x82.txt", "2")});
+  MarkNamesUtf8(&zip);
+  ExpectRefused(ExtractZip(zip, dest_), Code::kInvalidArgument,
+                "package entry number 2 (after 'ok.txt') has a name that is not valid UTF-8 "
+                "although the zip marks it as UTF-8");
+}
+
+TEST_F(ExtractZipTest, RefusesASymlinkWhoseTargetIsNotUtf8) {
+  std::string zip = MakeZip({Link("l", "caf\x82.txt")});
+  ExpectRefused(ExtractZip(zip, dest_), Code::kInvalidArgument,
+                "package entry 'l' is a symlink whose target is not valid UTF-8");
+}
+
+TEST_F(ExtractZipTest, LeavesTheThreadsLocaleAsItWas) {
+  const std::string before = ::nl_langinfo(CODESET);
+  std::string zip = MakeZip({File("caf\xc3\xa9.json", "{}")});
+  MarkNamesUtf8(&zip);
+  ASSERT_TRUE(ExtractZip(zip, dest_).ok());
+  EXPECT_EQ(::nl_langinfo(CODESET), before);
+}
+
+// ---- a full disk is the server's problem, not the package's ----
+
+class ExtractZipFullDiskTest : public ExtractZipTest {
+ protected:
+  void SetUp() override {
+    ExtractZipTest::SetUp();
+    std::string why = disk_.Mount(base_ / "small", 1 << 20);
+    if (!why.empty()) GTEST_SKIP() << why;
+    dest_ = disk_.dir() / "out";
+  }
+  void TearDown() override {
+    disk_.Unmount();  // before the base directory under it is removed
+    ExtractZipTest::TearDown();
+  }
+  testing::SmallDisk disk_;
+};
+
+TEST_F(ExtractZipFullDiskTest, APackageLargerThanTheDiskIsResourceExhaustedAndLeavesNothing) {
+  std::string zip = MakeArchive({File("small", "x")}, ARCHIVE_FORMAT_ZIP, 2 << 20);
+  ASSERT_LT(zip.size(), 64u << 10) << "zeros should compress well";
+  Status st = ExtractZip(zip, dest_);
+  ExpectRefused(st, Code::kResourceExhausted,
+                "no space left on the disk holding " + dest_.string() +
+                    " (ENOSPC) while extracting the package (at entry 'zeros'); free space on "
+                    "that disk and try again");
+  EXPECT_EQ(disk_.UsedBytes(), 0u) << "the partly written package still takes space";
+}
+
+TEST_F(ExtractZipFullDiskTest, TheMessageNamesTheDirectoryTheCallerChose) {
+  std::string zip = MakeArchive({}, ARCHIVE_FORMAT_ZIP, 2 << 20);
+  Status st = ExtractZip(zip, dest_, {}, nullptr, "/srv/nimbus-data");
+  ExpectRefused(st, Code::kResourceExhausted, "on the disk holding /srv/nimbus-data (ENOSPC)");
 }
 
 TEST(FormatMegabytesTest, PrintsWholeAndFractionalMegabytes) {

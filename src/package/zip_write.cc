@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "package/symlink_check.h"
+#include "package/utf8_names.h"
 
 namespace nimbus::package {
 namespace {
@@ -43,6 +44,11 @@ Status Walk(const fs::path& root, const fs::path& dir, const std::string& prefix
     const fs::path& p = it->path();
     std::string name = p.filename().string();
     std::string rel = prefix.empty() ? name : prefix + "/" + name;
+    if (!IsUtf8(name)) {
+      return Status::InvalidArgument(
+          (dir / EscapeNonUtf8(name)).string() +
+          " has a name that is not UTF-8; package entry names are UTF-8: rename it");
+    }
     fs::file_status st = fs::symlink_status(p, ec);
     if (ec) return Status::Io("could not stat " + p.string() + ": " + ec.message());
     Item item{rel, st.type(), false, ""};
@@ -60,6 +66,11 @@ Status Walk(const fs::path& root, const fs::path& dir, const std::string& prefix
       case fs::file_type::symlink: {
         item.link_target = fs::read_symlink(p, ec).string();
         if (ec) return Status::Io("could not read symlink " + p.string() + ": " + ec.message());
+        if (!IsUtf8(item.link_target)) {
+          return Status::InvalidArgument(
+              p.string() + " is a symlink whose target is not UTF-8; package entry names are "
+              "UTF-8: link to a file with a UTF-8 name");
+        }
         out->push_back(item);
         break;
       }
@@ -138,10 +149,15 @@ Result<std::string> ZipDirectory(const std::filesystem::path& dir) {
   }
 
   std::string out;
+  // Names are written as their UTF-8 bytes with the zip's UTF-8 flag (general purpose bit 11)
+  // on every non-ASCII name, in any locale: libarchive converts from the thread's locale
+  // charset, which this makes UTF-8, to the zip's, which hdrcharset makes UTF-8 and flagged.
+  ScopedUtf8Names utf8;
   std::unique_ptr<struct archive, ArchiveWriteDeleter> a(archive_write_new());
   if (!a) return Status::Internal("libarchive could not allocate a writer");
   if (archive_write_set_format_zip(a.get()) != ARCHIVE_OK ||
       archive_write_set_options(a.get(), "zip:compression=deflate") != ARCHIVE_OK ||
+      archive_write_set_options(a.get(), "zip:hdrcharset=UTF-8") != ARCHIVE_OK ||
       // Without this libarchive pads the output to 10 KiB blocks.
       archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK ||
       archive_write_open(a.get(), &out, nullptr, AppendToString, nullptr) != ARCHIVE_OK) {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "package/sha256.h"
+#include "package/test_zip.h"
 #include "package/zip_extract.h"
 
 namespace nimbus::package {
@@ -132,6 +133,31 @@ TEST_F(ZipDirectoryTest, RefusesAFifo) {
   EXPECT_EQ(zip.status().code(), Code::kInvalidArgument);
   EXPECT_NE(zip.status().message().find("pipe is not a file, directory or symlink"),
             std::string::npos);
+}
+
+// The CLI may run in the C locale; names must still be stored as UTF-8 with the zip's UTF-8
+// flag (general purpose bit 11), so any unzip tool reads them back right.
+TEST_F(ZipDirectoryTest, StoresNonAsciiNamesAsUtf8WithTheUtf8Flag) {
+  fs::create_directories(src_ / "na\xc3\xafve");
+  Write("caf\xc3\xa9.json", "{}");
+  Write("na\xc3\xafve/ok.txt", "x");
+  auto zip = ZipDirectory(src_);
+  ASSERT_TRUE(zip.ok()) << zip.status().ToString();
+  EXPECT_EQ(testing::CentralFlags(*zip, "caf\xc3\xa9.json") & 0x800, 0x800);
+  EXPECT_EQ(testing::CentralFlags(*zip, "na\xc3\xafve/") & 0x800, 0x800);
+  EXPECT_EQ(testing::CentralFlags(*zip, "function.yaml") & 0x800, 0)
+      << "ASCII names keep the bytes they always had";
+  ASSERT_TRUE(ExtractZip(*zip, base_ / "out").ok());
+  EXPECT_EQ(Describe(base_ / "out"), Describe(src_));
+}
+
+TEST_F(ZipDirectoryTest, RefusesAFileNameThatIsNotUtf8) {
+  Write("caf\x82.txt", "x");
+  auto zip = ZipDirectory(src_);
+  EXPECT_EQ(zip.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(zip.status().message().find("caf\\x82.txt has a name that is not UTF-8"),
+            std::string::npos)
+      << zip.status().message();
 }
 
 TEST_F(ZipDirectoryTest, RefusesSomethingThatIsNotADirectory) {
