@@ -27,6 +27,7 @@ constexpr size_t kMaxErrors = 20;
 constexpr size_t kMaxEnvironmentBytes = 4096;
 constexpr size_t kMaxDescriptionChars = 256;
 constexpr size_t kMaxHandlerLength = 128;
+constexpr size_t kMaxFilesystems = 5;
 
 // Variables the platform sets for every instance (docs/api.md), refused in `environment` the
 // way Lambda refuses them: overriding them would break the runtime contract.
@@ -295,14 +296,22 @@ size_t Utf8Length(std::string_view s) {
 }
 
 const std::vector<std::string> kTopKeys = {
-    "name",        "runtime", "handler", "memory",     "timeout",  "concurrency", "keep_alive",
-    "environment", "http",    "auth",    "rate_limit", "schedule", "build",       "description"};
+    "name",       "runtime",  "handler", "memory",            "timeout",     "concurrency",
+    "keep_alive", "environment", "http", "auth",              "rate_limit",  "schedule",
+    "network",    "ephemeral_storage",   "filesystems",       "build",       "description"};
 // Names people bring from Lambda, SAM or serverless.yml that edit distance would not catch.
 const std::map<std::string, std::string> kTopAliases = {
     {"env", "environment"},         {"variables", "environment"},   {"routes", "http"},
     {"events", "http"},             {"memory_size", "memory"},      {"memorysize", "memory"},
     {"timeout_seconds", "timeout"}, {"cron", "schedule"},           {"rate", "schedule"},
-    {"function", "name"},           {"ratelimit", "rate_limit"},    {"throttle", "rate_limit"}};
+    {"function", "name"},           {"ratelimit", "rate_limit"},    {"throttle", "rate_limit"},
+    {"volumes", "filesystems"},     {"mounts", "filesystems"},      {"file_system", "filesystems"},
+    {"tmp", "ephemeral_storage"},   {"storage", "ephemeral_storage"},
+    {"networking", "network"}};
+const std::vector<std::string> kFilesystemKeys = {"host", "mount", "read_only"};
+const std::map<std::string, std::string> kFilesystemAliases = {
+    {"source", "host"},  {"src", "host"},        {"path", "mount"},
+    {"target", "mount"}, {"readonly", "read_only"}, {"ro", "read_only"}};
 const std::vector<std::string> kRuntimes = {"python3", "nodejs", "provided"};
 const std::vector<std::string> kMethods = {"GET",    "POST", "PUT",     "PATCH",
                                            "DELETE", "HEAD", "OPTIONS", "ANY"};
@@ -326,6 +335,9 @@ class ManifestReader {
       else if (e.key == "auth") ReadAuth(e);
       else if (e.key == "rate_limit") ReadRateLimit(e);
       else if (e.key == "schedule") ReadSchedule(e);
+      else if (e.key == "network") ReadNetwork(e);
+      else if (e.key == "ephemeral_storage") ReadEphemeralStorage(e);
+      else if (e.key == "filesystems") ReadFilesystems(e);
       else if (e.key == "build") m_.build = ReadText(d_, e, "build", "build: make").value_or("");
       else if (e.key == "description") ReadDescription(e);
     }
@@ -568,15 +580,18 @@ class ManifestReader {
   }
 
   void ReadAuth(const Entry& e) {
-    std::optional<std::string> v = ReadText(d_, e, "auth", "auth: key");
+    std::optional<std::string> v = ReadText(d_, e, "auth", "auth: none");
     if (!v) return;
     if (*v == "none") {
       m_.auth = Auth::kNone;
     } else if (*v == "key") {
       m_.auth = Auth::kKey;
+      NotSupportedYet(e.value.Mark(), "'auth: key' is not supported yet; remove it or write "
+                                      "'auth: none' (API keys arrive with the gateway)");
     } else {
-      d_.Add(e.value.Mark(), "auth " + Quote(*v) + " is not supported; use none (public) or key "
-                             "(callers send an API key made with `nimbus keys`)");
+      // `nimbus keys` does not exist yet, so the message does not offer `key` as a fix.
+      d_.Add(e.value.Mark(), "auth " + Quote(*v) + " is not supported; use none (public); key "
+                             "(callers send an API key) is not supported yet");
     }
   }
 
@@ -618,6 +633,8 @@ class ManifestReader {
     if (!ok) return;
     if (!has_burst) rl.burst = std::max(1.0, 2 * rl.rps);
     m_.rate_limit = rl;
+    NotSupportedYet(e.key_node.Mark(), "'rate_limit' is not supported yet; remove it (rate limits "
+                                       "arrive with the gateway)");
   }
 
   void ReadSchedule(const Entry& e) {
@@ -629,6 +646,181 @@ class ManifestReader {
       return;
     }
     m_.schedule = *v;
+    NotSupportedYet(e.key_node.Mark(), "'schedule' is not supported yet; remove it (schedules "
+                                       "arrive with the event sources)");
+  }
+
+  // A key (or value) the parser reads and validates but nimbus does not act on yet. It is
+  // refused rather than accepted and ignored, and only once its value is valid, so a mistyped
+  // value still gets its precise error first.
+  void NotSupportedYet(const YAML::Mark& at, const std::string& message) { d_.Add(at, message); }
+
+  // The size of the instance's private /tmp, in MiB, with Lambda's bounds.
+  void ReadEphemeralStorage(const Entry& e) {
+    m_.ephemeral_storage_mb =
+        ReadInt(d_, e, "ephemeral_storage", 512, 10240, "MiB").value_or(m_.ephemeral_storage_mb);
+  }
+
+  void ReadNetwork(const Entry& e) {
+    std::optional<std::string> v = ReadText(d_, e, "network", "network: none");
+    if (!v) return;
+    if (*v == "egress") {
+      m_.network = Network::kEgress;
+    } else if (*v == "none") {
+      m_.network = Network::kNone;
+    } else {
+      d_.Add(e.value.Mark(), "network " + Quote(*v) + " is not supported; use egress (outbound "
+                             "connections allowed, the default) or none (only the instance's "
+                             "own loopback)");
+    }
+  }
+
+  void ReadFilesystems(const Entry& e) {
+    const std::string example = "filesystems: [{host: /srv/shared, mount: /mnt/shared}]";
+    if (e.value.IsNull()) return;
+    if (!e.value.IsSequence()) {
+      d_.Add(e.value.Mark(), "filesystems must be a list of host directories to mount, " +
+                                 Got(e.value) + "; write e.g. '" + example + "'");
+      return;
+    }
+    std::map<std::string, int> seen;  // mount path -> line of its first use
+    size_t count = 0;
+    for (const YAML::Node& item : e.value) {
+      if (++count == kMaxFilesystems + 1) {
+        d_.Add(item.Mark(), "filesystems has more than " + std::to_string(kMaxFilesystems) +
+                                " entries; the limit is " + std::to_string(kMaxFilesystems) +
+                                ": share a common parent directory instead");
+      }
+      if (!item.IsMap()) {
+        d_.Add(item.Mark(), "a filesystem must be a mapping with host and mount, " + Got(item) +
+                                "; write e.g. '- {host: /srv/shared, mount: /mnt/shared}'");
+        continue;
+      }
+      Filesystem mount;
+      bool has_host = false, has_mount = false, ok = true;
+      const Entry* mount_entry = nullptr;
+      std::vector<Entry> entries =
+          Entries(d_, item, "filesystems.", kFilesystemKeys, kFilesystemAliases);
+      for (const Entry& f : entries) {
+        if (f.key == "host") {
+          has_host = true;
+          std::optional<std::string> v = ReadHostPath(f);
+          ok = ok && v.has_value();
+          mount.host = v.value_or("");
+        } else if (f.key == "mount") {
+          has_mount = true;
+          mount_entry = &f;
+          std::optional<std::string> v = ReadMountPath(f);
+          ok = ok && v.has_value();
+          mount.mount = v.value_or("");
+        } else {
+          std::optional<bool> v = ReadBool(f, "filesystems.read_only", "read_only: true");
+          ok = ok && v.has_value();
+          mount.read_only = v.value_or(false);
+        }
+      }
+      if (!has_host) {
+        d_.Add(item.Mark(), "filesystem is missing 'host'; add e.g. 'host: /srv/shared' (the "
+                            "host directory to share)");
+      }
+      if (!has_mount) {
+        d_.Add(item.Mark(), "filesystem is missing 'mount'; add e.g. 'mount: /mnt/shared' "
+                            "(where the instance sees it)");
+      }
+      if (!ok || !has_host || !has_mount) continue;
+      auto [first, inserted] = seen.emplace(mount.mount, item.Mark().line + 1);
+      if (!inserted) {
+        d_.Add(mount_entry->value.Mark(),
+               "filesystems.mount " + Quote(mount.mount) + " is used twice (first on line " +
+                   std::to_string(first->second) + "); give each filesystem its own mount");
+        continue;
+      }
+      m_.filesystems.push_back(std::move(mount));
+    }
+  }
+
+  // An absolute, normalised host directory other than '/'. Whether it exists is checked by
+  // the daemon at deploy time, on its own machine.
+  std::optional<std::string> ReadHostPath(const Entry& f) {
+    std::optional<std::string> v = ReadText(d_, f, "filesystems.host", "host: /srv/shared");
+    if (!v) return std::nullopt;
+    const YAML::Mark at = f.value.Mark();
+    const std::string& p = *v;
+    for (char c : p) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        d_.Add(at, "filesystems.host contains a control character; remove it");
+        return std::nullopt;
+      }
+    }
+    if (p.empty() || p.front() != '/') {
+      d_.Add(at, "filesystems.host " + Quote(p) + " must be an absolute path, e.g. "
+                 "'/srv/shared'");
+      return std::nullopt;
+    }
+    std::string normal;
+    bool climbs = false;
+    for (std::string_view part : SplitAny(std::string_view(p).substr(1), "/")) {
+      if (part.empty() || part == ".") continue;
+      if (part == "..") climbs = true;
+      normal += "/" + std::string(part);
+    }
+    if (climbs) {
+      d_.Add(at, "filesystems.host " + Quote(p) + " must not contain '..'; write the "
+                 "directory's path without it");
+      return std::nullopt;
+    }
+    if (normal.empty()) {
+      d_.Add(at, "filesystems.host '/' would share the host's whole filesystem; name a "
+                 "directory, e.g. '/srv/shared'");
+      return std::nullopt;
+    }
+    if (normal != p) {
+      d_.Add(at, "filesystems.host " + Quote(p) + " is not in normal form; write " +
+                     Quote(normal));
+      return std::nullopt;
+    }
+    return p;
+  }
+
+  // /mnt/NAME, NAME from [A-Za-z0-9._-], not '.' or '..'.
+  std::optional<std::string> ReadMountPath(const Entry& f) {
+    std::optional<std::string> v = ReadText(d_, f, "filesystems.mount", "mount: /mnt/shared");
+    if (!v) return std::nullopt;
+    constexpr std::string_view kPrefix = "/mnt/";
+    const std::string& p = *v;
+    bool ok = p.size() > kPrefix.size() && p.compare(0, kPrefix.size(), kPrefix) == 0;
+    const std::string name = ok ? p.substr(kPrefix.size()) : "";
+    for (char c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+        ok = false;
+      }
+    }
+    if (name == "." || name == "..") ok = false;
+    if (!ok) {
+      d_.Add(f.value.Mark(), "filesystems.mount " + Quote(p) + " must be /mnt/NAME, NAME made "
+                             "of letters, digits, '.', '_' and '-' (not '.' or '..'), e.g. "
+                             "'/mnt/shared'");
+      return std::nullopt;
+    }
+    return p;
+  }
+
+  // true or false, as YAML 1.2 writes them (True and TRUE too); yes/no/on/off are refused
+  // because YAML 1.1 and 1.2 tools disagree on them.
+  std::optional<bool> ReadBool(const Entry& f, const std::string& what,
+                               const std::string& example) {
+    std::string rule = what + " must be true or false";
+    if (f.value.IsNull()) {
+      d_.Add(f.key_node.Mark(), rule + ", got nothing; write e.g. '" + example + "'");
+      return std::nullopt;
+    }
+    if (f.value.IsScalar()) {
+      const std::string& s = f.value.Scalar();
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+    }
+    d_.Add(f.value.Mark(), rule + ", " + Got(f.value));
+    return std::nullopt;
   }
 
   void ReadDescription(const Entry& e) {

@@ -7,6 +7,11 @@
 // how to fix the problem ("FILE:LINE:COL: what is wrong; how to fix it"). When a file has
 // several problems, each gets its own line in the message, in document order.
 //
+// Not supported yet: `auth: key`, `rate_limit` and `schedule` are parsed and validated (a
+// mistyped value gets its precise error), then refused with "... is not supported yet; remove
+// it", so no manifest is accepted with a promise nimbus does not keep. Their fields below stay
+// for when they are supported; a parsed Manifest has them at their defaults.
+//
 // Threading: free functions without shared state; safe to call from any thread.
 #pragma once
 
@@ -42,6 +47,16 @@ struct Concurrency {
 
 enum class Auth { kNone, kKey };
 
+enum class Network { kEgress, kNone };
+
+// A host directory shared with the function's instances (like Lambda's file system mounts).
+struct Filesystem {
+  std::string host;        // absolute, normalised, not '/'; the daemon checks it at deploy time
+  std::string mount;       // where instances see it: /mnt/NAME, unique per manifest
+  bool read_only = false;
+  friend bool operator==(const Filesystem&, const Filesystem&) = default;
+};
+
 struct Manifest {
   std::string name;                                // [a-zA-Z0-9-_]{1,64}
   std::string runtime;                             // python3 | nodejs | provided
@@ -52,9 +67,12 @@ struct Manifest {
   int keep_alive_s = 60;                           // 1..86400
   std::map<std::string, std::string> environment;  // names and values, <= 4 KB in total
   std::vector<Route> http;                         // in the order written
-  Auth auth = Auth::kNone;
-  std::optional<RateLimit> rate_limit;             // burst defaults to max(1, 2*rps)
-  std::optional<std::string> schedule;             // rate(...) or cron(...), text as given
+  Auth auth = Auth::kNone;                         // key: not supported yet
+  std::optional<RateLimit> rate_limit;             // not supported yet; burst max(1, 2*rps)
+  std::optional<std::string> schedule;             // not supported yet; rate(...) or cron(...)
+  Network network = Network::kEgress;              // egress | none
+  std::vector<Filesystem> filesystems;             // host directories under /mnt, at most 5
+  int ephemeral_storage_mb = 512;                  // private /tmp, 512..10240 MiB
   std::string build;                               // shell command run before packaging
   std::string description;                         // <= 256 characters
   friend bool operator==(const Manifest&, const Manifest&) = default;

@@ -39,9 +39,8 @@ std::string ErrorWithBase(std::string_view rest) { return ErrorOf(std::string(kB
 
 // ---- the whole format ----
 
-TEST(Manifest, TheBriefsExampleParsesToExactlyTheExpectedStruct) {
-  // Verbatim from BRIEF section 3, including the unquoted {name} inside flow mappings.
-  const char* text = R"(name: hello                 # [a-zA-Z0-9-_]{1,64}
+// Verbatim from BRIEF section 3, including the unquoted {name} inside flow mappings.
+constexpr std::string_view kBriefExample = R"(name: hello                 # [a-zA-Z0-9-_]{1,64}
 runtime: python3            # python3 | nodejs | provided (an executable `bootstrap`) | more later
 handler: app.handler        # python: module.function; nodejs: file.export; provided: passed as _HANDLER
 memory: 128                 # MiB, enforced
@@ -56,6 +55,18 @@ auth: none                  # none | key
 rate_limit: {rps: 100, burst: 200, per: client}
 schedule: rate(5 minutes)   # or cron(0 12 * * ? *)
 )";
+
+TEST(Manifest, TheBriefsExampleIsRefusedOnlyForTheKeysNotSupportedYet) {
+  EXPECT_EQ(ErrorOf(kBriefExample),
+            "hello/function.yaml:13:1: 'rate_limit' is not supported yet; remove it (rate limits "
+            "arrive with the gateway)\n"
+            "hello/function.yaml:14:1: 'schedule' is not supported yet; remove it (schedules "
+            "arrive with the event sources)");
+}
+
+TEST(Manifest, TheBriefsExampleWithoutThemParsesToExactlyTheExpectedStruct) {
+  std::string text(kBriefExample);
+  text = text.substr(0, text.find("rate_limit:"));
   Manifest want;
   want.name = "hello";
   want.runtime = "python3";
@@ -67,15 +78,11 @@ schedule: rate(5 minutes)   # or cron(0 12 * * ? *)
   want.environment = {{"GREETING", "hi"}};
   want.http = {{"GET", "/hello/{name}"}, {"ANY", "/hooks/{proxy+}"}};
   want.auth = Auth::kNone;
-  want.rate_limit = RateLimit{100, 200, RateLimit::Per::kClient};
-  want.schedule = "rate(5 minutes)";
   Manifest got = ParseOk(text);
   EXPECT_EQ(got.name, want.name);
   EXPECT_EQ(got.timeout_s, want.timeout_s);
   EXPECT_EQ(got.concurrency, want.concurrency);
   EXPECT_EQ(got.http, want.http);
-  EXPECT_EQ(got.rate_limit, want.rate_limit);
-  EXPECT_EQ(got.schedule, want.schedule);
   EXPECT_TRUE(got == want);
 }
 
@@ -115,6 +122,9 @@ TEST(Manifest, OmittedKeysTakeTheirDefaults) {
   EXPECT_EQ(m.auth, Auth::kNone);
   EXPECT_FALSE(m.rate_limit.has_value());
   EXPECT_FALSE(m.schedule.has_value());
+  EXPECT_EQ(m.network, Network::kEgress);
+  EXPECT_EQ(m.ephemeral_storage_mb, 512);
+  EXPECT_TRUE(m.filesystems.empty());
   EXPECT_EQ(m.build, "");
   EXPECT_EQ(m.description, "");
 }
@@ -123,19 +133,20 @@ TEST(Manifest, EveryOptionalKeyIsRead) {
   Manifest m = ParseOk(std::string(kBase) +
                        "memory: 10240\ntimeout: 900\nkeep_alive: 86400\n"
                        "concurrency:\n  max: 1000\n  min_warm: 1000\n"
-                       "auth: key\n"
-                       "rate_limit: {rps: 0.5, per: function}\n"
-                       "schedule: cron(0 12 * * ? *)\n"
+                       "auth: none\n"
+                       "network: none\n"
+                       "ephemeral_storage: 10240\n"
+                       "filesystems: [{host: /srv/shared, mount: /mnt/shared, read_only: true}]\n"
                        "build: make -j2\n"
                        "description: says hello\n");
   EXPECT_EQ(m.memory_mb, 10240);
   EXPECT_EQ(m.timeout_s, 900);
   EXPECT_EQ(m.keep_alive_s, 86400);
   EXPECT_EQ(m.concurrency, (Concurrency{1000, 1000}));
-  EXPECT_EQ(m.auth, Auth::kKey);
-  ASSERT_TRUE(m.rate_limit.has_value());
-  EXPECT_EQ(m.rate_limit->per, RateLimit::Per::kFunction);
-  EXPECT_EQ(m.schedule, "cron(0 12 * * ? *)");
+  EXPECT_EQ(m.auth, Auth::kNone);
+  EXPECT_EQ(m.network, Network::kNone);
+  EXPECT_EQ(m.ephemeral_storage_mb, 10240);
+  EXPECT_EQ(m.filesystems, (std::vector<Filesystem>{{"/srv/shared", "/mnt/shared", true}}));
   EXPECT_EQ(m.build, "make -j2");
   EXPECT_EQ(m.description, "says hello");
 }
@@ -208,7 +219,8 @@ TEST(Manifest, AnUnknownKeySuggestsTheNearestOne) {
   EXPECT_EQ(ErrorWithBase("memroy: 256\n"),
             "hello/function.yaml:4:1: unknown key 'memroy'; did you mean 'memory'? (allowed: "
             "name, runtime, handler, memory, timeout, concurrency, keep_alive, environment, "
-            "http, auth, rate_limit, schedule, build, description)");
+            "http, auth, rate_limit, schedule, network, ephemeral_storage, filesystems, build, "
+            "description)");
 }
 
 TEST(Manifest, AnUnknownKeyWithNothingNearListsTheAllowedKeys) {
@@ -592,23 +604,39 @@ TEST(Manifest, ARouteGivenAsTextSaysToWriteAMapping) {
               HasSubstr("5:5: a route must be a mapping with method and path, got 'GET /a'"));
 }
 
-// ---- auth ----
+// ---- auth: `none` works; `key` is validated, then refused as not supported yet ----
 
-TEST(Manifest, AuthIsNoneOrKey) {
+TEST(Manifest, AuthNoneIsAccepted) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "auth: none\n").auth, Auth::kNone);
+}
+
+TEST(Manifest, AuthKeyIsRefusedAsNotSupportedYet) {
+  EXPECT_EQ(ErrorWithBase("auth: key\n"),
+            "hello/function.yaml:4:7: 'auth: key' is not supported yet; remove it or write "
+            "'auth: none' (API keys arrive with the gateway)");
+}
+
+TEST(Manifest, AnUnknownAuthModeSaysToUseNone) {
   EXPECT_EQ(ErrorWithBase("auth: token\n"),
-            "hello/function.yaml:4:7: auth 'token' is not supported; use none (public) or key "
-            "(callers send an API key made with `nimbus keys`)");
+            "hello/function.yaml:4:7: auth 'token' is not supported; use none (public); key "
+            "(callers send an API key) is not supported yet");
 }
 
-// ---- rate_limit ----
+// ---- rate_limit: validated, then refused as not supported yet ----
 
-TEST(Manifest, RateLimitBurstDefaultsToTwiceRps) {
-  EXPECT_EQ(ParseOk(std::string(kBase) + "rate_limit: {rps: 100}\n").rate_limit,
-            (RateLimit{100, 200, RateLimit::Per::kClient}));
+TEST(Manifest, AValidRateLimitIsRefusedAsNotSupportedYet) {
+  EXPECT_EQ(ErrorWithBase("rate_limit: {rps: 100, burst: 200, per: client}\n"),
+            "hello/function.yaml:4:1: 'rate_limit' is not supported yet; remove it (rate limits "
+            "arrive with the gateway)");
+  EXPECT_EQ(ErrorWithBase("rate_limit:\n  rps: 0.5\n"),
+            "hello/function.yaml:4:1: 'rate_limit' is not supported yet; remove it (rate limits "
+            "arrive with the gateway)");
 }
 
-TEST(Manifest, RateLimitBurstDefaultsToAtLeastOne) {
-  EXPECT_EQ(ParseOk(std::string(kBase) + "rate_limit: {rps: 0.2}\n").rate_limit->burst, 1.0);
+TEST(Manifest, AMistypedRateLimitGetsItsPreciseErrorAndNotTheRefusal) {
+  std::string e = ErrorWithBase("rate_limit: {rps: lots}\n");
+  EXPECT_EQ(e, "hello/function.yaml:4:19: rate_limit.rps must be a number greater than 0 "
+               "(requests per second), got 'lots'");
 }
 
 TEST(Manifest, RateLimitRpsMustBePositive) {
@@ -639,11 +667,22 @@ TEST(Manifest, AnUnknownKeyInRateLimitIsRefused) {
               HasSubstr("4:23: unknown key 'rate_limit.brust'; did you mean 'burst'?"));
 }
 
-// ---- schedule ----
+// ---- schedule: validated, then refused as not supported yet ----
 
-TEST(Manifest, TheScheduleTextIsKeptAsGiven) {
-  EXPECT_EQ(ParseOk(std::string(kBase) + "schedule: cron(0/15 9-17 ? * MON-FRI *)\n").schedule,
-            "cron(0/15 9-17 ? * MON-FRI *)");
+TEST(Manifest, AValidScheduleIsRefusedAsNotSupportedYet) {
+  EXPECT_EQ(ErrorWithBase("schedule: cron(0/15 9-17 ? * MON-FRI *)\n"),
+            "hello/function.yaml:4:1: 'schedule' is not supported yet; remove it (schedules "
+            "arrive with the event sources)");
+}
+
+TEST(Manifest, EveryNotYetSupportedKeyIsReportedInDocumentOrder) {
+  EXPECT_EQ(ErrorWithBase("schedule: rate(1 hour)\nauth: key\nrate_limit: {rps: 1}\n"),
+            "hello/function.yaml:4:1: 'schedule' is not supported yet; remove it (schedules "
+            "arrive with the event sources)\n"
+            "hello/function.yaml:5:7: 'auth: key' is not supported yet; remove it or write "
+            "'auth: none' (API keys arrive with the gateway)\n"
+            "hello/function.yaml:6:1: 'rate_limit' is not supported yet; remove it (rate limits "
+            "arrive with the gateway)");
 }
 
 TEST(Manifest, ABadScheduleIsReportedAtItsValueWithTheFix) {
@@ -655,6 +694,185 @@ TEST(Manifest, ABadScheduleIsReportedAtItsValueWithTheFix) {
 TEST(Manifest, AFiveFieldCrontabExplainsTheAwsForm) {
   EXPECT_THAT(ErrorWithBase("schedule: cron(0 12 * * *)\n"),
               HasSubstr("needs 6 fields"));
+}
+
+// ---- network ----
+
+TEST(Manifest, NetworkIsEgressOrNone) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "network: none\n").network, Network::kNone);
+  EXPECT_EQ(ParseOk(std::string(kBase) + "network: egress\n").network, Network::kEgress);
+}
+
+TEST(Manifest, AnUnknownNetworkModeListsTheSupportedOnes) {
+  EXPECT_EQ(ErrorWithBase("network: off\n"),
+            "hello/function.yaml:4:10: network 'off' is not supported; use egress (outbound "
+            "connections allowed, the default) or none (only the instance's own loopback)");
+}
+
+TEST(Manifest, NetworkWithoutValueSaysWhatToWrite) {
+  EXPECT_EQ(ErrorWithBase("network:\n"),
+            "hello/function.yaml:4:1: network has no value; write e.g. 'network: none'");
+}
+
+// ---- ephemeral_storage ----
+
+TEST(Manifest, EphemeralStorageIs512To10240MiBAsOnLambda) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "ephemeral_storage: 512\n").ephemeral_storage_mb, 512);
+  EXPECT_EQ(ParseOk(std::string(kBase) + "ephemeral_storage: 10240\n").ephemeral_storage_mb,
+            10240);
+  EXPECT_EQ(ErrorWithBase("ephemeral_storage: 511\n"),
+            "hello/function.yaml:4:20: ephemeral_storage must be an integer between 512 and "
+            "10240 (MiB), got '511'");
+  EXPECT_THAT(ErrorWithBase("ephemeral_storage: 10241\n"), HasSubstr("4:20: ephemeral_storage"));
+  EXPECT_THAT(ErrorWithBase("ephemeral_storage: 1GB\n"), HasSubstr("got '1GB'"));
+}
+
+// ---- filesystems ----
+
+TEST(Manifest, FilesystemsAreReadInOrderWithReadOnlyDefaultingToFalse) {
+  Manifest m = ParseOk(std::string(kBase) +
+                       "filesystems:\n"
+                       "  - host: /srv/shared\n"
+                       "    mount: /mnt/shared\n"
+                       "  - {host: /var/lib/models, mount: /mnt/models.v2, read_only: true}\n"
+                       "  - {host: /srv/x_y-z, mount: /mnt/A_b-9, read_only: false}\n");
+  EXPECT_EQ(m.filesystems, (std::vector<Filesystem>{{"/srv/shared", "/mnt/shared", false},
+                                                    {"/var/lib/models", "/mnt/models.v2", true},
+                                                    {"/srv/x_y-z", "/mnt/A_b-9", false}}));
+}
+
+TEST(Manifest, FilesystemsWithNoEntriesIsEmpty) {
+  EXPECT_TRUE(ParseOk(std::string(kBase) + "filesystems:\n").filesystems.empty());
+  EXPECT_TRUE(ParseOk(std::string(kBase) + "filesystems: []\n").filesystems.empty());
+}
+
+// Line 5 holds host (value at column 11), line 6 mount (value at column 12).
+std::string FilesystemError(std::string_view host, std::string_view mount) {
+  return ErrorWithBase("filesystems:\n  - host: " + std::string(host) + "\n    mount: " +
+                       std::string(mount) + "\n");
+}
+
+TEST(Manifest, AFilesystemHostMustBeAbsolute) {
+  EXPECT_EQ(FilesystemError("srv/shared", "/mnt/shared"),
+            "hello/function.yaml:5:11: filesystems.host 'srv/shared' must be an absolute path, "
+            "e.g. '/srv/shared'");
+}
+
+TEST(Manifest, AFilesystemHostMustNotClimbWithDotDot) {
+  EXPECT_EQ(FilesystemError("/srv/../etc", "/mnt/shared"),
+            "hello/function.yaml:5:11: filesystems.host '/srv/../etc' must not contain '..'; "
+            "write the directory's path without it");
+}
+
+TEST(Manifest, AFilesystemHostMustNotBeTheRoot) {
+  EXPECT_EQ(FilesystemError("/", "/mnt/shared"),
+            "hello/function.yaml:5:11: filesystems.host '/' would share the host's whole "
+            "filesystem; name a directory, e.g. '/srv/shared'");
+}
+
+TEST(Manifest, AFilesystemHostMustBeNormalised) {
+  EXPECT_EQ(FilesystemError("/srv//shared/", "/mnt/shared"),
+            "hello/function.yaml:5:11: filesystems.host '/srv//shared/' is not in normal form; "
+            "write '/srv/shared'");
+  EXPECT_THAT(FilesystemError("/srv/./shared", "/mnt/shared"),
+              HasSubstr("5:11: filesystems.host '/srv/./shared' is not in normal form; write "
+                        "'/srv/shared'"));
+}
+
+TEST(Manifest, AFilesystemHostIsNotCheckedForExistenceByTheParser) {
+  Manifest m = ParseOk(std::string(kBase) +
+                       "filesystems: [{host: /no/such/dir/anywhere, mount: /mnt/x}]\n");
+  EXPECT_EQ(m.filesystems.at(0).host, "/no/such/dir/anywhere");
+}
+
+TEST(Manifest, AFilesystemMountMustBeANameUnderMnt) {
+  const std::string rule =
+      " must be /mnt/NAME, NAME made of letters, digits, '.', '_' and '-' (not '.' or '..'), "
+      "e.g. '/mnt/shared'";
+  EXPECT_EQ(FilesystemError("/srv/shared", "/data"),
+            "hello/function.yaml:6:12: filesystems.mount '/data'" + rule);
+  for (const char* bad : {"/mnt/", "/mnt", "/mnt/a/b", "/mnt/..", "/mnt/.", "mnt/shared",
+                          "/mnt/sp ace", "/mnt/shared/"}) {
+    EXPECT_EQ(FilesystemError("/srv/shared", bad),
+              "hello/function.yaml:6:12: filesystems.mount '" + std::string(bad) + "'" + rule);
+  }
+}
+
+TEST(Manifest, AFilesystemMountIsUsedOnlyOnce) {
+  EXPECT_EQ(ErrorWithBase("filesystems:\n"
+                          "  - host: /srv/a\n"
+                          "    mount: /mnt/shared\n"
+                          "  - host: /srv/b\n"
+                          "    mount: /mnt/shared\n"),
+            "hello/function.yaml:8:12: filesystems.mount '/mnt/shared' is used twice (first on "
+            "line 5); give each filesystem its own mount");
+}
+
+TEST(Manifest, TheSameHostDirectoryMayBeMountedTwice) {
+  Manifest m = ParseOk(std::string(kBase) +
+                       "filesystems:\n"
+                       "  - {host: /srv/a, mount: /mnt/rw}\n"
+                       "  - {host: /srv/a, mount: /mnt/ro, read_only: true}\n");
+  EXPECT_EQ(m.filesystems.size(), 2u);
+}
+
+TEST(Manifest, AFilesystemReadOnlyIsTrueOrFalse) {
+  EXPECT_EQ(ErrorWithBase("filesystems:\n"
+                          "  - host: /srv/a\n"
+                          "    mount: /mnt/a\n"
+                          "    read_only: yes\n"),
+            "hello/function.yaml:7:16: filesystems.read_only must be true or false, got 'yes'");
+  EXPECT_EQ(ErrorWithBase("filesystems:\n"
+                          "  - host: /srv/a\n"
+                          "    mount: /mnt/a\n"
+                          "    read_only:\n"),
+            "hello/function.yaml:7:5: filesystems.read_only must be true or false, got nothing; "
+            "write e.g. 'read_only: true'");
+}
+
+TEST(Manifest, AtMostFiveFilesystems) {
+  std::string text = "filesystems:\n";
+  for (int i = 1; i <= 5; ++i) {
+    text += "  - {host: /srv/" + std::to_string(i) + ", mount: /mnt/" + std::to_string(i) + "}\n";
+  }
+  EXPECT_EQ(ParseOk(std::string(kBase) + text).filesystems.size(), 5u);
+  text += "  - {host: /srv/6, mount: /mnt/6}\n";
+  EXPECT_EQ(ErrorWithBase(text),
+            "hello/function.yaml:10:5: filesystems has more than 5 entries; the limit is 5: "
+            "share a common parent directory instead");
+}
+
+TEST(Manifest, AnUnknownKeyInAFilesystemSuggestsTheNearestOne) {
+  EXPECT_EQ(ErrorWithBase("filesystems:\n"
+                          "  - host: /srv/a\n"
+                          "    mount: /mnt/a\n"
+                          "    readonly: true\n"),
+            "hello/function.yaml:7:5: unknown key 'filesystems.readonly'; did you mean "
+            "'read_only'? (allowed: host, mount, read_only)");
+  EXPECT_THAT(ErrorWithBase("filesystems: [{hots: /srv/a, mount: /mnt/a}]\n"),
+              HasSubstr("4:16: unknown key 'filesystems.hots'; did you mean 'host'?"));
+}
+
+TEST(Manifest, AFilesystemNeedsAHostAndAMount) {
+  EXPECT_EQ(ErrorWithBase("filesystems:\n  - {mount: /mnt/a}\n"),
+            "hello/function.yaml:5:5: filesystem is missing 'host'; add e.g. 'host: /srv/shared' "
+            "(the host directory to share)");
+  EXPECT_EQ(ErrorWithBase("filesystems:\n  - {host: /srv/a}\n"),
+            "hello/function.yaml:5:5: filesystem is missing 'mount'; add e.g. 'mount: /mnt/shared' "
+            "(where the instance sees it)");
+}
+
+TEST(Manifest, FilesystemsGivenAsTextSaysToWriteAList) {
+  EXPECT_EQ(ErrorWithBase("filesystems: /srv/shared\n"),
+            "hello/function.yaml:4:14: filesystems must be a list of host directories to mount, "
+            "got '/srv/shared'; write e.g. 'filesystems: [{host: /srv/shared, mount: "
+            "/mnt/shared}]'");
+}
+
+TEST(Manifest, AFilesystemGivenAsTextSaysToWriteAMapping) {
+  EXPECT_EQ(ErrorWithBase("filesystems:\n  - /srv/shared\n"),
+            "hello/function.yaml:5:5: a filesystem must be a mapping with host and mount, got "
+            "'/srv/shared'; write e.g. '- {host: /srv/shared, mount: /mnt/shared}'");
 }
 
 // ---- build and description ----
