@@ -99,6 +99,12 @@ std::string BuildRequest(const Url& u, const std::string& method, const std::str
     r += "Content-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\n";
   }
+  // The admin API wants its token; bench/run exports it for the daemon it started.
+  if (u.path.rfind("/v1/", 0) == 0) {
+    if (const char* token = getenv("NIMBUS_TOKEN"); token && *token) {
+      r += "Authorization: Bearer " + std::string(token) + "\r\n";
+    }
+  }
   r += "\r\n";
   r += body;
   return r;

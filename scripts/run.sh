@@ -6,7 +6,7 @@ build=${1:-build}; listen=${2:-127.0.0.1:8080}; data=${3:-.nimbus}
 nimbus="$build/nimbus"
 endpoint="http://$listen"
 
-if curl -fsS -o /dev/null "$endpoint/v1/functions" 2>/dev/null; then
+if curl -fsS -o /dev/null "$endpoint/metrics" 2>/dev/null; then
   echo "something already answers at $endpoint; stop it or run: make run LISTEN=127.0.0.1:8081" >&2
   exit 1
 fi
@@ -16,7 +16,7 @@ daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null' EXIT INT TERM
 
 for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$endpoint/v1/functions" 2>/dev/null && break
+  curl -fsS -o /dev/null "$endpoint/metrics" 2>/dev/null && break
   kill -0 $daemon 2>/dev/null || { echo "nimbus serve exited; see the message above" >&2; exit 1; }
   sleep 0.1
 done

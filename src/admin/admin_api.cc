@@ -7,6 +7,7 @@
 #include <sstream>
 #include <sys/stat.h>
 
+#include "admin/admin_token.h"
 #include "common/percent.h"
 #include "http/api_error.h"
 #include "manifest/manifest.h"
@@ -55,8 +56,10 @@ Result<std::string> ReadFile(const std::filesystem::path& p) {
 }  // namespace
 
 AdminApi::AdminApi(store::Store& store, package::CodeStore& code, catalog::Catalog& catalog,
-                   scheduler::Scheduler& scheduler, observability::LogStore& logs, boost::asio::thread_pool& blocking)
-    : store_(store), code_(code), catalog_(catalog), scheduler_(scheduler), logs_(logs), blocking_(blocking) {}
+                   scheduler::Scheduler& scheduler, observability::LogStore& logs, boost::asio::thread_pool& blocking,
+                   std::string admin_token)
+    : store_(store), code_(code), catalog_(catalog), scheduler_(scheduler), logs_(logs), blocking_(blocking),
+      admin_token_(std::move(admin_token)) {}
 
 Status AdminApi::LoadFunction(catalog::Snapshot& snap, const std::string& name) {
   auto rec = store_.GetFunction(name);
@@ -102,6 +105,15 @@ Status AdminApi::Load() {
 }
 
 void AdminApi::Handle(const http::ConnectionPtr& conn, http::Request&& req) {
+  // Authentication first: an unauthenticated request learns nothing, not even which calls exist.
+  if (AuthCheck check = CheckAuthorization(req[bhttp::field::authorization], admin_token_); check != AuthCheck::kOk) {
+    http::Response res =
+        http::ApiError(req, bhttp::status::unauthorized, "UnauthorizedException", UnauthorizedMessage(check));
+    res.set(bhttp::field::www_authenticate,
+            check == AuthCheck::kWrong ? "Bearer realm=\"nimbus\", error=\"invalid_token\"" : "Bearer realm=\"nimbus\"");
+    conn->Reply(std::move(res));
+    return;
+  }
   if (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) {
     conn->Reply(Route(req));  // reads only the catalog snapshot: cheap, stays on the loop
     return;
@@ -175,6 +187,29 @@ void AdminApi::Publish(std::shared_ptr<catalog::Snapshot> snap, const std::strin
   for (const auto& cfg : warm) scheduler_.KeepWarm(cfg);
 }
 
+Status AdminApi::CheckHostNeeds(const manifest::Manifest& m) const {
+  if (!sandboxed_ && m.network == manifest::Network::kNone) {
+    return Status::InvalidArgument(
+        "function.yaml: 'network: none' needs the sandbox, and this daemon runs with --insecure-no-sandbox; "
+        "remove the key or restart nimbus without that flag");
+  }
+  if (!sandboxed_ && !m.filesystems.empty()) {
+    return Status::InvalidArgument(
+        "function.yaml: 'filesystems' needs the sandbox, and this daemon runs with --insecure-no-sandbox; "
+        "remove the key or restart nimbus without that flag");
+  }
+  for (const auto& f : m.filesystems) {
+    struct stat st {};
+    if (stat(f.host.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Status::InvalidArgument("function.yaml: filesystems: the host directory '" + f.host +
+                                     "' does not exist on the machine nimbus runs on; create it (shared with "
+                                     "functions through group nimbus-functions, see docs/security.md) or fix "
+                                     "the path");
+    }
+  }
+  return Status::Ok();
+}
+
 http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
   std::lock_guard lock(write_mu_);
   std::string zip = std::move(req.body());
@@ -185,11 +220,18 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
   package::Limits limits;
   auto entry = code_.Put(zip, limits);
   if (!entry.ok()) {
-    if (entry.status().code() == Code::kTooLarge) {
-      return http::ApiError(req, bhttp::status::payload_too_large, "CodeStorageExceededException",
-                            entry.status().message());
+    const Status& st = entry.status();
+    switch (st.code()) {
+      case Code::kTooLarge:
+        return http::ApiError(req, bhttp::status::payload_too_large, "CodeStorageExceededException", st.message());
+      case Code::kInvalidArgument:
+        return http::ApiError(req, bhttp::status::bad_request, "InvalidPackageException", st.message());
+      case Code::kResourceExhausted:
+        // A full disk is the server's problem, not the package's: 507, and the message names the disk.
+        return http::ApiError(req, bhttp::status::insufficient_storage, "ServiceException", st.message());
+      default:
+        return http::ApiError(req, bhttp::status::internal_server_error, "ServiceException", st.message());
     }
-    return http::ApiError(req, bhttp::status::bad_request, "InvalidPackageException", entry.status().message());
   }
   const std::string sha = entry->sha256;
   auto fail = [&](bhttp::status status, std::string_view type, const std::string& message) {
@@ -209,6 +251,9 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
     return fail(bhttp::status::bad_request, "InvalidParameterValueException",
                 "function.yaml names the function '" + m->name + "' but it was deployed as '" + name +
                     "'; deploy it as '" + m->name + "' or change name: in function.yaml");
+  }
+  if (Status st = CheckHostNeeds(*m); !st.ok()) {
+    return fail(bhttp::status::bad_request, "InvalidParameterValueException", st.message());
   }
   if (m->runtime == "provided") {
     struct stat st {};
@@ -369,6 +414,9 @@ json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string
                     {"queued", counts.queued}}},
       {"arn", cfg.arn},
       {"last_modified_ms", cfg.last_modified_ms},
+      {"network", m.network == manifest::Network::kNone ? "none" : "egress"},
+      {"ephemeral_storage", m.ephemeral_storage_mb},
+      {"sandbox", sandboxed_},
   };
 }
 

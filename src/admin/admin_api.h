@@ -1,15 +1,18 @@
 // The admin API (/v1): deploy, list, inspect and delete functions, aliases, and read logs. It
 // owns the write path of the catalog: every change goes to the Store first, then a new catalog
 // Snapshot is published and the scheduler retires instances of versions nothing points at.
+// Every request must carry the daemon's admin token as "Authorization: Bearer TOKEN"
+// (admin_token.h); others get 401 UnauthorizedException before anything else is looked at.
 //
 // Threading: Handle() runs on a connection's loop and moves every blocking step (unzipping,
 // SQLite, filesystem) to the `blocking` pool; replies go back through Connection::Reply.
-// Writes are serialised by write_mu_.
+// Writes are serialised by write_mu_. The token is fixed at construction.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/value.hpp>
 #include <mutex>
+#include <string>
 
 #include "catalog/catalog.h"
 #include "http/server.h"
@@ -22,13 +25,20 @@ namespace nimbus::admin {
 
 class AdminApi {
  public:
+  // `admin_token` is the bearer token every request must present (LoadOrCreateToken); an
+  // empty token refuses every request.
   AdminApi(store::Store& store, package::CodeStore& code, catalog::Catalog& catalog, scheduler::Scheduler& scheduler,
-           observability::LogStore& logs, boost::asio::thread_pool& blocking);
+           observability::LogStore& logs, boost::asio::thread_pool& blocking, std::string admin_token);
 
   // Builds the catalog from the store (at start-up; blocking).
   Status Load();
 
   void Handle(const http::ConnectionPtr& conn, http::Request&& req);
+
+  // False when the daemon runs with --insecure-no-sandbox: deploys needing the sandbox
+  // (`network: none`, `filesystems`) are refused, and documents say the sandbox is off. Set
+  // before serving.
+  void set_sandboxed(bool on) { sandboxed_ = on; }
 
  private:
   http::Response Route(http::Request& req);
@@ -39,6 +49,9 @@ class AdminApi {
   http::Response Logs(http::Request& req, const std::string& name);
   boost::json::object Document(const catalog::Snapshot& snap, const std::string& name,
                                const scheduler::Counts& counts) const;
+  // What a manifest needs of this host: the sandbox for `network: none` and `filesystems`, and
+  // each `filesystems` host directory.
+  Status CheckHostNeeds(const manifest::Manifest& m) const;
   // Reads one function's versions and aliases from the store into `snap`.
   Status LoadFunction(catalog::Snapshot& snap, const std::string& name);
   void CollectGarbage(const std::string& sha256);
@@ -50,6 +63,8 @@ class AdminApi {
   scheduler::Scheduler& scheduler_;
   observability::LogStore& logs_;
   boost::asio::thread_pool& blocking_;
+  const std::string admin_token_;
+  bool sandboxed_ = true;
   std::mutex write_mu_;  // one deploy/delete/alias change at a time
 };
 

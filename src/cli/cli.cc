@@ -17,7 +17,7 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kDefaultEndpoint = "http://127.0.0.1:8080";
 
 void PrintTopLevelHelp(std::ostream& out) {
-  out << "usage: nimbus COMMAND [ARGS] [--endpoint URL] [--json] [--help]\n"
+  out << "usage: nimbus COMMAND [ARGS] [--endpoint URL] [--token TOKEN] [--json] [--help]\n"
          "       nimbus serve [--listen HOST:PORT] ...   (runs the daemon; see `nimbus serve --help`)\n"
          "\n"
          "commands:\n";
@@ -30,13 +30,16 @@ void PrintTopLevelHelp(std::ostream& out) {
   out << "\n"
          "global flags:\n"
          "  --endpoint URL   the daemon (default: $NIMBUS_ENDPOINT, else http://127.0.0.1:8080)\n"
+         "  --token TOKEN    the admin API token (default: $NIMBUS_TOKEN, else the token the daemon\n"
+         "                   registered for the endpoint on this machine, else ./.nimbus/admin.token)\n"
          "  --json           print the server's JSON answer as is, one document\n"
          "  --help, -h       help for nimbus or for one command\n"
          "  --version        print the version\n"
          "\n"
          "exit status:\n"
          "  0  ok\n"
-         "  1  the server refused the request (4xx/5xx other than 404), or a local step failed\n"
+         "  1  the server refused the request (4xx/5xx other than 404; 401: a missing or wrong\n"
+         "     token), or a local step failed\n"
          "  2  usage error: unknown command or flag, missing or malformed argument\n"
          "  3  not found (404): no such function, version, alias or route\n"
          "  4  invoke: the function returned an error\n"
@@ -46,7 +49,18 @@ void PrintTopLevelHelp(std::ostream& out) {
 }
 
 bool IsGlobalFlagWord(const std::string& word) {
-  return word == "--json" || word == "--endpoint" || word.rfind("--endpoint=", 0) == 0;
+  return word == "--json" || word == "--endpoint" || word.rfind("--endpoint=", 0) == 0 || word == "--token" ||
+         word.rfind("--token=", 0) == 0;
+}
+
+// Says which token a refused admin request carried, so a stale or mistyped one is easy to spot.
+void NoteTokenSent(Context& ctx) {
+  if (ctx.admin_token) {
+    ctx.err << "note: the token sent came from " << ctx.admin_token->source << "\n";
+  } else {
+    ctx.err << "note: no token was sent: none given with --token or NIMBUS_TOKEN, none registered for "
+            << ctx.endpoint.HostPort() << " by a daemon on this machine, and no readable ./.nimbus/admin.token\n";
+  }
 }
 
 }  // namespace
@@ -94,6 +108,7 @@ int ReportHttpError(Context& ctx, const HttpResponse& response) {
   ctx.err << "error: " << message;
   if (!error_type.empty()) ctx.err << " (" << error_type << ")";
   ctx.err << "\n";
+  if (response.status == 401 && response.Header("WWW-Authenticate").rfind("Bearer", 0) == 0) NoteTokenSent(ctx);
   if (ctx.json && !ec) PrintBody(ctx.out, response.body);
   return ExitCodeForHttpStatus(response.status);
 }
@@ -146,7 +161,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
     }
     if (!IsGlobalFlagWord(word)) break;
     leading.push_back(word);
-    if (word == "--endpoint" && i + 1 < args.size()) leading.push_back(args[++i]);
+    if ((word == "--endpoint" || word == "--token") && i + 1 < args.size()) leading.push_back(args[++i]);
   }
   if (i >= args.size()) {
     err << "error: missing command\n";
@@ -191,6 +206,10 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   if (!endpoint.ok()) return UsageError(ctx, command->spec, endpoint.status().message());
   ctx.endpoint = *endpoint;
   ctx.json = parsed->Has("json");
+  if (parsed->Has("token") && parsed->Get("token").empty()) {
+    return UsageError(ctx, command->spec, "--token needs a value; give the token from the daemon's DATA/admin.token");
+  }
+  ctx.admin_token = ResolveAdminToken(parsed->Get("token"), env, ctx.endpoint);
   return command->run(ctx, *parsed);
 }
 
@@ -199,6 +218,9 @@ int RunCli(int argc, char** argv) {
   CliEnvironment env;
   if (const char* e = std::getenv("NIMBUS_ENDPOINT")) env.endpoint = e;
   if (const char* s = std::getenv("NIMBUS_SHARE_DIR")) env.share_dir = s;
+  if (const char* t = std::getenv("NIMBUS_TOKEN")) env.token = t;
+  if (const char* h = std::getenv("HOME")) env.home = h;
+  env.local_token_file = std::filesystem::path(".nimbus") / "admin.token";
   std::error_code ec;
   env.exe_path = std::filesystem::read_symlink("/proc/self/exe", ec);
   env.wait_for_next_poll = [] {

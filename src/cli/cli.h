@@ -18,7 +18,8 @@ namespace nimbus::cli {
 // Exit statuses, stable for scripts.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailed = 1,         // the server refused (4xx/5xx other than 404), or a local step failed
+  kExitFailed = 1,         // the server refused (4xx/5xx other than 404, 401 for a missing or
+                           // wrong token included), or a local step failed
   kExitUsage = 2,          // unknown command or flag, missing or malformed argument
   kExitNotFound = 3,       // the function, version, alias or route does not exist (404)
   kExitFunctionError = 4,  // `invoke`: the function ran and returned an error
@@ -31,6 +32,11 @@ int ExitCodeForHttpStatus(int http_status);
 // What the CLI reads from its surroundings, injectable for tests.
 struct CliEnvironment {
   std::string endpoint;             // $NIMBUS_ENDPOINT, "" when unset
+  std::string token;                // $NIMBUS_TOKEN, "" when unset
+  std::filesystem::path home;       // $HOME, where daemons register their tokens; "" to skip
+  // The last place the admin token is looked for: ./.nimbus/admin.token for the real CLI;
+  // "" (tests) to skip. See token_lookup.h for the whole order.
+  std::filesystem::path local_token_file;
   std::string share_dir;            // $NIMBUS_SHARE_DIR, "" when unset
   std::filesystem::path exe_path;   // /proc/self/exe, for finding share/nimbus beside it
   // `logs --follow` calls this between polls; it sleeps a second and returns true, and a test

@@ -139,6 +139,138 @@ TEST(RunCli, TakesTheEndpointFromTheEnvironmentUnlessTheFlagIsGiven) {
   EXPECT_EQ(daemon.requests().size(), 2u);
 }
 
+// --- the admin token ------------------------------------------------------------------------
+
+constexpr const char* kToken = "5f0c1e2d3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5";
+
+HttpResponse NoContent() {
+  HttpResponse r;
+  r.status = 204;
+  return r;
+}
+
+TEST(AdminToken, EveryAdminCommandSendsTheTokenGivenWithTheFlag) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "hello";
+  ASSERT_EQ(RunCliCaptured({"init", "hello", "--runtime", "python3", "--dir", dir.string()}).code, kExitOk);
+  FakeDaemon daemon(
+      [](const RecordedRequest& req) {
+        if (req.method == "DELETE") return NoContent();
+        if (req.target == "/v1/functions") return JsonAnswer(200, R"({"functions": []})");
+        if (req.target.find("/logs") != std::string::npos) return JsonAnswer(200, R"({"lines": []})");
+        if (req.target.find("/aliases/") != std::string::npos) return JsonAnswer(200, R"({"name": "live", "version": "1"})");
+        return JsonAnswer(200, kFunctionDoc);
+      },
+      kToken);
+  const std::vector<std::vector<std::string>> commands = {
+      {"ls"}, {"info", "hello"}, {"logs", "hello"}, {"alias", "hello", "live", "1"}, {"rm", "hello"},
+      {"deploy", dir.string()}};
+  for (auto args : commands) {
+    args.insert(args.end(), {"--endpoint", daemon.url(), "--token", kToken});
+    CliRun r = RunCliCaptured(args);
+    EXPECT_EQ(r.code, kExitOk) << args[0] << ": " << r.err;
+  }
+  auto reqs = daemon.requests();
+  ASSERT_EQ(reqs.size(), commands.size());
+  for (auto& req : reqs) {
+    EXPECT_EQ(req.headers["authorization"], std::string("Bearer ") + kToken) << req.method << " " << req.target;
+  }
+}
+
+TEST(AdminToken, TheFlagMayComeBeforeTheCommand) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); }, kToken);
+  CliRun r = RunCliCaptured({"--token", kToken, "--endpoint", daemon.url(), "ls"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  CliRun s = RunCliCaptured({std::string("--token=") + kToken, "ls", "--endpoint", daemon.url()});
+  EXPECT_EQ(s.code, kExitOk) << s.err;
+}
+
+TEST(AdminToken, ComesFromNimbusTokenWhenNoFlagIsGivenAndTheFlagWins) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); });
+  CliEnvironment env;
+  env.token = "from-env";
+  ASSERT_EQ(RunCliCaptured({"ls", "--endpoint", daemon.url()}, env).code, kExitOk);
+  ASSERT_EQ(RunCliCaptured({"ls", "--endpoint", daemon.url(), "--token", "from-flag"}, env).code, kExitOk);
+  auto reqs = daemon.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].headers["authorization"], "Bearer from-env");
+  EXPECT_EQ(reqs[1].headers["authorization"], "Bearer from-flag");
+}
+
+TEST(AdminToken, WithoutFlagOrEnvironmentTheDaemonsRegistrationIsUsed) {
+  TempDir home, data;
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); }, kToken);
+  const std::string port = daemon.url().substr(daemon.url().rfind(':') + 1);
+  WriteText(data.path() / "admin.token", std::string(kToken) + "\n");
+  WriteText(home.path() / ".config/nimbus/endpoints" / ("127.0.0.1_" + port), (data.path() / "admin.token").string() + "\n");
+  CliEnvironment env;
+  env.endpoint = daemon.url();
+  env.home = home.path();
+  CliRun r = RunCliCaptured({"ls"}, env);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+}
+
+TEST(AdminToken, FallsBackToTheLocalDataDirectorysTokenFile) {
+  TempDir home, cwd;
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); }, kToken);
+  WriteText(cwd.path() / ".nimbus/admin.token", std::string(kToken) + "\n");
+  CliEnvironment env;
+  env.home = home.path();  // nothing registered there
+  env.local_token_file = cwd.path() / ".nimbus/admin.token";
+  CliRun r = RunCliCaptured({"ls", "--endpoint", daemon.url()}, env);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+}
+
+TEST(AdminToken, WithNoTokenAnywhereRequestsGoWithoutAnAuthorizationHeader) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); });
+  ASSERT_EQ(RunCliCaptured({"ls", "--endpoint", daemon.url()}).code, kExitOk);
+  EXPECT_EQ(daemon.requests().at(0).headers.count("authorization"), 0u);
+}
+
+TEST(AdminToken, IsNeverSentToTheInvokeApi) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, "{}"); }, kToken);
+  CliEnvironment env;
+  env.token = kToken;
+  CliRun r = RunCliCaptured({"invoke", "hello", "--endpoint", daemon.url(), "--token", kToken}, env);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(daemon.requests().at(0).headers.count("authorization"), 0u);
+}
+
+TEST(AdminToken, AWrongTokenExits1WithTheDaemonsMessageAndSaysWhereTheTokenCameFrom) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); }, kToken);
+  CliRun r = RunCliCaptured({"ls", "--endpoint", daemon.url(), "--token", "wrong"});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "error: the admin API token in the request is wrong: send the token in DATA/admin.token "
+            "(UnauthorizedException)\n"
+            "note: the token sent came from --token\n");
+}
+
+TEST(AdminToken, ARefusalWithoutATokenSaysWhereTheCliLooked) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); }, kToken);
+  CliRun r = RunCliCaptured({"rm", "hello", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_TRUE(Contains(r.err, "(UnauthorizedException)\n")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "note: no token was sent")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "NIMBUS_TOKEN")) << r.err;
+}
+
+TEST(AdminToken, AnEmptyFlagIsAUsageError) {
+  CliRun r = RunCliCaptured({"ls", "--token="});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "--token needs a value")) << r.err;
+}
+
+TEST(AdminToken, HelpDescribesTheFlagAndTheLookupOrder) {
+  CliRun top = RunCliCaptured({"--help"});
+  EXPECT_TRUE(Contains(top.out, "--token TOKEN")) << top.out;
+  EXPECT_TRUE(Contains(top.out, "$NIMBUS_TOKEN")) << top.out;
+  CliRun ls = RunCliCaptured({"ls", "--help"});
+  EXPECT_TRUE(Contains(ls.out, "--token TOKEN")) << ls.out;
+  EXPECT_TRUE(Contains(ls.out, "./.nimbus/admin.token")) << ls.out;
+}
+
 // --- invoke ---------------------------------------------------------------------------------
 
 TEST(ReadPayload, AcceptsInlineJson) {

@@ -6,12 +6,14 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/cli.h"
 #include "cli/flags.h"
 #include "cli/http_client.h"
+#include "cli/token_lookup.h"
 #include "common/status.h"
 
 namespace nimbus::cli {
@@ -26,10 +28,20 @@ struct Context {
   const CliEnvironment& env;
   Endpoint endpoint;
   bool json = false;
+  std::optional<AdminToken> admin_token;  // nullopt: none found, requests go without one
 
+  // For the Invoke API: no admin token.
   HttpClient Client(std::chrono::milliseconds request_timeout = kAdminTimeout) const {
     HttpClientOptions options;
     options.request_timeout = request_timeout;
+    return HttpClient(endpoint, options);
+  }
+
+  // For the admin API (/v1): every request carries the admin token, when there is one.
+  HttpClient AdminClient() const {
+    HttpClientOptions options;
+    options.request_timeout = kAdminTimeout;
+    if (admin_token) options.bearer_token = admin_token->token;
     return HttpClient(endpoint, options);
   }
 };
@@ -50,7 +62,8 @@ int UsageError(Context& ctx, const CommandSpec& spec, const std::string& message
 int ReportTransportError(Context& ctx, const Status& status);
 
 // For a non-2xx answer: prints the error body's message and errorType (or the raw body), and
-// in --json mode the body itself on stdout; returns ExitCodeForHttpStatus.
+// in --json mode the body itself on stdout; returns ExitCodeForHttpStatus. A 401 that asks for
+// a bearer token (the admin API's) adds a note on which token was sent, or that none was.
 int ReportHttpError(Context& ctx, const HttpResponse& response);
 
 // Prints a local failure ("error: ...") and returns kExitFailed.

@@ -113,7 +113,7 @@ int RunDeploy(Context& ctx, const ParsedArgs& args) {
   if (!zip.ok()) return ReportLocalError(ctx, zip.status().message());
 
   HttpRequest request{"PUT", FunctionPath(name), {{"Content-Type", "application/zip"}}, std::move(*zip)};
-  Result<HttpResponse> response = ctx.Client().Send(request);
+  Result<HttpResponse> response = ctx.AdminClient().Send(request);
   if (!response.ok()) return ReportTransportError(ctx, response.status());
   if (response->status < 200 || response->status >= 300) return ReportHttpError(ctx, *response);
   if (ctx.json) {

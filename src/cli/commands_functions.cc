@@ -14,7 +14,7 @@ namespace {
 // GET/PUT/DELETE on the admin API with the shared error handling: on a 2xx answer stores it in
 // *out and returns -1, else returns the exit code after printing the error.
 int Call(Context& ctx, HttpRequest request, HttpResponse* out) {
-  Result<HttpResponse> response = ctx.Client().Send(request);
+  Result<HttpResponse> response = ctx.AdminClient().Send(request);
   if (!response.ok()) return ReportTransportError(ctx, response.status());
   if (response->status < 200 || response->status >= 300) return ReportHttpError(ctx, *response);
   *out = std::move(*response);
@@ -133,6 +133,11 @@ int RunInfo(Context& ctx, const ParsedArgs& args) {
     }
   }
   row("aliases:", aliases.empty() ? "-" : aliases);
+  if (auto* sb = fn.if_contains("sandbox"); sb && sb->is_bool() && !sb->as_bool()) {
+    ctx.err << "warning: the daemon runs with --insecure-no-sandbox: this function runs unconfined, as the "
+               "daemon's user, with the host's files and network\n";
+    row("sandbox:", "OFF (--insecure-no-sandbox)");
+  }
   row("memory:", JsonText(fn, "memory") + " MB");
   row("timeout:", JsonText(fn, "timeout") + " s");
   row("keep_alive:", JsonText(fn, "keep_alive") + " s");

@@ -63,7 +63,7 @@ class NewLineFilter {
 
 // Fetches one window; returns -1 and fills *lines on success, else the exit code.
 int Fetch(Context& ctx, const std::string& target, std::vector<LogLine>* lines, std::string* body) {
-  Result<HttpResponse> response = ctx.Client().Send({"GET", target, {}, ""});
+  Result<HttpResponse> response = ctx.AdminClient().Send({"GET", target, {}, ""});
   if (!response.ok()) return ReportTransportError(ctx, response.status());
   if (response->status < 200 || response->status >= 300) return ReportHttpError(ctx, *response);
   boost::system::error_code ec;

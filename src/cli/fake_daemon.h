@@ -1,6 +1,8 @@
 // Test helper: a tiny blocking HTTP server on 127.0.0.1 that plays the nimbus daemon. Each
 // connection carries one request; the handler decides the answer, and every request is
-// recorded for assertions.
+// recorded for assertions. Given a token, it guards /v1 the way the daemon does: a request
+// without "Authorization: Bearer TOKEN" gets 401 UnauthorizedException with
+// "WWW-Authenticate: Bearer" and never reaches the handler.
 //
 // Threading: the server runs on its own thread; requests() and the handler's captured state
 // are guarded by an internal mutex / must be guarded by the test.
@@ -33,8 +35,9 @@ class FakeDaemon {
  public:
   using Handler = std::function<HttpResponse(const RecordedRequest&)>;
 
-  explicit FakeDaemon(Handler handler)
+  explicit FakeDaemon(Handler handler, std::string admin_token = "")
       : handler_(std::move(handler)),
+        admin_token_(std::move(admin_token)),
         acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] { Serve(); });
@@ -81,7 +84,7 @@ class FakeDaemon {
         std::lock_guard<std::mutex> lock(mu_);
         requests_.push_back(rec);
       }
-      HttpResponse answer = handler_(rec);
+      HttpResponse answer = Refused(rec) ? Unauthorized() : handler_(rec);
       http::response<http::string_body> res{static_cast<http::status>(answer.status), 11};
       for (const auto& [k, v] : answer.headers) res.set(k, v);
       res.body() = answer.body;
@@ -92,7 +95,25 @@ class FakeDaemon {
     }
   }
 
+  bool Refused(const RecordedRequest& rec) const {
+    if (admin_token_.empty() || rec.target.rfind("/v1", 0) != 0) return false;
+    auto it = rec.headers.find("authorization");
+    return it == rec.headers.end() || it->second != "Bearer " + admin_token_;
+  }
+
+  static HttpResponse Unauthorized() {
+    HttpResponse r;
+    r.status = 401;
+    r.headers = {{"Content-Type", "application/json"},
+                 {"x-amzn-ErrorType", "UnauthorizedException"},
+                 {"WWW-Authenticate", "Bearer realm=\"nimbus\""}};
+    r.body = R"({"Type":"User","message":"the admin API token in the request is wrong: send the token in )"
+             R"(DATA/admin.token","errorType":"UnauthorizedException"})";
+    return r;
+  }
+
   Handler handler_;
+  const std::string admin_token_;
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;

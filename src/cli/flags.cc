@@ -21,6 +21,9 @@ const std::vector<FlagSpec>& GlobalFlags() {
   static const std::vector<FlagSpec> kFlags = {
       {"endpoint", "URL",
        "the nimbus daemon to talk to (default: $NIMBUS_ENDPOINT, else http://127.0.0.1:8080)"},
+      {"token", "TOKEN",
+       "the admin API token (default: $NIMBUS_TOKEN, else the token the daemon registered for the "
+       "endpoint on this machine, else ./.nimbus/admin.token)"},
       {"json", "", "print the server's JSON answer as is (one document) instead of text"},
       {"help", "", "show this help"},
   };
@@ -107,7 +110,7 @@ std::string UsageLine(const CommandSpec& spec) {
 }
 
 void PrintCommandHelp(const CommandSpec& spec, std::ostream& out) {
-  out << "usage: " << UsageLine(spec) << " [--endpoint URL] [--json]\n\n" << spec.summary << "\n";
+  out << "usage: " << UsageLine(spec) << " [--endpoint URL] [--token TOKEN] [--json]\n\n" << spec.summary << "\n";
   if (!spec.details.empty()) out << "\n" << spec.details << "\n";
   std::vector<std::pair<std::string, std::string>> rows;
   for (const auto& p : spec.positionals) rows.emplace_back(p.name, p.help);

@@ -161,6 +161,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
   req.version(11);
   req.set(http::field::host, endpoint_.HostPort());
   req.set(http::field::user_agent, "nimbus-cli");
+  if (!options_.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + options_.bearer_token);
   for (const auto& [k, v] : request.headers) req.set(k, v);
   req.body() = request.body;
   req.keep_alive(false);

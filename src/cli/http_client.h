@@ -56,6 +56,8 @@ struct HttpClientOptions {
   std::chrono::milliseconds request_timeout{60000};
   // Largest response body accepted (invoke answers are at most 6 MB; logs can be larger).
   size_t max_body_bytes = 64u << 20;
+  // Sent as "Authorization: Bearer TOKEN" on every request when not empty.
+  std::string bearer_token;
 };
 
 class HttpClient {

@@ -7,6 +7,12 @@ plain HTTP, and stops it with SIGTERM (SIGKILL after a bound). When a test fails
 the daemon's log written while that test ran is printed, so a CTest failure shows what the
 daemon saw.
 
+The admin API wants the daemon's token (DATA/admin.token). The Daemon helper reads it once the
+daemon has started and sends it on its own /v1 requests; the CLI it runs gets it as
+NIMBUS_TOKEN (or, with token_env=False, finds it through the endpoint registration the daemon
+wrote). Each daemon runs with HOME set to a directory of its own, so registrations never land
+in the real home directory, and the CLI runs with the same HOME.
+
 Instance processes are found from the host's side by scanning /proc for processes whose
 environment carries AWS_LAMBDA_FUNCTION_NAME=<name>: that works whether or not the sandbox
 gives an instance its own PID namespace (where the handler's own os.getpid() says nothing about
@@ -426,8 +432,23 @@ class Daemon:
         self.data_dir = os.path.join(self.workdir, "data")
         os.makedirs(self.data_dir)
         self.log_path = os.path.join(self.workdir, "daemon.log")
+        # HOME of the daemon and of the CLI runs: endpoint registrations go under it.
+        self.home = os.path.join(self.workdir, "home")
+        os.makedirs(self.home, mode=0o700)
         self.proc = None
         self.port = None
+        self.token = None  # DATA/admin.token, read after start
+
+    @property
+    def token_file(self):
+        return os.path.join(self.data_dir, "admin.token")
+
+    def _read_token(self):
+        try:
+            with open(self.token_file) as f:
+                return f.read().strip() or None
+        except OSError:
+            return None
 
     @property
     def endpoint(self):
@@ -437,12 +458,13 @@ class Daemon:
         last_error = None
         for _ in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
+            self.token = None
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
                 [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}",
                  "--data-dir", self.data_dir],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.workdir, start_new_session=True)
+                cwd=self.workdir, start_new_session=True, env=dict(os.environ, HOME=self.home))
             log.close()
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while time.monotonic() < deadline:
@@ -450,7 +472,10 @@ class Daemon:
                     last_error = f"daemon exited with {self.proc.returncode} during start"
                     break
                 try:
-                    r = http_request(self.port, "GET", "/v1/functions", timeout=2)
+                    # The token file is written before the daemon listens.
+                    self.token = self.token or self._read_token()
+                    r = http_request(self.port, "GET", "/v1/functions", timeout=2,
+                                     headers=self.auth_headers())
                     if r.status == 200:
                         return self
                     last_error = f"GET /v1/functions answered {r.status}"
@@ -514,9 +539,21 @@ class Daemon:
 
     # --- HTTP -----------------------------------------------------------------------------
 
-    def request(self, method, path, body=None, headers=None, timeout=DEFAULT_HTTP_TIMEOUT_S):
+    def auth_headers(self):
+        """{"Authorization": "Bearer TOKEN"}, or {} before the token is known."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def request(self, method, path, body=None, headers=None, timeout=DEFAULT_HTTP_TIMEOUT_S,
+                auth=True):
+        """One request. A /v1 request carries the admin token unless auth=False or the caller
+        sends its own Authorization header."""
         if isinstance(body, str):
             body = body.encode()
+        if auth and (path == "/v1" or path.startswith("/v1/") or path.startswith("/v1?")):
+            pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+            if "authorization" not in {k.lower() for k, _ in pairs}:
+                pairs += list(self.auth_headers().items())
+            headers = pairs
         return http_request(self.port, method, path, body, headers, timeout)
 
     def invoke(self, name, payload, headers=None, qualifier=None, timeout=DEFAULT_HTTP_TIMEOUT_S):
@@ -529,10 +566,12 @@ class Daemon:
         h.update(headers or {})
         return self.request("POST", path, body, h, timeout)
 
-    def put_zip(self, name, data, timeout=120.0):
+    def put_zip(self, name, data, timeout=120.0, auth=True):
         path = f"/v1/functions/{urllib.parse.quote(name, safe='')}"
-        return http_request_streaming_body(self.port, "PUT", path, data,
-                                           {"Content-Type": "application/zip"}, timeout)
+        headers = {"Content-Type": "application/zip"}
+        if auth:
+            headers.update(self.auth_headers())
+        return http_request_streaming_body(self.port, "PUT", path, data, headers, timeout)
 
     def functions(self):
         r = self.request("GET", "/v1/functions")
@@ -548,10 +587,22 @@ class Daemon:
 
     # --- CLI ------------------------------------------------------------------------------
 
-    def cli(self, *args, timeout=CLI_TIMEOUT_S):
-        """Runs `nimbus ARGS --endpoint URL`; returns the CompletedProcess (text mode)."""
-        env = dict(os.environ, NIMBUS_ENDPOINT=self.endpoint)
-        return subprocess.run([self.bin, *args, "--endpoint", self.endpoint], env=env,
+    def cli_env(self, token_env=True, home=None):
+        """The CLI's environment: NIMBUS_ENDPOINT, HOME (the daemon's unless `home` is given)
+        and, with token_env, NIMBUS_TOKEN; without it NIMBUS_TOKEN is unset."""
+        env = dict(os.environ, NIMBUS_ENDPOINT=self.endpoint, HOME=home or self.home)
+        env.pop("NIMBUS_TOKEN", None)
+        if token_env and self.token:
+            env["NIMBUS_TOKEN"] = self.token
+        return env
+
+    def cli(self, *args, timeout=CLI_TIMEOUT_S, token_env=True, endpoint_flag=True, home=None,
+            cwd=None):
+        """Runs `nimbus ARGS --endpoint URL`; returns the CompletedProcess (text mode).
+        token_env=False leaves NIMBUS_TOKEN unset, so the CLI looks the token up itself;
+        endpoint_flag=False leaves out --endpoint (NIMBUS_ENDPOINT still names the daemon)."""
+        argv = [self.bin, *args] + (["--endpoint", self.endpoint] if endpoint_flag else [])
+        return subprocess.run(argv, env=self.cli_env(token_env, home), cwd=cwd,
                               capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
 
