@@ -1,15 +1,19 @@
 // Cgroup layout detection and per-instance groups; see cgroup.h for the contract.
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -17,7 +21,7 @@ namespace nimbus::sandbox {
 namespace {
 
 // The controllers nimbus uses, in the order Describe() names them.
-constexpr const char* kWanted[] = {"memory", "pids"};
+constexpr const char* kWanted[] = {"memory", "pids", "cpu"};
 
 // Words in a v1 super-options field that name a controller (anything else is a mount option
 // such as "rw", "noprefix" or "name=systemd").
@@ -194,6 +198,246 @@ Status EnableSubtreeControllers(const std::string& dir,
   return Status::Ok();
 }
 
+using Clock = std::chrono::steady_clock;
+
+// Sleeps between polls of the kernel: 1 ms, doubling up to 16 ms. Whatever is awaited (processes
+// exiting, rmdir no longer failing with EBUSY) usually happens within the first few.
+class Backoff {
+ public:
+  void Wait() {
+    std::this_thread::sleep_for(delay_);
+    delay_ = std::min(delay_ * 2, std::chrono::milliseconds(16));
+  }
+
+ private:
+  std::chrono::milliseconds delay_{1};
+};
+
+// flock(2), retried on EINTR. Returns 0 or the errno.
+int Flock(int fd, int op) {
+  while (::flock(fd, op) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+// Takes a POSIX read lock on all of `fd`'s file: the hold on a daemon's parent group. Unlike a
+// flock, a POSIX lock belongs to the process, so forked children (stems, instance processes
+// that outlive a daemon killed with SIGKILL) do not keep it. Returns 0 or the errno.
+int HoldPosixLock(int fd) {
+  struct flock lock = {};
+  lock.l_type = F_RDLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = 0;
+  lock.l_len = 0;  // to the end, whatever the size
+  while (::fcntl(fd, F_SETLK, &lock) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+// How /proc/locks names a file: "<major>:<minor>:<inode>", device numbers in hex.
+std::string LockKey(const struct stat& st) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%lu", ::major(st.st_dev), ::minor(st.st_dev),
+                static_cast<unsigned long>(st.st_ino));
+  return buf;
+}
+
+// The files some process holds a lock on (any kind), as LockKey() names them.
+Result<std::vector<std::string>> LockedFiles() {
+  Result<std::string> text = ReadFile("/proc/locks");
+  if (!text.ok()) return text.status();
+  std::vector<std::string> keys;
+  for (std::string_view line : Split(*text, '\n')) {
+    for (std::string_view w : Split(line, ' ')) {
+      if (std::count(w.begin(), w.end(), ':') == 2 && w.front() != ':') keys.emplace_back(w);
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+bool IsNumber(std::string_view s) {
+  return !s.empty() && s.size() <= 10 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The pids in a group's cgroup.procs; nullopt when it cannot be read (the group is gone).
+// Processes outside our pid namespace are listed as 0 and left out.
+std::optional<std::vector<int64_t>> ListProcs(const std::string& dir) {
+  Result<std::string> text = ReadFile(dir + "/cgroup.procs");
+  if (!text.ok()) return std::nullopt;
+  std::vector<int64_t> pids;
+  for (std::string_view line : Split(*text, '\n')) {
+    std::optional<uint64_t> pid = ParseU64(line);
+    if (pid && *pid > 0) pids.push_back(static_cast<int64_t>(*pid));
+  }
+  return pids;
+}
+
+// Empties the group `dir` and removes it: kills what is listed in its cgroup.procs (one write to
+// cgroup.kill where the kernel has it, else SIGKILL to each pid), reads the list again until it
+// is empty, then rmdirs; an rmdir that still finds the group busy sends it back to killing, so
+// nothing that joined after a read is left behind. Gives up at `deadline`. Adds the pids it saw
+// to `killed` when not null. Returns 0 once the directory is gone, else the errno that kept it
+// (EBUSY at the deadline).
+int KillAndRemove(const std::string& dir, Clock::time_point deadline,
+                  std::vector<int64_t>* killed) {
+  Backoff backoff;
+  bool kill_file = true;  // until a write to cgroup.kill fails (v1, or v2 before Linux 5.14)
+  for (;;) {
+    int err = EBUSY;
+    std::optional<std::vector<int64_t>> pids = ListProcs(dir);
+    if (pids && !pids->empty()) {
+      if (killed) killed->insert(killed->end(), pids->begin(), pids->end());
+      if (kill_file && WriteFileErrno(dir + "/cgroup.kill", "1") != 0) kill_file = false;
+      if (!kill_file) {
+        for (int64_t pid : *pids) ::kill(static_cast<pid_t>(pid), SIGKILL);
+      }
+    } else {
+      if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return 0;
+      err = errno;
+      if (err != EBUSY) return err;
+    }
+    if (Clock::now() >= deadline) return err;
+    backoff.Wait();
+  }
+}
+
+// A group and its descendants, children before parents, each with its path relative to the
+// directory that ReclaimLocked() scans.
+struct TreeDir {
+  std::string path;
+  std::string rel;
+};
+void CollectPostOrder(const std::string& path, const std::string& rel, int depth,
+                      std::vector<TreeDir>* out) {
+  if (DIR* d = depth < 16 ? ::opendir(path.c_str()) : nullptr) {
+    std::vector<std::string> children;
+    while (dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name == "." || name == "..") continue;
+      bool is_dir = e->d_type == DT_DIR;
+      if (e->d_type == DT_UNKNOWN) {
+        struct stat st;
+        is_dir = ::lstat((path + "/" + e->d_name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      }
+      if (is_dir) children.emplace_back(name);
+    }
+    ::closedir(d);
+    std::sort(children.begin(), children.end());
+    for (const std::string& c : children) {
+      CollectPostOrder(path + "/" + c, rel + "/" + c, depth + 1, out);
+    }
+  }
+  out->push_back({path, rel});
+}
+
+// True when `pid` is a running process called "nimbus" (its executable's name). A zombie does
+// not count: a daemon killed with SIGKILL stays one until its parent reaps it.
+bool IsRunningNimbus(const std::string& pid) {
+  // "<pid> (<comm>) <state> ..."; comm may itself hold ')' or ' ', so find the last ')'.
+  Result<std::string> stat = ReadFile("/proc/" + pid + "/stat");
+  if (!stat.ok()) return false;
+  size_t open = stat->find(" (");
+  size_t close = stat->rfind(") ");
+  if (open == std::string::npos || close == std::string::npos || close < open ||
+      close + 2 >= stat->size()) {
+    return false;
+  }
+  char state = (*stat)[close + 2];
+  return stat->compare(open + 2, close - open - 2, "nimbus") == 0 && state != 'Z' &&
+         state != 'X';
+}
+
+// How long Create() waits for another daemon's reclaim in the same directory (each leftover
+// takes at most kDestroyBound) before giving up.
+constexpr std::chrono::seconds kScanLockWait{30};
+
+// Holds the flock that serialises reclaiming the daemon groups in one directory with creating a
+// new one there: a daemon's parent group is created and held under it, so a reclaim never sees
+// a group in the moment between its mkdir and its holder's lock. The lock is on the directory's
+// cgroup.procs file, not on the directory, which a manager may hold itself.
+class ScanLock {
+ public:
+  ScanLock() = default;
+  ScanLock(const ScanLock&) = delete;
+  ScanLock& operator=(const ScanLock&) = delete;
+  ~ScanLock() { CloseFd(fd_); }
+
+  // Waits up to kScanLockWait while another daemon reclaims or creates in `dir`. Returns 0 or
+  // the errno (ENOENT when `dir` is gone, ETIMEDOUT).
+  int Lock(const std::string& dir) {
+    CloseFd(fd_);
+    fd_ = ::open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return errno;
+    const Clock::time_point deadline = Clock::now() + kScanLockWait;
+    Backoff backoff;
+    int err;
+    while ((err = Flock(fd_, LOCK_EX | LOCK_NB)) == EWOULDBLOCK && Clock::now() < deadline) {
+      backoff.Wait();
+    }
+    if (err == EWOULDBLOCK) err = ETIMEDOUT;
+    if (err != 0) CloseFd(fd_);
+    return err;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// ReclaimLeftovers() for a caller that holds `dir`'s ScanLock. A live manager's hold is seen in
+// /proc/locks rather than by trying to lock the group: a POSIX lock never conflicts with its own
+// process's, and opening and closing the directory would drop that process's hold.
+Result<std::vector<LeftoverGroups>> ReclaimLocked(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (IsNumber(e->d_name)) names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  if (names.empty()) return std::vector<LeftoverGroups>{};
+  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  });
+  Result<std::vector<std::string>> locked = LockedFiles();
+  if (!locked.ok()) return locked.status();
+  const std::string self = std::to_string(::getpid());
+  std::vector<LeftoverGroups> out;
+  for (const std::string& name : names) {
+    const std::string path = dir + "/" + name;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (std::binary_search(locked->begin(), locked->end(), LockKey(st))) continue;  // live
+    if (name != self && IsRunningNimbus(name)) continue;  // live, from before groups were held
+    LeftoverGroups found;
+    found.daemon = name;
+    std::vector<TreeDir> tree;
+    CollectPostOrder(path, name, 0, &tree);
+    const Clock::time_point deadline = Clock::now() + kDestroyBound;
+    for (const TreeDir& t : tree) {
+      int err = KillAndRemove(t.path, deadline, &found.killed);
+      if (err == 0) {
+        found.groups.push_back(t.rel);
+      } else if (found.status.ok()) {
+        found.status = Status::Unavailable(
+            "cannot remove cgroup " + t.path + ": " + ErrnoText(err) +
+            (err == EBUSY ? " (its processes did not exit within " +
+                                std::to_string(kDestroyBound.count()) +
+                                " s); the next daemon start tries again"
+                          : ""));
+      }
+    }
+    std::reverse(found.groups.begin(), found.groups.end());  // parent first
+    std::sort(found.killed.begin(), found.killed.end());
+    found.killed.erase(std::unique(found.killed.begin(), found.killed.end()), found.killed.end());
+    out.push_back(std::move(found));
+  }
+  return out;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -264,6 +508,80 @@ std::vector<CgroupHierarchy> ChooseHierarchies(const CgroupMounts& mounts,
 }
 
 // ---------------------------------------------------------------------------------------------
+// Limits
+
+uint64_t CpuWeightForMemory(int version, uint64_t memory_bytes) {
+  if (memory_bytes == 0) return 0;
+  // 128 MiB gets the kernel's default; see cgroup.h for why the scale does not matter otherwise.
+  constexpr uint64_t kReference = 128ull << 20;
+  const uint64_t unit = version == 2 ? 100 : 1024;
+  const uint64_t lo = version == 2 ? 1 : 2;
+  const uint64_t hi = version == 2 ? 10000 : 262144;
+  if (memory_bytes >= hi * (kReference / unit)) return hi;  // also keeps the product below in range
+  uint64_t w = (memory_bytes * unit + kReference / 2) / kReference;
+  return std::clamp(w, lo, hi);
+}
+
+std::vector<std::pair<std::string, uint64_t>> LimitWrites(const CgroupHierarchy& h,
+                                                          const CgroupLimits& limits,
+                                                          bool swap_accounted) {
+  std::vector<std::pair<std::string, uint64_t>> writes;
+  const bool v2 = h.version == 2;
+  if (Contains(h.controllers, "memory") && limits.memory_bytes > 0) {
+    if (v2) {
+      writes.emplace_back("memory.max", limits.memory_bytes);
+      // Without swap accounting there is no swap to escape to.
+      if (swap_accounted) writes.emplace_back("memory.swap.max", 0);
+    } else {
+      // memsw is memory+swap and may not be below the memory limit, so memory goes first.
+      writes.emplace_back("memory.limit_in_bytes", limits.memory_bytes);
+      if (swap_accounted) writes.emplace_back("memory.memsw.limit_in_bytes", limits.memory_bytes);
+    }
+  }
+  if (Contains(h.controllers, "cpu") && limits.memory_bytes > 0) {
+    writes.emplace_back(v2 ? "cpu.weight" : "cpu.shares",
+                        CpuWeightForMemory(h.version, limits.memory_bytes));
+  }
+  if (Contains(h.controllers, "pids") && limits.pids_max > 0) {
+    writes.emplace_back("pids.max", limits.pids_max);
+  }
+  return writes;
+}
+
+namespace {
+
+// Writes LimitWrites() into the group directory `dir`.
+Status ApplyLimits(const std::string& dir, const CgroupHierarchy& h, const CgroupLimits& limits) {
+  bool swap_accounted = Contains(h.controllers, "memory") &&
+                        Exists(dir + (h.version == 2 ? "/memory.swap.max"
+                                                     : "/memory.memsw.limit_in_bytes"));
+  for (const auto& [file, value] : LimitWrites(h, limits, swap_accounted)) {
+    int err = WriteFileErrno(dir + "/" + file, std::to_string(value));
+    if (err != 0) {
+      return Status::Io("cannot write " + std::to_string(value) + " to " + dir + "/" + file +
+                        ": " + ErrnoText(err));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers of dead daemons
+
+Result<std::vector<LeftoverGroups>> ReclaimLeftovers(const std::string& dir) {
+  ScanLock lock;
+  int err = lock.Lock(dir);
+  if (err == ENOENT) return std::vector<LeftoverGroups>{};
+  if (err != 0) {
+    return Status::Io("cannot lock " + dir + "/cgroup.procs to look for leftover cgroups: " +
+                      ErrnoText(err));
+  }
+  return ReclaimLocked(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cgroup
 
 Cgroup::~Cgroup() { (void)Destroy(); }
@@ -300,51 +618,22 @@ Status Cgroup::Destroy() {
   CloseFd(peak_fd_);
   CloseFd(oom_fd_);
 
-  // Kill first in every hierarchy, so that on v1 no process lingers in one of them.
-  for (const Dir& d : dirs_) {
-    if (d.version == 2 && WriteFileErrno(d.path + "/cgroup.kill", "1") == 0) continue;
-    // No cgroup.kill (v1, or v2 before Linux 5.14): signal what is listed until nothing is. A
-    // process may fork between the read and the kill, hence the loop; the pids limit bounds it.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    for (;;) {
-      Result<std::string> procs = ReadFile(d.path + "/cgroup.procs");
-      if (!procs.ok()) break;  // already gone
-      bool any = false;
-      for (std::string_view p : Split(*procs, '\n')) {
-        std::optional<uint64_t> pid = ParseU64(p);
-        if (pid && *pid > 0) {
-          ::kill(static_cast<pid_t>(*pid), SIGKILL);
-          any = true;
-        }
-      }
-      if (!any || std::chrono::steady_clock::now() > deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-
-  // rmdir fails with EBUSY until the killed processes have finished exiting (freeing a large
-  // address space takes a moment), so retry briefly.
+  // On v1 the same processes are listed in every hierarchy: the first directory's kill loop
+  // ends them all, and the others are empty by the time their turn comes.
+  const Clock::time_point deadline = Clock::now() + kDestroyBound;
   Status result;
   std::vector<Dir> left;
   for (const Dir& d : dirs_) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    int err = 0;
-    for (;;) {
-      if (::rmdir(d.path.c_str()) == 0 || errno == ENOENT) {
-        err = 0;
-        break;
-      }
-      err = errno;
-      if (err != EBUSY || std::chrono::steady_clock::now() > deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (err != 0) {
-      left.push_back(d);
-      if (result.ok()) {
-        result = Status::Unavailable("cannot remove cgroup " + d.path + ": " + ErrnoText(err) +
-                                     "; processes in it are still exiting; Destroy() can be "
-                                     "called again to retry");
-      }
+    int err = KillAndRemove(d.path, deadline, nullptr);
+    if (err == 0) continue;
+    left.push_back(d);
+    if (result.ok()) {
+      result = Status::Unavailable(
+          "cannot remove cgroup " + d.path + ": " + ErrnoText(err) +
+          (err == EBUSY ? "; its processes did not exit within " +
+                              std::to_string(kDestroyBound.count()) +
+                              " s; Destroy() can be called again to retry"
+                        : ""));
     }
   }
   dirs_ = std::move(left);
@@ -356,6 +645,43 @@ Status Cgroup::Destroy() {
 // ---------------------------------------------------------------------------------------------
 // CgroupManager
 
+namespace {
+
+// Removes a parent group when it is empty, and then the ancestors listed in `created` (outermost
+// first) that are empty too; stops at the first that is not.
+void RemoveIfEmpty(const std::string& path, const std::vector<std::string>& created) {
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return;
+  for (auto it = created.rbegin(); it != created.rend(); ++it) {
+    if (*it == path) continue;
+    if (::rmdir(it->c_str()) != 0 && errno != ENOENT) break;
+  }
+}
+
+// Adds what one hierarchy's reclaim found to `all`, merging entries for the same daemon: on v1
+// one instance has a directory (and the same processes) in each hierarchy.
+void MergeReclaimed(std::vector<LeftoverGroups> found, std::vector<LeftoverGroups>* all) {
+  for (LeftoverGroups& f : found) {
+    auto same = std::find_if(all->begin(), all->end(),
+                             [&](const LeftoverGroups& a) { return a.daemon == f.daemon; });
+    if (same == all->end()) {
+      all->push_back(std::move(f));
+      continue;
+    }
+    for (std::string& g : f.groups) {
+      if (!Contains(same->groups, g)) same->groups.push_back(std::move(g));
+    }
+    for (int64_t pid : f.killed) {
+      if (std::find(same->killed.begin(), same->killed.end(), pid) == same->killed.end()) {
+        same->killed.push_back(pid);
+      }
+    }
+    std::sort(same->killed.begin(), same->killed.end());
+    if (same->status.ok()) same->status = std::move(f.status);
+  }
+}
+
+}  // namespace
+
 Result<std::unique_ptr<CgroupManager>> CgroupManager::Create(std::string parent_name,
                                                              std::string mountinfo_path) {
   std::vector<std::string_view> components = Split(parent_name, '/');
@@ -366,6 +692,8 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::Create(std::string parent_
                                    "' is not a relative path of plain names (letters, digits, "
                                    "'-', '_', '.'); use something like \"nimbus/1234\"");
   }
+  // "nimbus/<pid>": the other numbered groups in "nimbus" are other daemons', live or dead.
+  const bool reclaim = components.size() >= 2 && IsNumber(components.back());
 
   Result<std::string> mountinfo = ReadFile(mountinfo_path);
   if (!mountinfo.ok()) {
@@ -409,6 +737,24 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::Create(std::string parent_
     Parent parent;
     parent.hierarchy = h;
     parent.path = h.mount_point + "/" + parent_name;
+    // On v2, memory and pids must be enabled all the way down; cpu is optional (the kernel
+    // refuses it while, for example, a realtime process sits in a non-root group), and is
+    // dropped from this hierarchy if refused.
+    auto enable = [&](const std::string& dir) -> Status {
+      std::vector<std::string> required;
+      for (const std::string& c : parent.hierarchy.controllers) {
+        if (c != "cpu") required.push_back(c);
+      }
+      NIMBUS_RETURN_IF_ERROR(EnableSubtreeControllers(dir, required));
+      if (Contains(parent.hierarchy.controllers, "cpu")) {
+        Status cpu = EnableSubtreeControllers(dir, {"cpu"});
+        if (!cpu.ok()) {
+          std::erase(parent.hierarchy.controllers, std::string("cpu"));
+          manager->cpu_note_ = cpu.message();
+        }
+      }
+      return Status::Ok();
+    };
     // Another process may remove an empty shared ancestor (say "nimbus") between our mkdir of it
     // and of its child; walking the chain again then succeeds.
     Status st;
@@ -418,19 +764,68 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::Create(std::string parent_
       bool retry = false;
       for (size_t i = 0; i <= components.size(); ++i) {
         if (h.version == 2) {
-          st = EnableSubtreeControllers(dir, h.controllers);
+          st = enable(dir);
           if (!st.ok()) break;
         }
         if (i == components.size()) break;
-        dir += "/" + std::string(components[i]);
+        const bool last = i + 1 == components.size();
+        // Held from the reclaim until our own group exists and is held (see ScanLock).
+        ScanLock scan;
+        if (last && reclaim) {
+          int err = scan.Lock(dir);
+          if (err == ENOENT) {
+            retry = true;
+            break;
+          }
+          if (err == ETIMEDOUT) {
+            st = Status::Unavailable(
+                "another nimbus has been reclaiming leftover cgroups in " + dir + " for " +
+                std::to_string(kScanLockWait.count()) + " s (processes that will not die?); "
+                "start again when it is done");
+            break;
+          }
+          if (err != 0) {
+            st = PermissionAdvice("lock", dir + "/cgroup.procs", err);
+            break;
+          }
+          Result<std::vector<LeftoverGroups>> found = ReclaimLocked(dir);
+          if (found.ok()) {
+            MergeReclaimed(std::move(found).value(), &manager->reclaimed_);
+          } else {
+            manager->reclaim_note_ = found.status().message();
+          }
+        }
+        dir.append("/").append(components[i]);
         if (::mkdir(dir.c_str(), 0755) == 0) {
           parent.created.push_back(dir);
+          // Instances as a whole weigh one task per core against the host's processes (the
+          // daemon's loops, a load generator), not one task, as a new group does by default.
+          if (Contains(parent.hierarchy.controllers, "cpu")) {
+            unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+            (void)WriteFileErrno(dir + (h.version == 2 ? "/cpu.weight" : "/cpu.shares"),
+                                 std::to_string((h.version == 2 ? 100u : 1024u) * cores));
+          }
         } else if (errno == ENOENT) {
           retry = true;
           break;
         } else if (errno != EEXIST) {
           st = PermissionAdvice("create cgroup", dir, errno);
           break;
+        }
+        if (last) {
+          CloseFd(parent.hold_fd);
+          parent.hold_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          if (parent.hold_fd < 0 && errno == ENOENT) {
+            retry = true;
+            break;
+          }
+          // Without the hold, another daemon would take this group for a dead one's.
+          int err = parent.hold_fd < 0 ? errno : HoldPosixLock(parent.hold_fd);
+          if (err != 0) {
+            st = Status::FailedPrecondition("cannot hold cgroup " + dir + " (a read lock on it): " +
+                                            ErrnoText(err));
+            break;
+          }
         }
       }
       if (!retry) break;
@@ -439,6 +834,12 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::Create(std::string parent_
       st = Status::FailedPrecondition("cannot create cgroup " + parent.path +
                                       ": it keeps disappearing; is another nimbus removing it?");
     }
+    if (st.ok() && parent.hierarchy.controllers.empty()) {
+      // Its only controller (cpu) was refused: nothing to do in this hierarchy.
+      CloseFd(parent.hold_fd);
+      RemoveIfEmpty(parent.path, parent.created);
+      continue;
+    }
     manager->parents_.push_back(std::move(parent));  // so the destructor cleans up on failure
     if (!st.ok()) return st;
   }
@@ -446,43 +847,20 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::Create(std::string parent_
 }
 
 CgroupManager::~CgroupManager() {
-  for (const Parent& p : parents_) {
+  for (Parent& p : parents_) {
     // The parent itself goes when empty even if an earlier run made it; ancestors only when
     // this manager made them, since an operator may have put limits on a shared "nimbus" group.
-    if (::rmdir(p.path.c_str()) != 0 && errno != ENOENT) continue;
-    for (auto it = p.created.rbegin(); it != p.created.rend(); ++it) {
-      if (*it == p.path) continue;
-      if (::rmdir(it->c_str()) != 0 && errno != ENOENT) break;
-    }
+    // The hold is dropped after the rmdir: a parent that could not be removed (instance groups
+    // left in it) is then a leftover that the next daemon to start reclaims.
+    RemoveIfEmpty(p.path, p.created);
+    CloseFd(p.hold_fd);
   }
 }
 
 Status CgroupManager::SetLimits(Cgroup& group, const CgroupLimits& limits) const {
   // group.dirs_ follows parents_ order (CreateGroup makes one directory per parent).
   for (size_t i = 0; i < group.dirs_.size() && i < parents_.size(); ++i) {
-    const std::string& dir = group.dirs_[i].path;
-    const CgroupHierarchy& h = parents_[i].hierarchy;
-    std::vector<std::pair<std::string, uint64_t>> writes;
-    if (Contains(h.controllers, "memory") && limits.memory_bytes > 0) {
-      if (h.version == 2) {
-        writes.emplace_back("memory.max", limits.memory_bytes);
-        if (Exists(dir + "/memory.swap.max")) writes.emplace_back("memory.swap.max", 0);
-      } else {
-        // memsw is memory+swap and may not be below the memory limit, so memory goes first.
-        writes.emplace_back("memory.limit_in_bytes", limits.memory_bytes);
-        if (Exists(dir + "/memory.memsw.limit_in_bytes")) {
-          writes.emplace_back("memory.memsw.limit_in_bytes", limits.memory_bytes);
-        }
-      }
-    }
-    if (Contains(h.controllers, "pids") && limits.pids_max > 0) writes.emplace_back("pids.max", limits.pids_max);
-    for (const auto& [file, value] : writes) {
-      int err = WriteFileErrno(dir + "/" + file, std::to_string(value));
-      if (err != 0) {
-        return Status::Io("cannot write " + std::to_string(value) + " to " + dir + "/" + file + ": " +
-                          ErrnoText(err));
-      }
-    }
+    NIMBUS_RETURN_IF_ERROR(ApplyLimits(group.dirs_[i].path, parents_[i].hierarchy, limits));
   }
   return Status::Ok();
 }
@@ -494,12 +872,6 @@ Result<std::unique_ptr<Cgroup>> CgroupManager::CreateGroup(const std::string& in
                                    "' cannot name a cgroup; use letters, digits, '-', '_', '.'");
   }
   std::unique_ptr<Cgroup> group(new Cgroup());  // destroys what was made if a step below fails
-  auto set = [](const std::string& file, uint64_t value) -> Status {
-    int err = WriteFileErrno(file, std::to_string(value));
-    if (err != 0) return Status::Io("cannot write " + std::to_string(value) + " to " + file + ": " +
-                                    ErrnoText(err));
-    return Status::Ok();
-  };
   auto open_read = [](const std::string& file) {
     return ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   };
@@ -517,29 +889,19 @@ Result<std::unique_ptr<Cgroup>> CgroupManager::CreateGroup(const std::string& in
     }
     group->dirs_.push_back({p.hierarchy.version, dir});
     group->paths_.push_back(dir);
+    NIMBUS_RETURN_IF_ERROR(ApplyLimits(dir, p.hierarchy, limits));
 
     const bool v2 = p.hierarchy.version == 2;
     if (Contains(p.hierarchy.controllers, "memory")) {
-      if (limits.memory_bytes > 0) {
-        if (v2) {
-          NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.max", limits.memory_bytes));
-          // Absent when the kernel has no swap accounting; then there is no swap to escape to.
-          if (Exists(dir + "/memory.swap.max")) {
-            NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.swap.max", 0));
-          }
-        } else {
-          // memsw is memory+swap and may not be below the memory limit, so memory goes first.
-          NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.limit_in_bytes", limits.memory_bytes));
-          if (Exists(dir + "/memory.memsw.limit_in_bytes")) {
-            NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.memsw.limit_in_bytes", limits.memory_bytes));
-          }
-        }
-      }
       if (v2) {
         // An instance is one unit: after an OOM kill its runtime is gone anyway, so kill all of
         // it rather than leave half an instance running.
         if (Exists(dir + "/memory.oom.group")) {
-          NIMBUS_RETURN_IF_ERROR(set(dir + "/memory.oom.group", 1));
+          int err = WriteFileErrno(dir + "/memory.oom.group", "1");
+          if (err != 0) {
+            return Status::Io("cannot write 1 to " + dir + "/memory.oom.group: " +
+                              ErrnoText(err));
+          }
         }
         group->peak_fd_ = open_read(dir + "/memory.peak");  // Linux 5.19+
         if (group->peak_fd_ < 0) group->peak_fd_ = open_read(dir + "/memory.current");
@@ -556,9 +918,6 @@ Result<std::unique_ptr<Cgroup>> CgroupManager::CreateGroup(const std::string& in
           group->oom_from_failcnt_ = true;
         }
       }
-    }
-    if (Contains(p.hierarchy.controllers, "pids") && limits.pids_max > 0) {
-      NIMBUS_RETURN_IF_ERROR(set(dir + "/pids.max", limits.pids_max));
     }
     int fd = ::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -590,14 +949,40 @@ std::string CgroupManager::Describe() const {
     out += "cgroup v" + std::to_string(version) + " (" + list + ")";
   }
   if (!has_pids()) out += "; no pids controller, so instance process counts are not capped";
+  if (!has_cpu()) {
+    out += cpu_note_.empty() ? "; no cpu controller"
+                             : "; cpu controller not usable (" + cpu_note_ + ")";
+    out += ", so CPU is not shared in proportion to memory";
+  }
   out += " under";
   for (const Parent& p : parents_) out += " " + p.path;
+  if (!reclaim_note_.empty()) out += "; leftover cgroups not looked for (" + reclaim_note_ + ")";
+  for (const LeftoverGroups& r : reclaimed_) {
+    if (!r.groups.empty()) {
+      out += "; reclaimed " + std::to_string(r.groups.size()) +
+             (r.groups.size() == 1 ? " cgroup" : " cgroups") +
+             " left by a previous nimbus (pid " + r.daemon + ")";
+      if (!r.killed.empty()) {
+        out += " and killed the " + std::to_string(r.killed.size()) +
+               (r.killed.size() == 1 ? " process" : " processes") + " still in them";
+      }
+    }
+    if (!r.status.ok()) {
+      out += "; could not reclaim all cgroups left by a previous nimbus (pid " + r.daemon +
+             "): " + r.status.message();
+    }
+  }
   return out;
 }
 
 bool CgroupManager::has_pids() const {
   return std::any_of(parents_.begin(), parents_.end(),
                      [](const Parent& p) { return Contains(p.hierarchy.controllers, "pids"); });
+}
+
+bool CgroupManager::has_cpu() const {
+  return std::any_of(parents_.begin(), parents_.end(),
+                     [](const Parent& p) { return Contains(p.hierarchy.controllers, "cpu"); });
 }
 
 std::vector<std::string> CgroupManager::parent_paths() const {

@@ -1,8 +1,11 @@
-// Tests for cgroup layout detection (pure parsing of mountinfo samples) and for real groups on
-// this machine: children are forked, moved into a group, and made to break its limits. The
-// real-group tests skip themselves with the reason when cgroups cannot be used here (not root,
-// read-only or missing cgroupfs); the detection test fails if cgroups look usable but Create()
-// still fails, so a broken manager cannot hide behind a skip.
+// Tests for cgroup layout detection (pure parsing of mountinfo samples), the CPU weight and the
+// files each limit goes to (pure, v1 and v2), and real groups on this machine: children are
+// forked, moved into a group, and made to break its limits (memory, a fork bomb against
+// pids.max); dead and live "daemons" (forked children with managers) leave groups that a new
+// manager must reclaim or leave alone. The real-group tests skip themselves with the reason when
+// cgroups cannot be used here (not root, read-only or missing cgroupfs); the detection test
+// fails if cgroups look usable but Create() still fails, so a broken manager cannot hide behind
+// a skip.
 #include "sandbox/cgroup.h"
 
 #include <fcntl.h>
@@ -14,14 +17,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <thread>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -70,19 +76,26 @@ TEST(CgroupMountsTest, PureV2MachineHasOneV2HierarchyAndNoV1) {
   EXPECT_EQ(*m.v2, H(2, "/sys/fs/cgroup", {}));
 }
 
-TEST(CgroupMountsTest, PureV2MachineUsesTheV2TreeForMemoryAndPidsWhenItListsThem) {
+TEST(CgroupMountsTest, PureV2MachineUsesTheV2TreeForMemoryPidsAndCpuWhenItListsThem) {
   CgroupMounts m = ParseCgroupMounts(kPureV2Mountinfo);
   std::vector<CgroupHierarchy> chosen =
       ChooseHierarchies(m, {"cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma"});
   ASSERT_EQ(chosen.size(), 1u);
-  EXPECT_EQ(chosen[0], H(2, "/sys/fs/cgroup", {"memory", "pids"}));
+  EXPECT_EQ(chosen[0], H(2, "/sys/fs/cgroup", {"memory", "pids", "cpu"}));
 }
 
-TEST(CgroupMountsTest, PureV2MachineWithoutMemoryInCgroupControllersOffersOnlyPids) {
+TEST(CgroupMountsTest, PureV2MachineWithoutMemoryInCgroupControllersOffersOnlyPidsAndCpu) {
   CgroupMounts m = ParseCgroupMounts(kPureV2Mountinfo);
   std::vector<CgroupHierarchy> chosen = ChooseHierarchies(m, {"cpu", "pids"});
   ASSERT_EQ(chosen.size(), 1u);
-  EXPECT_EQ(chosen[0], H(2, "/sys/fs/cgroup", {"pids"}));
+  EXPECT_EQ(chosen[0], H(2, "/sys/fs/cgroup", {"pids", "cpu"}));
+}
+
+TEST(CgroupMountsTest, PureV2MachineWithoutCpuInCgroupControllersUsesNoCpuController) {
+  CgroupMounts m = ParseCgroupMounts(kPureV2Mountinfo);
+  std::vector<CgroupHierarchy> chosen = ChooseHierarchies(m, {"memory", "pids", "io"});
+  ASSERT_EQ(chosen.size(), 1u);
+  EXPECT_EQ(chosen[0], H(2, "/sys/fs/cgroup", {"memory", "pids"}));
 }
 
 TEST(CgroupMountsTest, HybridMachineListsV1ControllersAndSkipsNamedHierarchies) {
@@ -95,13 +108,17 @@ TEST(CgroupMountsTest, HybridMachineListsV1ControllersAndSkipsNamedHierarchies) 
   EXPECT_EQ(m.v2->mount_point, "/sys/fs/cgroup/unified");
 }
 
-TEST(CgroupMountsTest, HybridMachineUsesV1MemoryAndV1PidsEvenWithAV2TreeMounted) {
+TEST(CgroupMountsTest, HybridMachineUsesV1MemoryPidsAndCpuEvenWithAV2TreeMounted) {
   CgroupMounts m = ParseCgroupMounts(kHybridMountinfo);
   // The unified tree has no controllers here; even if it named some, v1-bound ones win.
-  std::vector<CgroupHierarchy> chosen = ChooseHierarchies(m, {});
-  ASSERT_EQ(chosen.size(), 2u);
-  EXPECT_EQ(chosen[0], H(1, "/sys/fs/cgroup/memory", {"memory"}));
-  EXPECT_EQ(chosen[1], H(1, "/sys/fs/cgroup/pids", {"pids"}));
+  for (const std::vector<std::string>& v2 : {std::vector<std::string>{},
+                                             std::vector<std::string>{"memory", "pids", "cpu"}}) {
+    std::vector<CgroupHierarchy> chosen = ChooseHierarchies(m, v2);
+    ASSERT_EQ(chosen.size(), 3u);
+    EXPECT_EQ(chosen[0], H(1, "/sys/fs/cgroup/memory", {"memory"}));
+    EXPECT_EQ(chosen[1], H(1, "/sys/fs/cgroup/pids", {"pids"}));
+    EXPECT_EQ(chosen[2], H(1, "/sys/fs/cgroup/cpu", {"cpu"}));
+  }
 }
 
 TEST(CgroupMountsTest, ControllersCoMountedInOneV1HierarchyShareOneDirectory) {
@@ -111,8 +128,20 @@ TEST(CgroupMountsTest, ControllersCoMountedInOneV1HierarchyShareOneDirectory) {
   ASSERT_EQ(m.v1.size(), 2u);
   EXPECT_EQ(m.v1[1], H(1, "/cg/cpu,cpuacct", {"cpu", "cpuacct"}));
   std::vector<CgroupHierarchy> chosen = ChooseHierarchies(m, {});
-  ASSERT_EQ(chosen.size(), 1u);
+  ASSERT_EQ(chosen.size(), 2u);
   EXPECT_EQ(chosen[0], H(1, "/cg/mp", {"memory", "pids"}));
+  // cpu is found in its usual "cpu,cpuacct" co-mount; only cpu is listed as used there.
+  EXPECT_EQ(chosen[1], H(1, "/cg/cpu,cpuacct", {"cpu"}));
+}
+
+TEST(CgroupMountsTest, CpuOnlyInTheV2TreeIsTakenFromThereBesideV1MemoryAndPids) {
+  CgroupMounts m = ParseCgroupMounts(
+      "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+      "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
+      "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n");
+  std::vector<CgroupHierarchy> chosen = ChooseHierarchies(m, {"cpu"});
+  ASSERT_EQ(chosen.size(), 3u);
+  EXPECT_EQ(chosen[2], H(2, "/sys/fs/cgroup/unified", {"cpu"}));
 }
 
 TEST(CgroupMountsTest, MemoryOnV1AndPidsOnV2AreBothUsed) {
@@ -144,6 +173,74 @@ TEST(CgroupMountsTest, MalformedAndUnrelatedLinesAreIgnored) {
       "28 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw\n");
   EXPECT_TRUE(m.v1.empty());
   EXPECT_FALSE(m.v2.has_value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU weight and the files a limit is written to (pure; the v2 half is checked only here, since
+// this machine's v2 tree has no controllers).
+
+TEST(CpuWeightTest, A128MiBInstanceGetsTheKernelsDefaultWeight) {
+  EXPECT_EQ(CpuWeightForMemory(1, 128 * kMiB), 1024u);  // v1 cpu.shares default
+  EXPECT_EQ(CpuWeightForMemory(2, 128 * kMiB), 100u);   // v2 cpu.weight default
+}
+
+TEST(CpuWeightTest, WeightIsProportionalToMemoryOverTheManifestRange) {
+  // 64..10240 MiB is what a manifest accepts; Lambda's 1769 MB (one vCPU) falls inside.
+  EXPECT_EQ(CpuWeightForMemory(1, 64 * kMiB), 512u);
+  EXPECT_EQ(CpuWeightForMemory(1, 1769 * kMiB), 14152u);
+  EXPECT_EQ(CpuWeightForMemory(1, 10240 * kMiB), 81920u);
+  EXPECT_EQ(CpuWeightForMemory(2, 64 * kMiB), 50u);
+  EXPECT_EQ(CpuWeightForMemory(2, 1769 * kMiB), 1382u);
+  EXPECT_EQ(CpuWeightForMemory(2, 10240 * kMiB), 8000u);
+  for (int version : {1, 2}) {
+    EXPECT_EQ(CpuWeightForMemory(version, 512 * kMiB), 2 * CpuWeightForMemory(version, 256 * kMiB))
+        << "v" << version;
+  }
+}
+
+TEST(CpuWeightTest, NoMemoryLimitLeavesTheDefaultAndExtremesAreClampedToTheKernelsRange) {
+  EXPECT_EQ(CpuWeightForMemory(1, 0), 0u);
+  EXPECT_EQ(CpuWeightForMemory(2, 0), 0u);
+  EXPECT_EQ(CpuWeightForMemory(1, 4096), 2u);
+  EXPECT_EQ(CpuWeightForMemory(2, 4096), 1u);
+  EXPECT_EQ(CpuWeightForMemory(1, uint64_t{1} << 50), 262144u);
+  EXPECT_EQ(CpuWeightForMemory(2, uint64_t{1} << 50), 10000u);
+  EXPECT_EQ(CpuWeightForMemory(2, ~uint64_t{0}), 10000u);
+}
+
+using Writes = std::vector<std::pair<std::string, uint64_t>>;
+
+TEST(LimitWritesTest, V2WritesMemorySwapCpuWeightAndPidsInOneDirectory) {
+  CgroupHierarchy v2 = H(2, "/sys/fs/cgroup", {"memory", "pids", "cpu"});
+  EXPECT_EQ(LimitWrites(v2, {.memory_bytes = 256 * kMiB, .pids_max = 64}, true),
+            (Writes{{"memory.max", 256 * kMiB},
+                    {"memory.swap.max", 0},
+                    {"cpu.weight", 200},
+                    {"pids.max", 64}}));
+  EXPECT_EQ(LimitWrites(v2, {.memory_bytes = 256 * kMiB, .pids_max = 0}, false),
+            (Writes{{"memory.max", 256 * kMiB}, {"cpu.weight", 200}}));
+}
+
+TEST(LimitWritesTest, V1WritesEachControllersFilesInItsOwnHierarchy) {
+  CgroupLimits limits{.memory_bytes = 256 * kMiB, .pids_max = 64};
+  EXPECT_EQ(LimitWrites(H(1, "/m", {"memory"}), limits, true),
+            (Writes{{"memory.limit_in_bytes", 256 * kMiB},
+                    {"memory.memsw.limit_in_bytes", 256 * kMiB}}));
+  EXPECT_EQ(LimitWrites(H(1, "/c", {"cpu"}), limits, false), (Writes{{"cpu.shares", 2048}}));
+  EXPECT_EQ(LimitWrites(H(1, "/p", {"pids"}), limits, false), (Writes{{"pids.max", 64}}));
+}
+
+TEST(LimitWritesTest, WithoutAMemoryLimitTheCpuWeightIsLeftAtTheDefault) {
+  EXPECT_EQ(LimitWrites(H(2, "/sys/fs/cgroup", {"memory", "pids", "cpu"}),
+                        {.memory_bytes = 0, .pids_max = 8}, true),
+            (Writes{{"pids.max", 8}}));
+  EXPECT_TRUE(LimitWrites(H(1, "/c", {"cpu"}), {}, false).empty());
+}
+
+TEST(LimitWritesTest, AHierarchyWithoutTheCpuControllerGetsNoCpuWeight) {
+  EXPECT_EQ(LimitWrites(H(2, "/sys/fs/cgroup", {"memory", "pids"}),
+                        {.memory_bytes = 128 * kMiB, .pids_max = 0}, false),
+            (Writes{{"memory.max", 128 * kMiB}}));
 }
 
 // Writes `text` to a fresh temporary file and returns its path.
@@ -270,6 +367,39 @@ TEST(CgroupManagerTest, DestroyingTheManagerKeepsAnAncestorItDidNotCreate) {
   }
 }
 
+// Waits for the child `pid`; a child still running after 10 s is killed and the test fails, so
+// a limit or a kill that does not work shows as a failure instead of a hang.
+int WaitChild(pid_t pid) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) {
+      ADD_FAILURE() << "waitpid: " << std::strerror(errno);
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "child " << pid << " still running after 10 s; killing it";
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return 0;  // the failure is recorded above whatever the caller then checks
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// Reaps every child left (grandchildren come back to this process, a subreaper), waiting up to
+// 2 s for them to end.
+void ReapAll() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pid_t p = ::waitpid(-1, nullptr, WNOHANG);
+    if (p < 0) break;  // ECHILD: none left
+    if (p == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 class CgroupTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -281,14 +411,7 @@ class CgroupTest : public ::testing::Test {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
 
-  void TearDown() override {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (std::chrono::steady_clock::now() < deadline) {
-      pid_t p = ::waitpid(-1, nullptr, WNOHANG);
-      if (p < 0) break;  // ECHILD: none left
-      if (p == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
+  void TearDown() override { ReapAll(); }
 
   std::unique_ptr<Cgroup> MakeGroup(const std::string& id, CgroupLimits limits) {
     auto g = manager_->CreateGroup(id, limits);
@@ -308,27 +431,7 @@ class CgroupTest : public ::testing::Test {
     return pid;
   }
 
-  // Waits for `pid`; a child still running after 10 s is killed and the test fails, so a limit
-  // or a kill that does not work shows as a failure instead of a hang.
-  static int Wait(pid_t pid) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    int status = 0;
-    for (;;) {
-      pid_t r = ::waitpid(pid, &status, WNOHANG);
-      if (r == pid) return status;
-      if (r < 0 && errno != EINTR) {
-        ADD_FAILURE() << "waitpid: " << std::strerror(errno);
-        return 0;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "child " << pid << " still running after 10 s; killing it";
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        return 0;  // the failure is recorded above whatever the caller then checks
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
+  static int Wait(pid_t pid) { return WaitChild(pid); }
 
   std::unique_ptr<CgroupManager> manager_;
 };
@@ -500,6 +603,432 @@ TEST_F(CgroupTest, CreateGroupRefusesAnIdThatIsAlreadyInUse) {
   EXPECT_EQ(second.status().code(), Code::kAlreadyExists);
   // The failed attempt must not have removed the first group's directories.
   for (const std::string& d : first->paths()) EXPECT_EQ(::access(d.c_str(), F_OK), 0) << d;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// CPU weight, the pids limit under a fork bomb
+
+std::optional<uint64_t> ReadU64(const std::string& path) {
+  std::ifstream in(path);
+  uint64_t v = 0;
+  if (in >> v) return v;
+  return std::nullopt;
+}
+
+// The line "key N" of a flat-keyed cgroup file.
+std::optional<uint64_t> ReadKeyed(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string k;
+  uint64_t v = 0;
+  while (in >> k >> v) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+// The directory of `group` that has `file` (the one in the hierarchy of its controller).
+std::string DirWith(const Cgroup& group, const std::string& file) {
+  for (const std::string& d : group.paths()) {
+    if (::access((d + "/" + file).c_str(), F_OK) == 0) return d;
+  }
+  return "";
+}
+
+TEST_F(CgroupTest, TheCpuWeightOfAGroupFollowsItsMemoryLimit) {
+  if (!manager_->has_cpu()) GTEST_SKIP() << "no cpu controller: " << manager_->Describe();
+  auto group = MakeGroup("cpu", {.memory_bytes = 256 * kMiB, .pids_max = 0});
+  ASSERT_TRUE(group);
+  if (std::string d = DirWith(*group, "cpu.shares"); !d.empty()) {
+    EXPECT_EQ(ReadU64(d + "/cpu.shares"), 2048u) << d;  // twice the default of a 128 MiB one
+  } else {
+    std::string w = DirWith(*group, "cpu.weight");
+    ASSERT_FALSE(w.empty()) << "neither cpu.shares nor cpu.weight in the group";
+    EXPECT_EQ(ReadU64(w + "/cpu.weight"), 200u) << w;
+  }
+}
+
+TEST_F(CgroupTest, TheCpuWeightIsSetWithTheOtherLimitsOnAGroupMadeWithoutThem) {
+  if (!manager_->has_cpu()) GTEST_SKIP() << "no cpu controller: " << manager_->Describe();
+  auto group = MakeGroup("cpu-later", {});
+  ASSERT_TRUE(group);
+  std::string file = DirWith(*group, "cpu.shares");
+  const int version = file.empty() ? 2 : 1;
+  file = file.empty() ? DirWith(*group, "cpu.weight") + "/cpu.weight" : file + "/cpu.shares";
+  EXPECT_EQ(ReadU64(file), version == 1 ? 1024u : 100u) << "the kernel's default until then";
+  ASSERT_TRUE(manager_->SetLimits(*group, {.memory_bytes = 512 * kMiB, .pids_max = 0}).ok());
+  EXPECT_EQ(ReadU64(file), CpuWeightForMemory(version, 512 * kMiB)) << file;
+}
+
+TEST_F(CgroupTest, DescribeSaysWhetherCpuIsSharedInProportionToMemory) {
+  std::string d = manager_->Describe();
+  if (manager_->has_cpu()) {
+    EXPECT_NE(d.find(", cpu)"), std::string::npos) << d;
+  } else {
+    EXPECT_NE(d.find("CPU is not shared in proportion to memory"), std::string::npos) << d;
+  }
+}
+
+TEST_F(CgroupTest, AForkBombIsHeldToThePidsLimitAndDestroyEndsItWithinTheBound) {
+  if (!manager_->has_pids()) GTEST_SKIP() << "no pids controller: " << manager_->Describe();
+  auto group = MakeGroup("bomb", {.memory_bytes = 64 * kMiB, .pids_max = 32});
+  ASSERT_TRUE(group);
+  std::string pids = DirWith(*group, "pids.current");
+  ASSERT_FALSE(pids.empty());
+  std::vector<std::string> dirs = group->paths();
+  pid_t root = ForkInto(*group, [] {
+    for (;;) ::fork();  // every child runs this loop too
+    return 0;
+  });
+
+  // Wait (bounded) for the bomb to fill the group, then for the kernel to have refused a fork.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ReadU64(pids + "/pids.current").value_or(0) < 32 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  while (ReadKeyed(pids + "/pids.events", "max").value_or(0) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(ReadU64(pids + "/pids.current"), 32u) << "the bomb did not fill its 32 pids";
+  EXPECT_GT(ReadKeyed(pids + "/pids.events", "max").value_or(0), 0u) << "no fork was refused";
+
+  auto start = std::chrono::steady_clock::now();
+  Status st = group->Destroy();
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_LT(took, kDestroyBound);
+  for (const std::string& d : dirs) EXPECT_NE(::access(d.c_str(), F_OK), 0) << d;
+
+  // Every process of the bomb is dead: each one comes back here (a subreaper) to be reaped.
+  int root_status = 0;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    int status = 0;
+    pid_t p = ::waitpid(-1, &status, WNOHANG);
+    if (p == root) root_status = status;
+    if (p < 0) break;  // ECHILD: all reaped
+    if (p == 0) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "bomb processes still alive";
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  ASSERT_TRUE(WIFSIGNALED(root_status));
+  EXPECT_EQ(WTERMSIG(root_status), SIGKILL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reclaiming the groups of dead daemons
+
+// A pid that names no process: a child that has exited and been reaped.
+pid_t DeadPid() {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  ::waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+// A child that sleeps until killed, named `name` when given.
+pid_t ForkSleeper(const char* name = nullptr) {
+  int ready[2];
+  if (::pipe(ready) != 0) return -1;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (name) ::prctl(PR_SET_NAME, name);
+    (void)::write(ready[1], "x", 1);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char c;
+  (void)::read(ready[0], &c, 1);
+  ::close(ready[0]);
+  return pid;
+}
+
+bool MoveInto(const std::string& dir, pid_t pid) {
+  std::ofstream procs(dir + "/cgroup.procs");
+  procs << pid << std::flush;
+  return static_cast<bool>(procs);
+}
+
+// True while `pid` runs (exists and is not a zombie), whoever its parent is.
+bool Alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+// Each test works in its own `<mount>/<unique>` directory of every hierarchy a manager uses, as
+// a daemon works in `<mount>/nimbus`; its managers are named `<unique>/<number>` like a daemon's.
+class CgroupReclaimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    top_ = UniqueParent();
+    auto probe = CgroupManager::Create(top_ + "/probe");  // not a number: reclaims nothing
+    if (!probe.ok()) GTEST_SKIP() << "cgroups are not usable here: " << probe.status().message();
+    for (const std::string& p : (*probe)->parent_paths()) {
+      bases_.push_back(p.substr(0, p.rfind('/')));
+    }
+    probe = Status::Internal("released");  // removes <mount>/<unique> again
+    for (const std::string& b : bases_) ASSERT_EQ(::mkdir(b.c_str(), 0755), 0) << b;
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+
+  void TearDown() override {
+    ReapAll();  // first, so that no zombie named nimbus protects a group from the reclaim below
+    for (const std::string& b : bases_) {
+      (void)ReclaimLeftovers(b);
+      ::rmdir(b.c_str());
+    }
+    ReapAll();
+  }
+
+  // The manager of a daemon starting now, as the daemon makes it: "<unique>/<own pid>".
+  Result<std::unique_ptr<CgroupManager>> StartManager() {
+    return CgroupManager::Create(top_ + "/" + std::to_string(::getpid()));
+  }
+
+  // Makes `<base>/<daemon>/instance-1` in every hierarchy, with `pid` in it when not 0.
+  void MakeLeftover(pid_t daemon, pid_t pid) {
+    for (const std::string& b : bases_) {
+      std::string d = b + "/" + std::to_string(daemon);
+      ASSERT_EQ(::mkdir(d.c_str(), 0755), 0) << d;
+      ASSERT_EQ(::mkdir((d + "/instance-1").c_str(), 0755), 0) << d;
+      if (pid != 0) {
+        ASSERT_TRUE(MoveInto(d + "/instance-1", pid)) << d;
+      }
+    }
+  }
+
+  bool ExistsInEveryHierarchy(const std::string& rel) {
+    for (const std::string& b : bases_) {
+      if (::access((b + "/" + rel).c_str(), F_OK) != 0) return false;
+    }
+    return true;
+  }
+  bool GoneFromEveryHierarchy(const std::string& rel) {
+    for (const std::string& b : bases_) {
+      if (::access((b + "/" + rel).c_str(), F_OK) == 0) return false;
+    }
+    return true;
+  }
+
+  // Forks a daemon: a child with its own manager and one instance group holding a process of
+  // its own that never dies with it (as after a kill -9 on v1). Returns {daemon, instance}.
+  std::pair<pid_t, pid_t> ForkDaemonWithAnInstance() {
+    int ready[2];
+    if (::pipe(ready) != 0) return {-1, -1};
+    pid_t daemon = ::fork();
+    if (daemon == 0) {
+      auto m = CgroupManager::Create(top_ + "/" + std::to_string(::getpid()));
+      if (!m.ok()) ::_exit(1);
+      auto g = (*m)->CreateGroup("instance-1", {.memory_bytes = 64 * kMiB, .pids_max = 16});
+      if (!g.ok()) ::_exit(2);
+      if (::fork() == 0) {
+        if ((*g)->EnterFromChild() != 0) ::_exit(3);
+        pid_t self = ::getpid();
+        (void)::write(ready[1], &self, sizeof self);
+        for (;;) ::pause();
+      }
+      for (;;) ::pause();
+    }
+    ::close(ready[1]);
+    pid_t instance = -1;
+    if (::read(ready[0], &instance, sizeof instance) != sizeof instance) instance = -1;
+    ::close(ready[0]);
+    return {daemon, instance};
+  }
+
+  std::string top_;
+  std::vector<std::string> bases_;  // <mount>/<unique>, one per hierarchy
+};
+
+TEST_F(CgroupReclaimTest, TheGroupsOfADeadDaemonAreEmptiedAndRemovedWhenAManagerStarts) {
+  pid_t dead = DeadPid();
+  pid_t stray = ForkSleeper();
+  ASSERT_GT(stray, 0);
+  MakeLeftover(dead, stray);
+
+  auto m = StartManager();
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  int status = WaitChild(stray);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the process left in the group was not killed";
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_TRUE(GoneFromEveryHierarchy(std::to_string(dead)));
+
+  const std::string d = std::to_string(dead);
+  ASSERT_EQ((*m)->reclaimed().size(), 1u);
+  const LeftoverGroups& r = (*m)->reclaimed()[0];
+  EXPECT_EQ(r.daemon, d);
+  EXPECT_EQ(r.groups, (std::vector<std::string>{d, d + "/instance-1"}));
+  EXPECT_EQ(r.killed, (std::vector<int64_t>{stray}));  // once, however many hierarchies
+  EXPECT_TRUE(r.status.ok()) << r.status.message();
+  std::string described = (*m)->Describe();
+  EXPECT_NE(described.find("; reclaimed 2 cgroups left by a previous nimbus (pid " + d +
+                           ") and killed the 1 process still in them"),
+            std::string::npos)
+      << described;
+}
+
+TEST_F(CgroupReclaimTest, ADaemonKilledWithSigkillIsReclaimedThoughItsInstanceOutlivesIt) {
+  auto [daemon, instance] = ForkDaemonWithAnInstance();
+  ASSERT_GT(daemon, 0);
+  ASSERT_GT(instance, 0) << "the daemon could not start its instance";
+  ::kill(daemon, SIGKILL);
+  WaitChild(daemon);
+  // Its instance process lives on in its group; it inherited the daemon's descriptors, but not
+  // its hold on the group.
+  ASSERT_TRUE(Alive(instance));
+  const std::string d = std::to_string(daemon);
+  ASSERT_TRUE(ExistsInEveryHierarchy(d + "/instance-1"));
+
+  auto m = StartManager();
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  int status = WaitChild(instance);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_TRUE(GoneFromEveryHierarchy(d));
+  ASSERT_EQ((*m)->reclaimed().size(), 1u);
+  EXPECT_EQ((*m)->reclaimed()[0].daemon, d);
+  EXPECT_EQ((*m)->reclaimed()[0].killed, (std::vector<int64_t>{instance}));
+}
+
+TEST_F(CgroupReclaimTest, ALiveDaemonsGroupsAndProcessesAreLeftAlone) {
+  auto [daemon, instance] = ForkDaemonWithAnInstance();
+  ASSERT_GT(daemon, 0);
+  ASSERT_GT(instance, 0) << "the daemon could not start its instance";
+  const std::string d = std::to_string(daemon);
+
+  auto m = StartManager();
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE((*m)->reclaimed().empty());
+  EXPECT_TRUE(ExistsInEveryHierarchy(d + "/instance-1"));
+  EXPECT_TRUE(Alive(instance));
+  EXPECT_TRUE(Alive(daemon));
+  // Nor does it disturb a daemon holding its own group in this same process.
+  auto again = ReclaimLeftovers(bases_[0]);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_TRUE(again->empty());
+  EXPECT_TRUE(ExistsInEveryHierarchy(std::to_string(::getpid())));
+
+  // Once that daemon is gone, its groups are leftovers like any other.
+  ::kill(daemon, SIGKILL);
+  WaitChild(daemon);
+  for (const std::string& b : bases_) {
+    auto r = ReclaimLeftovers(b);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+  }
+  int status = WaitChild(instance);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_TRUE(GoneFromEveryHierarchy(d));
+}
+
+TEST_F(CgroupReclaimTest, AGroupWhosePidWasReusedIsReclaimedAndTheNewProcessSpared) {
+  pid_t unrelated = ForkSleeper();
+  ASSERT_GT(unrelated, 0);
+  MakeLeftover(unrelated, 0);  // a dead daemon's group whose pid now names this sleeper
+
+  auto m = StartManager();
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE(GoneFromEveryHierarchy(std::to_string(unrelated)));
+  ASSERT_EQ((*m)->reclaimed().size(), 1u);
+  EXPECT_TRUE((*m)->reclaimed()[0].killed.empty());
+  EXPECT_TRUE(Alive(unrelated)) << "only processes inside a group are killed";
+  ::kill(unrelated, SIGKILL);
+  WaitChild(unrelated);
+}
+
+TEST_F(CgroupReclaimTest, AGroupOfARunningProcessNamedNimbusIsLeftAloneThoughNothingHoldsIt) {
+  // A daemon from before groups were held takes no lock; its name and pid are all there is.
+  pid_t old_daemon = ForkSleeper("nimbus");
+  ASSERT_GT(old_daemon, 0);
+  MakeLeftover(old_daemon, 0);
+  const std::string d = std::to_string(old_daemon);
+
+  auto m = StartManager();
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE((*m)->reclaimed().empty());
+  EXPECT_TRUE(ExistsInEveryHierarchy(d + "/instance-1"));
+
+  ::kill(old_daemon, SIGKILL);
+  WaitChild(old_daemon);
+  for (const std::string& b : bases_) {
+    auto r = ReclaimLeftovers(b);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r->size(), 1u) << b;
+    EXPECT_EQ((*r)[0].groups, (std::vector<std::string>{d, d + "/instance-1"})) << b;
+  }
+  EXPECT_TRUE(GoneFromEveryHierarchy(d));
+}
+
+TEST_F(CgroupReclaimTest, ADaemonNamedNimbusKilledButNotYetReapedIsALeftover) {
+  // After kill -9 the daemon stays a zombie until its parent (a shell, a supervisor) reaps it.
+  pid_t daemon = ForkSleeper("nimbus");
+  ASSERT_GT(daemon, 0);
+  MakeLeftover(daemon, 0);
+  ::kill(daemon, SIGKILL);
+  siginfo_t info;
+  ASSERT_EQ(::waitid(P_PID, daemon, &info, WEXITED | WNOWAIT), 0);  // dead, still unreaped
+  ASSERT_FALSE(Alive(daemon));
+
+  auto m = StartManager();
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_EQ((*m)->reclaimed().size(), 1u);
+  EXPECT_EQ((*m)->reclaimed()[0].daemon, std::to_string(daemon));
+  EXPECT_TRUE(GoneFromEveryHierarchy(std::to_string(daemon)));
+  WaitChild(daemon);
+}
+
+TEST_F(CgroupReclaimTest, ALeftoverOfADaemonThatHadThisVeryPidIsReclaimedToo) {
+  // A daemon killed with SIGKILL whose pid came round again to the daemon starting now.
+  MakeLeftover(::getpid(), 0);
+  auto m = StartManager();
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_EQ((*m)->reclaimed().size(), 1u);
+  EXPECT_EQ((*m)->reclaimed()[0].daemon, std::to_string(::getpid()));
+  // The new manager's group is fresh: the old instance-1 is gone, so the id can be used again.
+  EXPECT_TRUE(GoneFromEveryHierarchy(std::to_string(::getpid()) + "/instance-1"));
+  auto g = (*m)->CreateGroup("instance-1", {});
+  EXPECT_TRUE(g.ok()) << g.status().message();
+}
+
+// cgroup v2 has cgroup.kill, which empties a group in one write. This machine's v2 tree
+// (hybrid, at /sys/fs/cgroup/unified) has no controllers, so no manager uses it; the reclaim
+// runs there directly, with a real process in a real v2 group.
+TEST(CgroupReclaimV2Test, ALeftoverInAV2TreeIsEmptiedAndRemoved) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string mountinfo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CgroupMounts mounts = ParseCgroupMounts(mountinfo);
+  if (!mounts.v2) GTEST_SKIP() << "no cgroup v2 tree mounted here";
+  if (::geteuid() != 0 || mounts.v2->read_only) GTEST_SKIP() << "not root, or v2 is read-only";
+  const std::string base = mounts.v2->mount_point + "/" + UniqueParent();
+  ASSERT_EQ(::mkdir(base.c_str(), 0755), 0) << base << ": " << std::strerror(errno);
+  pid_t dead = DeadPid();
+  const std::string d = std::to_string(dead);
+  ASSERT_EQ(::mkdir((base + "/" + d).c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((base + "/" + d + "/instance-1").c_str(), 0755), 0);
+  pid_t stray = ForkSleeper();
+  ASSERT_TRUE(MoveInto(base + "/" + d + "/instance-1", stray));
+  bool has_kill = ::access((base + "/" + d + "/cgroup.kill").c_str(), F_OK) == 0;
+
+  auto r = ReclaimLeftovers(base);
+  int status = WaitChild(stray);
+  ::rmdir(base.c_str());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].groups, (std::vector<std::string>{d, d + "/instance-1"}));
+  EXPECT_EQ((*r)[0].killed, (std::vector<int64_t>{stray}));
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  if (!has_kill) std::printf("note: no cgroup.kill here (Linux < 5.14); SIGKILL loop used\n");
+}
+
+TEST(CgroupReclaimV2Test, ReclaimingInADirectoryThatDoesNotExistFindsNothing) {
+  auto r = ReclaimLeftovers("/nonexistent/nimbus");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->empty());
 }
 
 }  // namespace
