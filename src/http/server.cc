@@ -1,11 +1,35 @@
 #include "http/server.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <exception>
 
 namespace nimbus::http {
+
+namespace {
+
+// One line on stderr (a single write, so lines from several loops do not interleave).
+void LogLine(const std::string& line) {
+  std::string s = "nimbus: " + line + "\n";
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, s.data(), s.size());
+}
+
+std::string WhatOf(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+}  // namespace
 
 LoopGroup::LoopGroup(size_t threads) {
   if (threads == 0) threads = 1;
@@ -30,7 +54,18 @@ void LoopGroup::Start() {
   for (auto& loop : loops_) {
     threads_.emplace_back([l = loop.get()] {
       current_loop = l;
-      l->run();
+      // The last line of defence: an exception that escaped a handler (a timer, a posted task)
+      // is logged and the loop runs on; io_context::run() may be called again after a throw.
+      // Handlers that can answer for themselves (a request's handler) catch first.
+      for (;;) {
+        try {
+          l->run();
+          return;
+        } catch (...) {
+          LogLine("an exception escaped a handler on an event loop (" + WhatOf(std::current_exception()) +
+                  "); the loop goes on");
+        }
+      }
     });
   }
 }
@@ -71,6 +106,7 @@ void Connection::ReadNext() {
 void Connection::OnRead(beast::error_code ec, size_t) {
   stream_.expires_never();
   if (ec == bhttp::error::body_limit) {
+    awaiting_reply_ = true;
     Response res{bhttp::status::payload_too_large, 11};
     res.set(bhttp::field::content_type, "application/json");
     res.set("x-amzn-ErrorType", "RequestTooLargeException");
@@ -88,7 +124,44 @@ void Connection::OnRead(beast::error_code ec, size_t) {
   Request req = parser_->release();
   keep_alive_ = req.keep_alive();
   head_ = req.method() == bhttp::verb::head;
-  config_->handler(shared_from_this(), std::move(req));
+  const unsigned version = req.version();
+  awaiting_reply_ = true;
+  try {
+    config_->handler(shared_from_this(), std::move(req));
+  } catch (...) {
+    // The handler boundary: the request gets a 500 (unless the handler had already answered)
+    // and the connection closes; the daemon goes on.
+    LogLine("a request handler threw (" + WhatOf(std::current_exception()) + "); answered 500");
+    if (awaiting_reply_ && !closed_) {
+      Response res{bhttp::status::internal_server_error, version};
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = R"({"message":"internal server error"})";
+      keep_alive_ = false;
+      DoReply(std::move(res));
+    }
+    return;
+  }
+  if (awaiting_reply_ && !closed_) WatchPeer();
+}
+
+void Connection::WatchPeer() {
+  if (watch_pending_) return;  // the outstanding wait serves this request too
+  watch_pending_ = true;
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+    self->watch_pending_ = false;
+    if (ec || self->closed_ || !self->awaiting_reply_) return;
+    char c;
+    ssize_t n = ::recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      self->Close();  // the peer went away before its answer
+      return;
+    }
+    if (n < 0) {
+      self->WatchPeer();  // nothing to read after all
+      return;
+    }
+    // Bytes before the reply (a pipelined request): they are read after the reply, as usual.
+  });
 }
 
 void Connection::Reply(Response&& res) {
@@ -98,7 +171,8 @@ void Connection::Reply(Response&& res) {
 }
 
 void Connection::DoReply(Response&& res) {
-  if (closed_) return;
+  if (closed_ || !awaiting_reply_) return;
+  awaiting_reply_ = false;
   res_ = std::move(res);
   res_.keep_alive(keep_alive_ && res_.keep_alive());
   res_.prepare_payload();
@@ -132,11 +206,27 @@ struct Listener::Acceptor : std::enable_shared_from_this<Acceptor> {
   void Accept() {
     acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) {
+      if (!ec && self->Admit(socket)) {
         std::make_shared<Connection>(std::move(socket), self->config)->Start();
       }
       self->Accept();
     });
+  }
+  // Runs the accept filter; a refused (or throwing) check closes the socket unread.
+  bool Admit(tcp::socket& socket) {
+    const auto& filter = config->options.accept_filter;
+    if (!filter) return true;
+    bool ok = false;
+    try {
+      ok = filter(socket.native_handle());
+    } catch (...) {
+      LogLine("an accept filter threw (" + WhatOf(std::current_exception()) + "); the connection is closed");
+    }
+    if (!ok) {
+      beast::error_code ignored;
+      socket.close(ignored);
+    }
+    return ok;
   }
   tcp::acceptor acceptor;
   std::shared_ptr<const ServerConfig> config;
@@ -183,6 +273,30 @@ Status Listener::Listen(LoopGroup& loops, const tcp::endpoint& endpoint) {
 
 Status Listener::Listen(asio::io_context& loop, const tcp::endpoint& endpoint) {
   return Bind(loop, endpoint, false);
+}
+
+Status Listener::Adopt(asio::io_context& loop, int listening_fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  int listening = 0;
+  socklen_t ilen = sizeof listening;
+  if (::getsockname(listening_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) ||
+      ::getsockopt(listening_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) != 0 || !listening) {
+    ::close(listening_fd);
+    return Status::InvalidArgument("fd " + std::to_string(listening_fd) + " is not a listening TCP socket");
+  }
+  auto a = std::make_shared<Acceptor>(loop, config_);
+  beast::error_code ec;
+  a->acceptor.assign(addr.ss_family == AF_INET ? tcp::v4() : tcp::v6(), listening_fd, ec);
+  if (ec) {
+    ::close(listening_fd);
+    return Status::Io("cannot adopt a listening socket: " + ec.message());
+  }
+  port_ = a->acceptor.local_endpoint(ec).port();
+  acceptors_.push_back(a);
+  asio::post(loop, [a] { a->Accept(); });
+  return Status::Ok();
 }
 
 void Listener::Close() {

@@ -1,11 +1,18 @@
 // A small HTTP/1.1 server core on Boost.Beast shared by the front door (gateway, admin, Invoke
 // API) and the per-instance Runtime API listeners.
 //
+// Errors: a request the handler cannot take (an exception thrown by it) is answered 500 and the
+// connection closed; the exception is logged to stderr and the loop goes on. An exception from
+// any other handler on a loop (a timer, a posted task) is logged and the loop keeps running, so
+// no exception ends the daemon.
+//
 // Threading: the daemon runs one io_context per core (LoopGroup). A connection lives on the
 // loop that accepted it and every handler of that connection runs there. A request is handed to
 // a Handler; the handler answers later, from any thread, through the Connection's Reply(), which
 // posts to the connection's loop. One request at a time per connection (no pipelining): the next
-// request is read only after the reply is written, and keep-alive is honoured.
+// request is read only after the reply is written, and keep-alive is honoured. While a request
+// waits for its reply, the connection watches its socket, so a peer that goes away is noticed
+// (OnClose runs) before the reply is written.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -64,6 +71,9 @@ struct ServerOptions {
   // Closed when idle this long between requests (0 = never). Runtime API connections legitimately
   // idle for minutes while parked in /next, so they use 0.
   std::chrono::seconds idle_timeout{0};
+  // Called on the acceptor's loop with each accepted socket, before anything is read from it;
+  // false (or an exception) closes the socket at once. Empty: every connection is served.
+  std::function<bool(int fd)> accept_filter;
 };
 
 // What a listener's connections share. Connections hold it by shared_ptr, so a connection
@@ -78,8 +88,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(tcp::socket socket, std::shared_ptr<const ServerConfig> config);
   void Start();
   // Thread-safe. Sends the response for the current request; keep-alive follows the request's.
+  // Only the first reply to a request is sent; a later one, or one after the close, is dropped.
   void Reply(Response&& res);
-  // Called on the connection's loop when the peer goes away (optional).
+  // Called once, on the connection's loop, when the connection closes: the peer went away (also
+  // noticed while a request waits for its reply), an error, or the end of a non-keep-alive
+  // exchange. Set it on the connection's loop. Optional.
   void OnClose(std::function<void()> fn) { on_close_ = std::move(fn); }
   asio::any_io_executor executor() { return stream_.get_executor(); }
   const std::string& peer_ip() const { return peer_ip_; }
@@ -89,6 +102,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadNext();
   void OnRead(beast::error_code ec, size_t bytes);
   void DoReply(Response&& res);
+  // While a request waits for its reply: closes the connection if the peer goes away.
+  void WatchPeer();
   void Close();
 
   beast::tcp_stream stream_;
@@ -98,6 +113,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool keep_alive_ = true;
   bool head_ = false;  // the current request is HEAD: its reply carries no body
   bool closed_ = false;
+  bool awaiting_reply_ = false;  // a request was read and its reply not yet started
+  bool watch_pending_ = false;   // a WatchPeer wait is outstanding
   std::string peer_ip_;
   std::function<void()> on_close_;
   Response res_;  // kept alive for the duration of async_write
@@ -113,6 +130,10 @@ class Listener {
   Status Listen(LoopGroup& loops, const tcp::endpoint& endpoint);
   // Binds a single acceptor on one loop.
   Status Listen(asio::io_context& loop, const tcp::endpoint& endpoint);
+  // Accepts on a socket someone else created, bound and put in the listening state (for
+  // instance, inside another network namespace); the listener takes ownership of the fd and
+  // closes it, also when adoption fails (InvalidArgument: not a listening TCP socket).
+  Status Adopt(asio::io_context& loop, int listening_fd);
   uint16_t port() const { return port_; }
   // Thread-safe; stops accepting (existing connections continue).
   void Close();

@@ -96,4 +96,12 @@ http::Response ErrorResponse(const http::Request& req, http::bhttp::status statu
   return http::MakeResponse(req, status, ErrorJson(error_type, message));
 }
 
+http::Response ErrorResponse(http::bhttp::status status, std::string_view error_type, std::string_view message) {
+  http::Response res{status, 11};
+  res.keep_alive(false);
+  res.set(http::bhttp::field::content_type, "application/json");
+  res.body() = ErrorJson(error_type, message);
+  return res;
+}
+
 }  // namespace nimbus::runtimeapi

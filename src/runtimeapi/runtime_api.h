@@ -49,6 +49,9 @@ http::Response Accepted(const http::Request& req);
 // Lambda's error answers: 400 InvalidRequestID, 413 RequestEntityTooLarge, 403 InvalidStateTransition, ...
 http::Response ErrorResponse(const http::Request& req, http::bhttp::status status, std::string_view error_type,
                              std::string_view message);
+// The same for a connection whose request is no longer at hand (a /next parked earlier); the
+// connection closes after it.
+http::Response ErrorResponse(http::bhttp::status status, std::string_view error_type, std::string_view message);
 
 // {"errorMessage": ..., "errorType": ...} with JSON escaping; used for platform-made errors.
 std::string ErrorJson(std::string_view error_type, std::string_view message);

@@ -14,8 +14,10 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <optional>
 
 #include "runtimeapi/runtime_api.h"
+#include "sandbox/peer_uid.h"
 
 namespace nimbus::scheduler {
 
@@ -40,6 +42,13 @@ std::string Fixed2(double v) {
   return buf;
 }
 
+// "10 s", "0.5 s".
+std::string SecondsText(std::chrono::milliseconds d) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%g s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
 std::string ErrorTypeOf(std::string_view body, std::string_view header) {
   if (!header.empty()) return std::string(header);
   boost::system::error_code ec;
@@ -56,7 +65,30 @@ constexpr size_t kLogTailBytes = 4096;
 
 int64_t BilledMs(double duration_ms) { return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(duration_ms))); }
 
-enum class State { kStarting, kIdle, kBusy, kFinishing, kDead };
+// An instance's life. Which fields go with which state (all guarded by Scheduler::mu_):
+// - kStarting: launched or being launched; its runtime has not asked /next yet. No parked, no
+//   current. The init timer runs.
+// - kIdle: parked in /next (`parked` set and open) and listed exactly once in pool->idle;
+//   the keep-alive timer runs. Only kIdle instances are in pool->idle.
+// - kDetached: ready between invocations, but its parked /next connection closed. Not listed,
+//   not dispatchable, not counted as capacity; its runtime's next /next makes it idle again,
+//   and keep-alive stops it like an idle one.
+// - kBusy: `current` is set. Until `delivered`, its event waits for a /next connection: the
+//   parked one when Dispatch runs, else the runtime's next /next.
+// - kFinishing: answered its invocation; its runtime's next /next is on the way.
+// - kDead: out of its pool; its process is killed (or exiting, or never came). It may still hold
+//   a parked connection, which Cleanup answers.
+//
+// A GET /next arriving in each state (the rule that keeps a duplicate or foreign /next harmless):
+// - kStarting, kFinishing, kDetached: the runtime is ready; it takes the oldest queued request or
+//   parks (kIdle, listed once).
+// - kIdle, or kBusy before the event is delivered: the newer connection replaces the parked one,
+//   which is answered 403 InvalidStateTransition; the instance stays listed once (or not at all
+//   when busy), and a pending event goes to the newer connection.
+// - kBusy after the event is delivered: answered 403 InvalidStateTransition; the invocation
+//   goes on and ends by its response, its deadline or the process exit.
+// - kDead: answered 410 InstanceStopped.
+enum class State { kStarting, kIdle, kDetached, kBusy, kFinishing, kDead };
 
 struct Invocation {
   InvokeRequest req;
@@ -65,7 +97,8 @@ struct Invocation {
   std::atomic<bool> completed{false};
   bool queued = false;  // guarded by Scheduler::mu_
   Clock::time_point queue_deadline;  // when a queued request gives up (429)
-  // Set on the instance's loop at dispatch:
+  // Set on the instance's loop by Dispatch:
+  bool started = false;  // START logged, deadline armed
   Clock::time_point start;
   int64_t deadline_ms = 0;
   bool cold = false;
@@ -77,7 +110,7 @@ struct Pool {
   catalog::ConfigPtr fn;
   std::string key;
   std::vector<std::shared_ptr<Instance>> instances;  // live ones
-  std::vector<Instance*> idle;                       // parked in /next; most recent last
+  std::vector<Instance*> idle;                       // kIdle ones, each once; most recent last
   std::deque<std::shared_ptr<Invocation>> queue;     // waiting for an instance, oldest first
   // One timer per pool fails queued requests at their deadline; it lives on one loop and is
   // only touched there (armed by a post, re-armed by its own handler). The Scheduler owns it
@@ -90,7 +123,11 @@ struct Pool {
 
 struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Instance> {
   Instance(Scheduler* s, std::shared_ptr<Pool> p, uint64_t n, asio::io_context& l)
-      : sched(s), pool(std::move(p)), id(n), loop(l), deadline_timer(l), idle_timer(l) {}
+      : sched(s), pool(std::move(p)), id(n), loop(l), deadline_timer(l), idle_timer(l), init_timer(l) {}
+  // Cleanup (or Shutdown) has released the process by now; this is a last resort.
+  ~Instance() override {
+    if (proc) sched->launcher_.Release(std::move(proc));
+  }
 
   Scheduler* const sched;
   const std::shared_ptr<Pool> pool;
@@ -100,19 +137,23 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   // Guarded by sched->mu_:
   State state = State::kStarting;
   std::shared_ptr<Invocation> current;
+  bool delivered = false;  // current's event was sent to the runtime
   http::ConnectionPtr parked;
   uint64_t idle_gen = 0;
+  bool launching = false;  // Launcher::Launch called, result not yet taken by OnLaunched
+  std::optional<Result<std::unique_ptr<sandbox::Process>>> launch_result;  // arrived, not yet taken
 
   // Owned by `loop`:
   std::unique_ptr<http::Listener> api;
   std::unique_ptr<sandbox::Process> proc;
   std::optional<asio::posix::stream_descriptor> exit_watch, out, err;
   std::string out_partial, err_partial, stderr_tail;
-  asio::steady_timer deadline_timer, idle_timer;
+  asio::steady_timer deadline_timer, idle_timer, init_timer;
   std::shared_ptr<Invocation> log_inv;  // the invocation printed lines belong to
   Clock::time_point launched_at;
   double init_ms = 0;
   bool dispatched_once = false;
+  bool refusal_logged = false;
   bool cleaned_up = false;
 
   const std::string& fn_name() const { return pool->fn->name; }
@@ -123,17 +164,34 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   void OnError(const http::ConnectionPtr& conn, http::Request&& req, std::string_view id) override;
   void OnInitError(const http::ConnectionPtr& conn, http::Request&& req) override;
 
+  // The parked connection if it is still open (taken out of `parked`), else null.
+  http::ConnectionPtr TakeParkedLocked();
+  // Sends `inv`'s event on `conn`.
+  void Deliver(const http::ConnectionPtr& conn, const std::shared_ptr<Invocation>& inv);
+  // Notices when a parked connection closes.
+  void WatchParked(const http::ConnectionPtr& conn);
+  void OnParkedClosed(const http::Connection* conn);
   // The current invocation if `rid` names it (answering 400 InvalidRequestID otherwise).
   std::shared_ptr<Invocation> TakeCurrent(const http::ConnectionPtr& conn, const http::Request& req,
                                           std::string_view rid);
+  void ArmIdleTimer(uint64_t gen);
   void OnIdleExpired(uint64_t gen);
   void OnDeadline(const std::shared_ptr<Invocation>& inv);
+  void OnInitTimeout();
   void OnExit();
+  // A Runtime API connection from someone other than the instance was closed unread.
+  void OnRefused(const std::string& who);
+  // Kills the process of an instance already out of its pool; OnExit then cleans up.
+  void Stop();
   void ReadPipe(bool is_err);
   void DrainPipes();
   void Consume(bool is_err, const char* data, size_t n);
+  // The last stderr output, for error messages: "; last output: ..." or empty.
+  std::string OutputTail() const;
   void EmitLine(LogStream stream, std::string text);
   void EndInvocation(const std::shared_ptr<Invocation>& inv);
+  // Closes everything the loop owns, answers a parked connection and gives the process back to
+  // the launcher. Idempotent; on the loop, or on Shutdown's thread once the loops stopped.
   void Cleanup();
 };
 
@@ -169,6 +227,7 @@ std::shared_ptr<Instance> Scheduler::NewInstanceLocked(const std::shared_ptr<Poo
   asio::io_context* here = http::LoopGroup::Current();
   auto inst = std::make_shared<Instance>(this, pool, next_instance_id_++, here ? *here : loops_.next());
   pool->instances.push_back(inst);
+  instances_[inst->id] = inst;
   return inst;
 }
 
@@ -227,7 +286,8 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   auto pool = PoolForLocked(fn);
   if (!pool->idle.empty()) {
     // Warm path: the most recently parked instance on the caller's own loop (no cross-thread
-    // hop), else the most recently parked one (its caches are the warmest).
+    // hop), else the most recently parked one (its caches are the warmest). The parked
+    // connection stays with the instance: Dispatch takes whichever is parked when it runs.
     auto pick = pool->idle.end() - 1;
     if (asio::io_context* here = http::LoopGroup::Current(); here && &(*pick)->loop != here) {
       for (auto it = pool->idle.rbegin(); it != pool->idle.rend(); ++it) {
@@ -241,14 +301,12 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
     pool->idle.erase(pick);
     raw->state = State::kBusy;
     raw->current = inv;
+    raw->delivered = false;
     raw->idle_gen++;
-    http::ConnectionPtr conn = std::move(raw->parked);
     std::shared_ptr<Instance> inst = raw->shared_from_this();
     lock.unlock();
     asio::io_context& loop = inst->loop;  // read before `inst` moves into the closure
-    asio::post(loop, [this, inst = std::move(inst), conn = std::move(conn), inv = std::move(inv)]() mutable {
-      Dispatch(inst, std::move(conn), std::move(inv));
-    });
+    asio::post(loop, [this, inst = std::move(inst), inv = std::move(inv)] { Dispatch(inst, inv); });
     return;
   }
   const size_t max = static_cast<size_t>(fn->manifest.concurrency.max);
@@ -262,9 +320,10 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
                  "TooManyRequestsException"});
     return;
   }
-  // A queued request waits at most the function's timeout for an instance, then gets a 429.
-  // Every entry of a pool has the same timeout, so the queue is ordered by deadline and one
-  // timer per pool, armed for the front, serves them all.
+  // A queued request waits at most the function's timeout for an instance, then gets a 429
+  // (unless a starting instance is on its way for it: see ArmQueueTimer). Every entry of a pool
+  // has the same timeout, so the queue is ordered by deadline and one timer per pool, armed for
+  // the front, serves them all.
   inv->queue_deadline = Clock::now() + std::chrono::seconds(fn->manifest.timeout_s);
   pool->queue.push_back(inv);
   inv->queued = true;
@@ -285,7 +344,7 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   MaybeStartForQueueLocked(pool, to_launch);
   lock.unlock();
 
-  for (auto& inst : to_launch) asio::post(inst->loop, [this, inst] { Launch(inst); });
+  PostLaunches(std::move(to_launch));
   if (arm) asio::post(arm->get_executor(), [this, pool, arm] { ArmQueueTimer(pool, arm); });
 }
 
@@ -295,17 +354,26 @@ void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, asio::steady_ti
   {
     Lock lock(mu_);
     const auto now = Clock::now();
-    while (!pool->queue.empty() && pool->queue.front()->queue_deadline <= now) {
-      auto inv = std::move(pool->queue.front());
-      pool->queue.pop_front();
-      inv->queued = false;
-      expired.push_back(std::move(inv));
+    // The oldest `covered` requests each have a starting instance on its way (every starting
+    // instance takes the front request when ready, or fails it): their wait ends with that
+    // instance's init, bounded by init_timeout, not with a 429 at their queue deadline. The
+    // rest are ordered by deadline; the expired ones form a prefix of them.
+    const size_t covered = std::min(pool->queue.size(), static_cast<size_t>(pool->Starting()));
+    auto first = pool->queue.begin() + static_cast<std::ptrdiff_t>(covered);
+    auto last = first;
+    while (last != pool->queue.end() && (*last)->queue_deadline <= now) ++last;
+    for (auto it = first; it != last; ++it) {
+      (*it)->queued = false;
+      expired.push_back(std::move(*it));
     }
+    pool->queue.erase(first, last);
     if (pool->queue.empty()) {
       pool->queue_timer_armed = false;
       ErasePoolIfUnusedLocked(pool);
+    } else if (covered < pool->queue.size()) {
+      next = pool->queue[covered]->queue_deadline;
     } else {
-      next = pool->queue.front()->queue_deadline;
+      next = now + options_.init_timeout;  // every waiting request is covered: look again later
     }
   }
   if (next != Clock::time_point{}) {
@@ -338,48 +406,40 @@ void Scheduler::Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& re
   done(std::move(result));
 }
 
-void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
-  const catalog::FunctionConfig& fn = *inst->pool->fn;
-  auto fail = [&](const std::string& why) {
-    std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
-    std::vector<std::shared_ptr<Instance>> to_launch;
-    {
-      Lock lock(mu_);
-      RemoveInstanceLocked(inst.get());
-      FailFrontLocked(inst->pool,
-                      {Outcome::kStartFailed, runtimeapi::ErrorJson("Runtime.StartError", why), "Runtime.StartError"},
-                      to_fail);
-      // The rest of the queue gets its own attempt (and its own StartError), not a late 429.
-      MaybeStartForQueueLocked(inst->pool, to_launch);
-    }
-    for (auto& i : to_launch) asio::post(i->loop, [this, i] { Launch(i); });
-    inst->EmitLine(LogStream::kPlatform, "nimbus: could not start an instance: " + why);
-    for (auto& [i, r] : to_fail) Finish(i, std::move(r));
-    inst->Cleanup();
-  };
-
-  inst->api = std::make_unique<http::Listener>(runtimeapi::MakeHandler(inst->weak_from_this()),
-                                               http::ServerOptions{16 << 20, std::chrono::seconds(0)});
-  Status st = inst->api->Listen(inst->loop, {asio::ip::make_address_v4("127.0.0.1"), 0});
-  if (!st.ok()) return fail(st.message());
-
-  sandbox::LaunchSpec spec;
-  const auto& m = fn.manifest;
-  if (m.runtime == "provided") {
-    spec.executable = (fn.code_dir / "bootstrap").string();
-  } else {
-    spec.executable = options_.runtimes_dir + "/" + m.runtime + "/bootstrap";
+void Scheduler::PostLaunches(std::vector<std::shared_ptr<Instance>>&& instances) {
+  for (auto& inst : instances) {
+    asio::io_context& loop = inst->loop;
+    // Moved, so no reference stays behind on the calling thread.
+    asio::post(loop, [this, inst = std::move(inst)] { Launch(inst); });
   }
-  spec.argv = {spec.executable};
-  spec.cwd = fn.code_dir.string();
+}
+
+void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
+  {
+    Lock lock(mu_);
+    if (inst->state != State::kStarting || shutting_down_) {
+      lock.unlock();
+      inst->Cleanup();
+      return;
+    }
+    ++launches_in_flight_;
+    inst->launching = true;
+  }
+  const catalog::FunctionConfig& fn = *inst->pool->fn;
+  const auto& m = fn.manifest;
+  sandbox::LaunchSpec spec;
+  spec.code_dir = fn.code_dir.string();
+  if (m.runtime != "provided") spec.runtime_dir = options_.runtimes_dir + "/" + m.runtime;
   spec.memory_bytes = static_cast<uint64_t>(m.memory_mb) << 20;
   spec.pids_max = 1024;
-  std::string api_addr = "127.0.0.1:" + std::to_string(inst->api->port());
+  spec.tmp_bytes = static_cast<uint64_t>(m.ephemeral_storage_mb) << 20;
+  spec.network = m.network == manifest::Network::kNone ? sandbox::Network::kNone : sandbox::Network::kEgress;
+  for (const auto& f : m.filesystems) spec.mounts.push_back({f.host, f.mount, f.read_only});
+  spec.label = fn.name + "/" + fn.version;
+  // The launcher adds LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR and AWS_LAMBDA_RUNTIME_API: only it
+  // knows where the instance sees its code and how it reaches its Runtime API.
   spec.env = {
-      "AWS_LAMBDA_RUNTIME_API=" + api_addr,
       "_HANDLER=" + m.handler,
-      "LAMBDA_TASK_ROOT=" + spec.cwd,
-      "LAMBDA_RUNTIME_DIR=" + (m.runtime == "provided" ? spec.cwd : options_.runtimes_dir + "/" + m.runtime),
       "AWS_LAMBDA_FUNCTION_NAME=" + fn.name,
       "AWS_LAMBDA_FUNCTION_VERSION=" + fn.version,
       "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + std::to_string(m.memory_mb),
@@ -393,19 +453,89 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
       "TZ=:UTC",
       "LANG=C.UTF-8",
       "PATH=" + options_.path_env,
-      "HOME=" + options_.tmp_root,
-      "TMPDIR=" + options_.tmp_root,
+      "HOME=/tmp",
+      "TMPDIR=/tmp",
       "PYTHONUNBUFFERED=1",
   };
   for (const auto& [k, v] : m.environment) spec.env.push_back(k + "=" + v);
 
-  auto proc = launcher_.Launch(spec);
-  // Forking the next stem costs about a millisecond: queue it behind what this launch started
-  // (the instance's first /next lands on this loop too, usually after it).
-  asio::post(inst->loop, [this] { launcher_.Replenish(); });
-  if (!proc.ok()) return fail(proc.status().message());
-  inst->proc = std::move(proc).value();
+  // Init time counts from here: the launcher's work is part of a cold start.
   inst->launched_at = Clock::now();
+  inst->init_timer.expires_after(options_.init_timeout);
+  inst->init_timer.async_wait([inst](const boost::system::error_code& ec) {
+    if (!ec) inst->OnInitTimeout();
+  });
+  // The callback holds the instance weakly: the last reference to an instance must not be
+  // dropped on the launcher's thread (its timers belong to its loop). `instances_` keeps it
+  // alive while the launch is under way.
+  launcher_.Launch(std::move(spec), [this, weak = std::weak_ptr<Instance>(inst)](
+                                        Result<std::unique_ptr<sandbox::Process>> result) {
+    LaunchDone(weak.lock(), std::move(result));
+  });
+}
+
+void Scheduler::LaunchDone(std::shared_ptr<Instance> inst, Result<std::unique_ptr<sandbox::Process>> result) {
+  {
+    Lock lock(mu_);
+    if (!shutting_down_ && inst) {
+      inst->launch_result.emplace(std::move(result));
+      asio::io_context& loop = inst->loop;  // read before `inst` moves into the closure
+      asio::post(loop, [this, inst = std::move(inst)] { OnLaunched(inst); });
+      if (--launches_in_flight_ == 0) launches_done_.notify_all();
+      return;
+    }
+  }
+  inst.reset();
+  // Shutting down (the loops are stopped) or the instance is gone: the process goes straight back.
+  if (result.ok()) launcher_.Release(std::move(result).value());
+  Lock lock(mu_);
+  if (--launches_in_flight_ == 0) launches_done_.notify_all();
+}
+
+void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
+  std::optional<Result<std::unique_ptr<sandbox::Process>>> result;
+  bool keep = false;
+  {
+    Lock lock(mu_);
+    if (!inst->launch_result) return;  // Shutdown took it
+    result = std::move(inst->launch_result);
+    inst->launch_result.reset();
+    inst->launching = false;
+    const auto& pool = inst->pool;
+    // A retired pool with nothing queued has no use for a new instance.
+    keep = inst->state == State::kStarting && !shutting_down_ && !(pool->retired && pool->queue.empty());
+    if (!keep && inst->state != State::kDead) RemoveInstanceLocked(inst.get());
+  }
+  if (!result->ok()) {
+    if (keep) return FailStart(inst, result->status().message());
+    inst->Cleanup();
+    return;
+  }
+  if (!keep) {  // removed meanwhile (init timeout, retirement): the launcher takes it back
+    launcher_.Release(std::move(*result).value());
+    inst->Cleanup();
+    return;
+  }
+  inst->proc = std::move(*result).value();
+  int listening = inst->proc->TakeRuntimeApiListener();
+  if (listening < 0) return FailStart(inst, "the launcher gave the instance no Runtime API socket");
+  http::ServerOptions api_options{16 << 20, std::chrono::seconds(0)};
+  if (inst->proc->check_peer_uid()) {
+    // The listener is on the host's loopback, reachable by every local process: only
+    // connections from the instance's own uid are served.
+    api_options.accept_filter = [weak = inst->weak_from_this(), uid = inst->proc->uid()](int fd) {
+      auto peer = sandbox::SocketPeerUid(fd);
+      if (peer.ok() && static_cast<int64_t>(peer.value()) == uid) return true;
+      if (auto i = weak.lock()) {
+        i->OnRefused(peer.ok() ? "uid " + std::to_string(peer.value()) : peer.status().message());
+      }
+      return false;
+    };
+  }
+  inst->api = std::make_unique<http::Listener>(runtimeapi::MakeHandler(inst->weak_from_this()),
+                                               std::move(api_options));
+  Status st = inst->api->Adopt(inst->loop, listening);
+  if (!st.ok()) return FailStart(inst, "cannot serve the Runtime API: " + st.message());
 
   int pidfd = inst->proc->exit_fd();
   if (pidfd >= 0) {
@@ -426,9 +556,36 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
   }
 }
 
-void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, http::ConnectionPtr conn,
-                         std::shared_ptr<Invocation> inv) {
+void Scheduler::FailStart(const std::shared_ptr<Instance>& inst, const std::string& why) {
+  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
+  std::vector<std::shared_ptr<Instance>> to_launch;
+  {
+    Lock lock(mu_);
+    if (inst->state != State::kDead) {
+      RemoveInstanceLocked(inst.get());
+      FailFrontLocked(inst->pool,
+                      {Outcome::kStartFailed, runtimeapi::ErrorJson("Runtime.StartError", why), "Runtime.StartError"},
+                      to_fail);
+      // The rest of the queue gets its own attempt (and its own StartError), not a late 429.
+      MaybeStartForQueueLocked(inst->pool, to_launch);
+    }
+  }
+  PostLaunches(std::move(to_launch));
+  inst->EmitLine(LogStream::kPlatform, "nimbus: could not start an instance: " + why);
+  for (auto& [i, r] : to_fail) Finish(i, std::move(r));
+  inst->Cleanup();
+}
+
+void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const std::shared_ptr<Invocation>& inv) {
+  http::ConnectionPtr conn;
+  {
+    Lock lock(mu_);
+    if (inst->current != inv) return;  // ended before it started (the process exited)
+    conn = inst->TakeParkedLocked();
+    inst->delivered = conn != nullptr;
+  }
   const auto& m = inst->pool->fn->manifest;
+  inv->started = true;
   inv->start = Clock::now();
   inv->deadline_ms = EpochMs() + static_cast<int64_t>(m.timeout_s) * 1000;
   if (!inst->dispatched_once) {
@@ -439,18 +596,13 @@ void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, http::Connection
   inst->log_inv = inv;
   inst->EmitLine(LogStream::kPlatform,
                  "START RequestId: " + inv->req.request_id + " Version: " + inst->pool->fn->version);
-
-  std::string trace_id = "Root=1-" + inv->req.request_id.substr(0, 8) + "-" + inv->req.request_id;
-  runtimeapi::NextEvent ev{inv->req.request_id, inv->deadline_ms,
-                           inv->req.invoked_arn.empty() ? std::string_view(inst->pool->fn->arn)
-                                                        : std::string_view(inv->req.invoked_arn),
-                           trace_id, inv->req.client_context, inv->req.cognito_identity};
-  conn->Reply(runtimeapi::NextResponse(11, ev, std::move(inv->req.payload)));
-
   inst->deadline_timer.expires_after(std::chrono::seconds(m.timeout_s));
   inst->deadline_timer.async_wait([inst, inv](const boost::system::error_code& ec) {
     if (!ec) inst->OnDeadline(inv);
   });
+  // No open /next connection (it closed after the instance was picked): the event waits for
+  // the runtime's next /next, or ends with the process or the deadline.
+  if (conn) inst->Deliver(conn, inv);
 }
 
 void Scheduler::KeepWarm(const catalog::ConfigPtr& fn) {
@@ -460,29 +612,28 @@ void Scheduler::KeepWarm(const catalog::ConfigPtr& fn) {
     Lock lock(mu_);
     MaybeStartForQueueLocked(PoolForLocked(fn), to_launch);
   }
-  for (auto& inst : to_launch) asio::post(inst->loop, [this, inst] { Launch(inst); });
+  PostLaunches(std::move(to_launch));
 }
 
 void Scheduler::RetireVersions(const std::string& function, const std::vector<std::string>& keep) {
-  std::vector<std::shared_ptr<Instance>> to_kill;
+  std::vector<std::shared_ptr<Instance>> to_stop;
   {
     Lock lock(mu_);
     for (auto& [key, pool] : pools_) {
       if (pool->fn->name != function) continue;
       if (std::find(keep.begin(), keep.end(), pool->fn->version) != keep.end()) continue;
       pool->retired = true;
-      for (Instance* i : pool->idle) {
-        i->state = State::kDead;
-        to_kill.push_back(i->shared_from_this());
+      // Instances between invocations stop now; busy and starting ones stop at their next /next
+      // (after serving what is queued).
+      for (auto& i : pool->instances) {
+        if (i->state == State::kIdle || i->state == State::kDetached) to_stop.push_back(i);
       }
-      pool->idle.clear();
     }
-    for (auto& i : to_kill) RemoveInstanceLocked(i.get());
+    for (auto& i : to_stop) RemoveInstanceLocked(i.get());
   }
-  for (auto& i : to_kill) {
-    asio::post(i->loop, [i] {
-      if (i->proc) i->proc->Kill();
-    });
+  for (auto& i : to_stop) {
+    asio::io_context& loop = i->loop;
+    asio::post(loop, [i = std::move(i)] { i->Stop(); });  // the closure holds the only reference here
   }
 }
 
@@ -490,7 +641,8 @@ namespace {
 void AddCounts(const Pool& pool, Counts& c) {
   for (const auto& i : pool.instances) {
     switch (i->state) {
-      case State::kStarting: c.starting++; break;
+      case State::kStarting:
+      case State::kDetached: c.starting++; break;
       case State::kIdle: c.idle++; break;
       case State::kBusy:
       case State::kFinishing: c.busy++; break;
@@ -525,27 +677,36 @@ size_t Scheduler::LiveInstances() const {
 }
 
 void Scheduler::Shutdown() {
-  std::vector<std::shared_ptr<Invocation>> queued;
+  std::vector<std::shared_ptr<Invocation>> to_fail;
   std::vector<std::shared_ptr<Instance>> instances;
+  std::vector<std::unique_ptr<sandbox::Process>> untaken;
   {
     Lock lock(mu_);
     shutting_down_ = true;
+    // A launch called back from now on releases its process itself; wait for those under way.
+    launches_done_.wait(lock, [this] { return launches_in_flight_ == 0; });
     for (auto& [key, pool] : pools_) {
-      for (auto& inv : pool->queue) queued.push_back(inv);
+      for (auto& inv : pool->queue) to_fail.push_back(inv);
       pool->queue.clear();
-      for (auto& i : pool->instances) instances.push_back(i);
+    }
+    for (auto& [id, inst] : instances_) {
+      instances.push_back(inst);
+      if (inst->current) to_fail.push_back(std::move(inst->current));
+      // Launched, but the loop stopped before it could take the process.
+      if (inst->launch_result && inst->launch_result->ok()) untaken.push_back(std::move(*inst->launch_result).value());
+      inst->launch_result.reset();
+      inst->launching = false;
+      if (inst->state != State::kDead) RemoveInstanceLocked(inst.get());
     }
   }
-  for (auto& inv : queued) {
+  for (auto& inv : to_fail) {
     Finish(inv, {Outcome::kShutdown, runtimeapi::ErrorJson("ServiceException", "nimbus is shutting down"),
                  "ServiceException"});
   }
-  // Called after the loops stopped: no loop touches these processes any more. Destroying a
-  // Process kills its group, reaps it and removes its cgroup.
-  for (auto& i : instances) {
-    i->proc.reset();
-    i->Cleanup();
-  }
+  for (auto& p : untaken) launcher_.Release(std::move(p));
+  // The loops have stopped: no loop touches these instances any more.
+  for (auto& i : instances) i->Cleanup();
+  launcher_.Drain();
   // Pool::instances and Instance::pool point at each other: break the cycle.
   Lock lock(mu_);
   for (auto& [key, pool] : pools_) {
@@ -553,6 +714,7 @@ void Scheduler::Shutdown() {
     pool->idle.clear();
   }
   pools_.clear();
+  instances_.clear();
   // Timers go while their io_contexts still exist; handlers left queued there hold no timer.
   for (auto& [key, timer] : queue_timers_) timer->cancel();
   queue_timers_.clear();
@@ -560,47 +722,138 @@ void Scheduler::Shutdown() {
 
 // ---- Instance (all on its loop) -----------------------------------------------------------------
 
-void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&&) {
-  std::shared_ptr<Invocation> inv, stale;
-  bool stop = false;
+http::ConnectionPtr Instance::TakeParkedLocked() {
+  http::ConnectionPtr conn = std::move(parked);
+  if (conn && conn->closed()) conn.reset();
+  return conn;
+}
+
+void Instance::Deliver(const http::ConnectionPtr& conn, const std::shared_ptr<Invocation>& inv) {
+  std::string trace_id = "Root=1-" + inv->req.request_id.substr(0, 8) + "-" + inv->req.request_id;
+  runtimeapi::NextEvent ev{inv->req.request_id, inv->deadline_ms,
+                           inv->req.invoked_arn.empty() ? std::string_view(pool->fn->arn)
+                                                        : std::string_view(inv->req.invoked_arn),
+                           trace_id, inv->req.client_context, inv->req.cognito_identity};
+  conn->Reply(runtimeapi::NextResponse(11, ev, std::move(inv->req.payload)));
+}
+
+void Instance::WatchParked(const http::ConnectionPtr& conn) {
+  conn->OnClose([weak = weak_from_this(), raw = conn.get()] {
+    if (auto self = weak.lock()) self->OnParkedClosed(raw);
+  });
+}
+
+void Instance::OnParkedClosed(const http::Connection* conn) {
+  Scheduler::Lock lock(sched->mu_);
+  if (parked.get() != conn) return;  // not parked (any more): nothing depends on it
+  parked.reset();
+  if (state == State::kIdle) {
+    // No dispatch may pick a connection that is gone. The keep-alive timer keeps running.
+    std::erase(pool->idle, this);
+    state = State::kDetached;
+  }
+  // kBusy before delivery: the event waits for the runtime's next /next.
+}
+
+void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
+  enum class Act { kDispatch, kDeliver, kPark, kReplace, kStop, kRefuseBusy, kRefuseDead } act = Act::kRefuseDead;
+  std::shared_ptr<Invocation> inv;
+  http::ConnectionPtr displaced;
+  std::string running;
+  bool was_starting = false;
   uint64_t gen = 0;
   {
     Scheduler::Lock lock(sched->mu_);
-    if (state == State::kDead) return;
-    if (state == State::kStarting) init_ms = MsSince(launched_at);
-    stale = std::move(current);  // asked for more work without answering the last
-    if (!pool->queue.empty()) {
-      inv = std::move(pool->queue.front());
-      pool->queue.pop_front();
-      inv->queued = false;
-      state = State::kBusy;
-      current = inv;
-    } else if (pool->retired || sched->shutting_down_) {
-      sched->RemoveInstanceLocked(this);
-      stop = true;
-    } else {
-      state = State::kIdle;
-      parked = conn;
-      pool->idle.push_back(this);
-      gen = ++idle_gen;
+    switch (state) {
+      case State::kDead:
+        act = Act::kRefuseDead;
+        break;
+      case State::kStarting:
+        was_starting = true;
+        init_ms = MsSince(launched_at);
+        [[fallthrough]];
+      case State::kFinishing:
+      case State::kDetached:
+        if (!pool->queue.empty()) {
+          inv = std::move(pool->queue.front());
+          pool->queue.pop_front();
+          inv->queued = false;
+          state = State::kBusy;
+          current = inv;
+          delivered = false;
+          parked = conn;  // Dispatch takes it
+          act = Act::kDispatch;
+        } else if (pool->retired || sched->shutting_down_) {
+          sched->RemoveInstanceLocked(this);
+          act = Act::kStop;
+        } else {
+          state = State::kIdle;
+          parked = conn;
+          pool->idle.push_back(this);
+          gen = ++idle_gen;
+          act = Act::kPark;
+        }
+        break;
+      case State::kIdle:
+        displaced = std::exchange(parked, conn);
+        act = Act::kReplace;
+        break;
+      case State::kBusy:
+        if (delivered) {
+          running = current->req.request_id;
+          act = Act::kRefuseBusy;
+          break;
+        }
+        displaced = std::exchange(parked, conn);
+        act = Act::kReplace;
+        if (current->started) {  // Dispatch found no connection: the event goes out now
+          parked.reset();
+          delivered = true;
+          inv = current;
+          act = Act::kDeliver;
+        }
+        break;
     }
   }
-  if (stale) {
-    deadline_timer.cancel();
-    EndInvocation(stale);
-    sched->Finish(stale, {Outcome::kFunctionError,
-                          runtimeapi::ErrorJson("Runtime.InvalidStateTransition",
-                                                "the runtime asked for the next event without answering this one"),
-                          "Runtime.InvalidStateTransition"});
+  if (was_starting) init_timer.cancel();
+  if (displaced && displaced != conn && !displaced->closed()) {
+    displaced->Reply(runtimeapi::ErrorResponse(http::bhttp::status::forbidden, "InvalidStateTransition",
+                                               "another connection asked for the next event; this one is replaced"));
   }
-  if (inv) {
-    sched->Dispatch(shared_from_this(), conn, std::move(inv));
-    return;
+  switch (act) {
+    case Act::kDispatch:
+      WatchParked(conn);
+      sched->Dispatch(shared_from_this(), inv);
+      return;
+    case Act::kDeliver:
+      Deliver(conn, inv);
+      return;
+    case Act::kReplace:
+      WatchParked(conn);
+      return;
+    case Act::kPark:
+      WatchParked(conn);
+      ArmIdleTimer(gen);
+      return;
+    case Act::kStop:
+      Stop();  // first: the runtime must not act on the answer
+      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::gone, "InstanceStopped",
+                                            "this instance has been stopped"));
+      return;
+    case Act::kRefuseBusy:
+      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::forbidden, "InvalidStateTransition",
+                                            "request " + running +
+                                                " is still running on this instance; post its response or error "
+                                                "before asking for the next event"));
+      return;
+    case Act::kRefuseDead:
+      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::gone, "InstanceStopped",
+                                            "this instance has been stopped"));
+      return;
   }
-  if (stop) {
-    if (proc) proc->Kill();
-    return;
-  }
+}
+
+void Instance::ArmIdleTimer(uint64_t gen) {
   idle_timer.expires_after(std::chrono::seconds(pool->fn->manifest.keep_alive_s));
   idle_timer.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
     if (!ec) self->OnIdleExpired(gen);
@@ -610,21 +863,18 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&&) {
 void Instance::OnIdleExpired(uint64_t gen) {
   {
     Scheduler::Lock lock(sched->mu_);
-    if (state != State::kIdle || idle_gen != gen) return;
+    if ((state != State::kIdle && state != State::kDetached) || idle_gen != gen) return;
     if (pool->instances.size() <= static_cast<size_t>(pool->fn->manifest.concurrency.min_warm) && !pool->retired) {
       // min_warm keeps this one; look again after another keep-alive period.
-      idle_timer.expires_after(std::chrono::seconds(pool->fn->manifest.keep_alive_s));
-      idle_timer.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
-        if (!ec) self->OnIdleExpired(gen);
-      });
+      lock.unlock();
+      ArmIdleTimer(gen);
       return;
     }
-    parked.reset();
     sched->RemoveInstanceLocked(this);
   }
   EmitLine(LogStream::kPlatform, "nimbus: instance " + std::to_string(id) + " stopped after " +
                                      std::to_string(pool->fn->manifest.keep_alive_s) + " s idle (keep_alive)");
-  if (proc) proc->Kill();
+  Stop();
 }
 
 std::shared_ptr<Invocation> Instance::TakeCurrent(const http::ConnectionPtr& conn, const http::Request& req,
@@ -632,8 +882,9 @@ std::shared_ptr<Invocation> Instance::TakeCurrent(const http::ConnectionPtr& con
   std::shared_ptr<Invocation> inv;
   {
     Scheduler::Lock lock(sched->mu_);
-    if (current && current->req.request_id == rid) {
+    if (current && delivered && current->req.request_id == rid) {
       inv = std::move(current);
+      delivered = false;
       state = State::kFinishing;
     }
   }
@@ -681,23 +932,56 @@ void Instance::OnError(const http::ConnectionPtr& conn, http::Request&& req, std
 }
 
 void Instance::OnInitError(const http::ConnectionPtr& conn, http::Request&& req) {
+  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
   std::string type = ErrorTypeOf(req.body(), req["Lambda-Runtime-Function-Error-Type"]);
   std::string body = std::move(req.body());
   if (body.empty()) body = runtimeapi::ErrorJson(type, "the runtime failed to initialise");
+  {
+    Scheduler::Lock lock(sched->mu_);
+    if (state != State::kStarting) {
+      // As Lambda: init/error is only for the init phase, before the first /next.
+      lock.unlock();
+      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::forbidden, "InvalidStateTransition",
+                                            "init/error is accepted only before the first /next"));
+      return;
+    }
+    sched->RemoveInstanceLocked(this);
+    sched->FailFrontLocked(pool, {Outcome::kFunctionError, body, type}, to_fail);
+  }
+  init_timer.cancel();
   DrainPipes();
   EmitLine(LogStream::kPlatform, "INIT_REPORT Init Duration: " + Fixed2(MsSince(launched_at)) +
                                      " ms\tPhase: init\tStatus: error\tError Type: " + type);
   EmitLine(LogStream::kPlatform, body);
-  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
-  {
-    Scheduler::Lock lock(sched->mu_);
-    if (state == State::kDead) return;
-    sched->RemoveInstanceLocked(this);
-    sched->FailFrontLocked(pool, {Outcome::kFunctionError, body, type}, to_fail);
-  }
   for (auto& [i, r] : to_fail) sched->Finish(i, std::move(r));
   conn->Reply(runtimeapi::Accepted(req));
-  if (proc) proc->Kill();
+  Stop();
+}
+
+void Instance::OnInitTimeout() {
+  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
+  std::vector<std::shared_ptr<Instance>> to_launch;
+  DrainPipes();
+  const std::string limit = SecondsText(sched->options_.init_timeout);
+  std::string msg = "the runtime did not call GET /2018-06-01/runtime/invocation/next within " + limit +
+                    " of its start (init timeout), so it was stopped; look at what its start-up code does" +
+                    OutputTail();
+  {
+    Scheduler::Lock lock(sched->mu_);
+    if (state != State::kStarting) return;
+    sched->RemoveInstanceLocked(this);
+    sched->FailFrontLocked(pool, {Outcome::kFunctionError, runtimeapi::ErrorJson("Runtime.InitError", msg),
+                                  "Runtime.InitError"},
+                           to_fail);
+    // Requests still queued get a fresh instance each (and their own init), not a late 429.
+    sched->MaybeStartForQueueLocked(pool, to_launch);
+  }
+  EmitLine(LogStream::kPlatform,
+           "INIT_REPORT Init Duration: " + Fixed2(MsSince(launched_at)) + " ms\tPhase: init\tStatus: timeout");
+  EmitLine(LogStream::kPlatform, "nimbus: " + msg);
+  for (auto& [i, r] : to_fail) sched->Finish(i, std::move(r));
+  sched->PostLaunches(std::move(to_launch));
+  Stop();  // a launch still under way is released when it arrives (OnLaunched)
 }
 
 void Instance::OnDeadline(const std::shared_ptr<Invocation>& inv) {
@@ -707,13 +991,39 @@ void Instance::OnDeadline(const std::shared_ptr<Invocation>& inv) {
     current.reset();
     sched->RemoveInstanceLocked(this);
   }
-  if (proc) proc->Kill();
+  Stop();
   DrainPipes();
   std::string msg = "Task timed out after " + Fixed2(pool->fn->manifest.timeout_s) + " seconds";
   EmitLine(LogStream::kPlatform, inv->req.request_id + " " + msg);
   EndInvocation(inv);
   sched->Finish(inv, {Outcome::kTimeout, runtimeapi::ErrorJson("Sandbox.Timedout", msg), "Sandbox.Timedout"});
   // The process exit (OnExit) finishes the clean-up and starts replacements for queued work.
+}
+
+void Instance::OnRefused(const std::string& who) {
+  if (refusal_logged) return;
+  refusal_logged = true;
+  // Not attributed to the invocation running now: the connection was not the function's.
+  sched->logs_.Append(fn_name(), {EpochMs(), std::string(), LogStream::kPlatform,
+                                  "nimbus: refused a Runtime API connection to instance " + std::to_string(id) +
+                                      " that does not come from the instance (" + who + ", the instance runs as uid " +
+                                      std::to_string(proc ? proc->uid() : -1) +
+                                      "); later refusals for this instance are not logged"});
+}
+
+void Instance::Stop() {
+  if (proc) {
+    proc->Kill();
+    if (!exit_watch) Cleanup();  // no OnExit will follow
+    return;
+  }
+  bool still_launching;
+  {
+    Scheduler::Lock lock(sched->mu_);
+    still_launching = launching;
+  }
+  // A launch under way is released when it arrives (OnLaunched); else nothing is left to wait for.
+  if (!still_launching) Cleanup();
 }
 
 void Instance::OnExit() {
@@ -730,11 +1040,12 @@ void Instance::OnExit() {
   std::shared_ptr<Invocation> inv;
   std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
   std::vector<std::shared_ptr<Instance>> to_launch;
-  std::string tail = stderr_tail.empty() ? "" : "; last output: " + stderr_tail;
+  std::string tail = OutputTail();
   {
     Scheduler::Lock lock(sched->mu_);
     State was = state;
     inv = std::move(current);
+    delivered = false;
     if (was != State::kDead) {
       sched->RemoveInstanceLocked(this);
       if (!inv && was == State::kStarting) {
@@ -746,7 +1057,6 @@ void Instance::OnExit() {
             to_fail);
       }
     }
-    parked.reset();
     sched->MaybeStartForQueueLocked(pool, to_launch);
   }
   if (inv) {
@@ -756,11 +1066,11 @@ void Instance::OnExit() {
                                 std::to_string(pool->fn->manifest.memory_mb) + " MB (memory in function.yaml)"
                           : "RequestId: " + inv->req.request_id + " Error: Runtime exited with error: " + how;
     EmitLine(LogStream::kPlatform, msg);
-    EndInvocation(inv);
+    if (inv->started) EndInvocation(inv);
     sched->Finish(inv, {oom ? Outcome::kOutOfMemory : Outcome::kCrash, runtimeapi::ErrorJson(type, msg), type});
   }
   for (auto& [i, r] : to_fail) sched->Finish(i, std::move(r));
-  for (auto& i : to_launch) asio::post(i->loop, [s = sched, i] { s->Launch(i); });
+  sched->PostLaunches(std::move(to_launch));
   Cleanup();
 }
 
@@ -770,12 +1080,30 @@ void Instance::Cleanup() {
   boost::system::error_code ec;
   deadline_timer.cancel();
   idle_timer.cancel();
+  init_timer.cancel();
   if (api) api->Close();
   if (exit_watch) exit_watch->close(ec);
   if (out) out->close(ec);
   if (err) err->close(ec);
   log_inv.reset();
-  proc.reset();
+  http::ConnectionPtr conn;
+  {
+    Scheduler::Lock lock(sched->mu_);
+    conn = std::move(parked);
+    sched->instances_.erase(id);
+  }
+  // A runtime still waiting in /next (a connection not from the stopped process) is told so.
+  if (conn && !conn->closed()) {
+    conn->Reply(runtimeapi::ErrorResponse(http::bhttp::status::gone, "InstanceStopped",
+                                          "this instance has been stopped"));
+  }
+  if (proc) sched->launcher_.Release(std::move(proc));
+}
+
+std::string Instance::OutputTail() const {
+  std::string_view tail = err_partial.empty() ? std::string_view(stderr_tail) : std::string_view(err_partial);
+  if (tail.size() > 512) tail = tail.substr(tail.size() - 512);
+  return tail.empty() ? std::string() : "; last output: " + std::string(tail);
 }
 
 void Instance::ReadPipe(bool is_err) {

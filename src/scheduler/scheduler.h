@@ -1,21 +1,33 @@
 // The scheduler: per-function-version pools of instance processes. It starts instances on
 // demand (one request at a time per instance), reuses them while warm, queues requests beyond
 // `concurrency.max` (bounded by the function's timeout, then a clean 429), stops instances after
-// `keep_alive` idle seconds, kills an instance whose invocation passed its deadline, replaces
-// crashed ones, and retires old versions after a redeploy without touching requests in flight.
+// `keep_alive` idle seconds, kills an instance whose invocation passed its deadline or whose
+// runtime does not become ready within Options::init_timeout, replaces crashed ones, and retires
+// old versions after a redeploy without touching requests in flight. Processes come from a
+// sandbox::Launcher and go back to it (Release) when their instance ends; the scheduler never
+// forks, waits for or kills a process group itself.
 //
 // Threading:
-// - Invoke(), RetireVersions(), CountsFor(), AllCounts() and LiveInstances() are thread-safe; call them from
-//   any loop. Shutdown() runs once, after every loop has stopped.
-// - All scheduling state (pools, queues, instance states, parked /next connections) is guarded
-//   by one mutex, `mu_`, held only for a few pointer moves; nothing blocking runs under it.
-// - Each instance is owned by one loop of the LoopGroup: its Runtime API listener, process
-//   watch, output pipes and timers live there and are touched only there. Work for an instance
-//   is posted to its loop.
-// - A Completion is called exactly once, on the instance's loop (or a timer's loop); callers
-//   hop back to their own loop (Connection::Reply does).
+// - Invoke(), KeepWarm(), RetireVersions(), CountsFor(), AllCounts() and LiveInstances() are
+//   thread-safe; call them from any thread (usually a loop of the LoopGroup).
+// - All scheduling state (pools, queues, instance states, parked /next connections, launch
+//   results not yet taken) is guarded by one mutex, `mu_`, held only for a few pointer moves;
+//   nothing blocking runs under it, and no Launcher call is made under it.
+// - Each instance is owned by one loop of the LoopGroup: its Runtime API listener (the socket
+//   the launcher created, adopted there), process handle, exit watch, output pipes and timers
+//   live there and are touched only there. Work for an instance is posted to its loop.
+// - The Launcher calls back on its own thread; the callback only stores the result under `mu_`
+//   and posts the rest to the instance's loop (or, once Shutdown() has begun, hands the process
+//   straight back with Release()).
+// - A Completion is called exactly once: on the instance's loop or a queue timer's loop, or on
+//   the caller's thread when Invoke() answers at once (shutting down, full queue), or on the
+//   thread that runs Shutdown(). Callers hop back to their own loop (Connection::Reply does).
+// - Shutdown() runs once, after every loop has stopped: it waits for launches in flight, hands
+//   every process back to the launcher and waits (Launcher::Drain) until they are gone.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,15 +77,20 @@ using Completion = std::function<void(InvokeResult&&)>;
 
 struct Options {
   std::string runtimes_dir;           // <share>/runtimes: python3/bootstrap, nodejs/bootstrap
-  std::string tmp_root = "/tmp";      // scratch root for instances
   size_t queue_per_slot = 100;        // queued requests allowed per unit of concurrency.max
   std::string path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  // How long a new instance may take, from its launch, to ask for its first event (GET
+  // /runtime/invocation/next), as Lambda's 10 s init phase. Past it the instance is killed and
+  // the request waiting for it fails with Runtime.InitError. A request waiting for a starting
+  // instance is not throttled at its queue deadline: its wait ends with the instance's init.
+  // Must be positive.
+  std::chrono::milliseconds init_timeout{10'000};
 };
 
 struct Counts {
-  int busy = 0;
-  int idle = 0;
-  int starting = 0;
+  int busy = 0;      // running an invocation, or between its response and the next /next
+  int idle = 0;      // parked in /next, ready for a request
+  int starting = 0;  // launching or initialising, or waiting for its runtime to come back to /next
   size_t queued = 0;
 };
 
@@ -103,8 +120,10 @@ class Scheduler {
   // Live instance processes across all functions (for tests and metrics).
   size_t LiveInstances() const;
 
-  // Fails queued requests, kills and reaps every instance and removes its cgroup. Call once,
-  // after the LoopGroup has stopped (it touches instance state that loops own).
+  // Fails queued and running requests (ServiceException), hands every instance process back to
+  // the launcher and waits until the launcher has killed and reaped them and removed their
+  // cgroups. Call once, after the LoopGroup has stopped (it touches instance state that loops
+  // own).
   void Shutdown();
 
  private:
@@ -114,8 +133,21 @@ class Scheduler {
   std::shared_ptr<Pool> PoolForLocked(const catalog::ConfigPtr& fn);
   // Reserves an instance slot; the caller posts Launch() after unlocking.
   std::shared_ptr<Instance> NewInstanceLocked(const std::shared_ptr<Pool>& pool);
+  // Posts Launch() for each to its loop.
+  void PostLaunches(std::vector<std::shared_ptr<Instance>>&& instances);
+  // On the instance's loop: asks the launcher for its process and arms the init timeout.
   void Launch(const std::shared_ptr<Instance>& inst);
-  void Dispatch(const std::shared_ptr<Instance>& inst, http::ConnectionPtr conn, std::shared_ptr<Invocation> inv);
+  // On the launcher's thread: stores the result and posts OnLaunched to the instance's loop
+  // (or releases the process when shutting down or the instance is gone).
+  void LaunchDone(std::shared_ptr<Instance> inst, Result<std::unique_ptr<sandbox::Process>> result);
+  // On the instance's loop: adopts the process (Runtime API listener, exit watch, pipes), or
+  // releases it when the instance ended meanwhile.
+  void OnLaunched(const std::shared_ptr<Instance>& inst);
+  // On the instance's loop: the instance could not start; fails the request it was for.
+  void FailStart(const std::shared_ptr<Instance>& inst, const std::string& why);
+  // On the instance's loop: starts `inv` (START line, deadline) and sends its event on the
+  // parked /next connection, or keeps it for the runtime's next /next when there is none.
+  void Dispatch(const std::shared_ptr<Instance>& inst, const std::shared_ptr<Invocation>& inv);
   void Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result);
   // On the timer's loop: fails queued requests past their deadline, re-arms for the next one.
   void ArmQueueTimer(const std::shared_ptr<Pool>& pool, boost::asio::steady_timer* timer);
@@ -135,8 +167,13 @@ class Scheduler {
   // Each pool key's queue timer, kept until Shutdown (the map is guarded by mu_; a timer itself
   // is used only on its loop).
   std::unordered_map<std::string, std::unique_ptr<boost::asio::steady_timer>> queue_timers_;
+  // Every instance not yet cleaned up, so Shutdown() reaches those already out of their pool
+  // (killed, waiting for their exit). Guarded by mu_.
+  std::unordered_map<uint64_t, std::shared_ptr<Instance>> instances_;
   uint64_t next_instance_id_ = 1;                                  // guarded by mu_
   bool shutting_down_ = false;                                     // guarded by mu_
+  size_t launches_in_flight_ = 0;  // Launcher::Launch calls not yet called back; guarded by mu_
+  std::condition_variable launches_done_;  // launches_in_flight_ reached 0
 };
 
 // Lambda's "Billed Duration": whole milliseconds, rounded up.

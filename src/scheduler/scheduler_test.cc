@@ -1,27 +1,36 @@
 // Scheduler tests that run in memory: a FakeLauncher hands the scheduler "processes" that are
 // threads speaking the Runtime API over loopback, so scaling, queueing, deadlines, crashes,
-// keep-alive, retirement and log attribution are exercised through the real Runtime API
-// listener without starting a single process. Timing tests use the manifest minimums (1 s).
+// keep-alive, retirement, init timeouts, the /next state machine and log attribution are
+// exercised through the real Runtime API listener without starting a single process. Timing
+// tests use the manifest minimums (1 s) or a short init_timeout.
 #include "scheduler/scheduler.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <map>
+#include <stdexcept>
 #include <thread>
 
-#include "scheduler/fake_launcher.h"
+#include "scheduler/testing/fake_launcher.h"
 
 namespace nimbus::scheduler {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using fake::EnvValue;
+using fake::HasEnv;
 using fake::FakeLauncher;
 using fake::FakeScript;
 using observability::LogLine;
@@ -56,6 +65,101 @@ bool CanConnect(const std::string& host_port) {
   return ok;
 }
 
+// An HTTP answer as RawClient read it.
+struct Answer {
+  int status = 0;  // 0: the connection closed without an answer; -1: none came in time
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+// A client of an instance's Runtime API that is not the instance's runtime: a foreign process
+// on the same host. With `fsuid`, its socket belongs to that uid (needs root).
+class RawClient {
+ public:
+  explicit RawClient(const std::string& host_port, int fsuid = -1) {
+    // The socket's owner is the fsuid of the thread that creates it; setfsuid is per thread.
+    std::thread([&] {
+      if (fsuid >= 0) {
+        setfsuid(static_cast<uid_t>(fsuid));
+        if (setfsuid(static_cast<uid_t>(-1)) != fsuid) return;
+      }
+      fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }).join();
+    if (fd_ < 0) return;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1))));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) Close();
+  }
+  ~RawClient() { Close(); }
+  bool connected() const { return fd_ >= 0; }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  bool Send(std::string_view method, std::string_view target, std::string_view body = {}) {
+    std::string msg = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: runtime\r\n";
+    if (method != "GET") msg += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    msg += "\r\n";
+    msg += body;
+    return fd_ >= 0 && ::send(fd_, msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size());
+  }
+  bool Next() { return Send("GET", "/2018-06-01/runtime/invocation/next"); }
+
+  Answer Read(std::chrono::milliseconds limit = 5s) {
+    Answer a;
+    auto until = Clock::now() + limit;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      int r = Fill(until);
+      if (r <= 0) {
+        a.status = r;
+        return a;
+      }
+    }
+    std::string head = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    a.status = std::atoi(head.c_str() + head.find(' ') + 1);
+    for (size_t pos = head.find("\r\n"); pos != std::string::npos;) {
+      size_t e = head.find("\r\n", pos + 2);
+      std::string line = head.substr(pos + 2, e == std::string::npos ? std::string::npos : e - pos - 2);
+      pos = e;
+      auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      size_t value = line.find_first_not_of(' ', colon + 1);
+      a.headers[name] = value == std::string::npos ? std::string() : line.substr(value);
+    }
+    size_t len = a.headers.count("content-length") ? std::stoul(a.headers["content-length"]) : 0;
+    while (buf_.size() < len) {
+      if (Fill(until) <= 0) break;
+    }
+    a.body = buf_.substr(0, len);
+    buf_.erase(0, std::min(len, buf_.size()));
+    return a;
+  }
+
+ private:
+  // 1: read something; 0: closed; -1: timed out.
+  int Fill(Clock::time_point until) {
+    if (fd_ < 0) return 0;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+    pollfd p{fd_, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return -1;
+    char tmp[16384];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return 0;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return 1;
+  }
+
+  int fd_ = -1;
+  std::string buf_;
+};
+
 struct Done {
   InvokeResult result;
   double ms = 0;  // from Invoke() to the completion
@@ -83,13 +187,19 @@ struct Call {
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override { loops_->Start(); }
-  void TearDown() override { StopAll(); }
+  void TearDown() override {
+    StopAll();
+    // The launcher contract: every process goes back through Release(), none is destroyed by
+    // the scheduler itself.
+    EXPECT_EQ(launcher_.released(), launcher_.launches()) << "a process was never given back to the launcher";
+    EXPECT_EQ(launcher_.destroyed_unreleased(), 0u);
+  }
 
   // Stops the loops and shuts the scheduler down (once).
   void StopAll() {
     if (stopped_) return;
     stopped_ = true;
-    launcher_.ReleaseLaunches();  // a loop blocked in Launch() would never stop
+    launcher_.ReleaseLaunches();  // Shutdown() waits for every launch under way
     loops_->Stop();
     if (sched_) sched_->Shutdown();
   }
@@ -203,31 +313,39 @@ TEST_F(SchedulerTest, ARequestArrivingRightAfterAResponseReusesTheFinishingInsta
   EXPECT_EQ(launcher_.launches(), 1u) << "back-to-back requests should stay on the warm instance";
 }
 
-TEST_F(SchedulerTest, ThePythonLaunchSpecCarriesTheLambdaEnvironmentAndTheSharedBootstrap) {
+TEST_F(SchedulerTest, ThePythonLaunchSpecCarriesTheLambdaEnvironmentTheLimitsAndTheSharedRuntime) {
   auto fn = Fn("1", [](manifest::Manifest& m) { m.environment["GREETING"] = "hello"; });
   ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
   auto specs = launcher_.specs();
   ASSERT_EQ(specs.size(), 1u);
   const auto& s = specs[0];
-  EXPECT_EQ(s.executable, std::string(kRuntimesDir) + "/python3/bootstrap");
-  ASSERT_EQ(s.argv.size(), 1u);
-  EXPECT_EQ(s.argv[0], s.executable);
-  EXPECT_EQ(s.cwd, kCodeDir);
+  EXPECT_EQ(s.code_dir, kCodeDir);
+  EXPECT_EQ(s.runtime_dir, std::string(kRuntimesDir) + "/python3");
   EXPECT_EQ(s.memory_bytes, 256ull << 20);
-  std::string api = EnvValue(s.env, "AWS_LAMBDA_RUNTIME_API");
-  EXPECT_EQ(api.rfind("127.0.0.1:", 0), 0u) << api;
-  EXPECT_GT(std::stoi(api.substr(10)), 0);
+  EXPECT_EQ(s.pids_max, 1024u);
+  EXPECT_EQ(s.tmp_bytes, 512ull << 20);
+  EXPECT_EQ(s.network, sandbox::Network::kEgress);
+  EXPECT_TRUE(s.mounts.empty());
+  EXPECT_EQ(s.label, "echo/1");
   EXPECT_EQ(EnvValue(s.env, "_HANDLER"), "app.handler");
   EXPECT_EQ(EnvValue(s.env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "256");
   EXPECT_EQ(EnvValue(s.env, "AWS_LAMBDA_FUNCTION_NAME"), "echo");
   EXPECT_EQ(EnvValue(s.env, "AWS_LAMBDA_FUNCTION_VERSION"), "1");
   EXPECT_EQ(EnvValue(s.env, "AWS_LAMBDA_FUNCTION_TIMEOUT"), "3");
-  EXPECT_EQ(EnvValue(s.env, "LAMBDA_TASK_ROOT"), kCodeDir);
-  EXPECT_EQ(EnvValue(s.env, "LAMBDA_RUNTIME_DIR"), std::string(kRuntimesDir) + "/python3");
+  EXPECT_EQ(EnvValue(s.env, "HOME"), "/tmp");
+  EXPECT_EQ(EnvValue(s.env, "TMPDIR"), "/tmp");
   EXPECT_EQ(EnvValue(s.env, "GREETING"), "hello");
+  // Where the instance sees its code and how it reaches its Runtime API is the launcher's to say.
+  EXPECT_FALSE(HasEnv(s.env, "AWS_LAMBDA_RUNTIME_API"));
+  EXPECT_FALSE(HasEnv(s.env, "LAMBDA_TASK_ROOT"));
+  EXPECT_FALSE(HasEnv(s.env, "LAMBDA_RUNTIME_DIR"));
+  // The runtime reached the scheduler through the socket the launcher made and named.
+  std::string api = EnvValue(launcher_.env(0), "AWS_LAMBDA_RUNTIME_API");
+  EXPECT_EQ(api, launcher_.runtime_api(0));
+  EXPECT_EQ(api.rfind("127.0.0.1:", 0), 0u) << api;
 }
 
-TEST_F(SchedulerTest, AProvidedRuntimeRunsTheBootstrapFromTheCodeDirectory) {
+TEST_F(SchedulerTest, AProvidedRuntimeHasNoRuntimeDirectory) {
   auto fn = Fn("1", [](manifest::Manifest& m) {
     m.runtime = "provided";
     m.handler = "bootstrap";
@@ -235,9 +353,30 @@ TEST_F(SchedulerTest, AProvidedRuntimeRunsTheBootstrapFromTheCodeDirectory) {
   ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
   auto specs = launcher_.specs();
   ASSERT_EQ(specs.size(), 1u);
-  EXPECT_EQ(specs[0].executable, std::string(kCodeDir) + "/bootstrap");
-  EXPECT_EQ(EnvValue(specs[0].env, "LAMBDA_RUNTIME_DIR"), kCodeDir);
+  EXPECT_EQ(specs[0].code_dir, kCodeDir);
+  EXPECT_EQ(specs[0].runtime_dir, "");
   EXPECT_EQ(EnvValue(specs[0].env, "_HANDLER"), "bootstrap");
+}
+
+TEST_F(SchedulerTest, TheManifestsNetworkStorageAndFileSystemsReachTheLaunchSpec) {
+  auto fn = Fn("1", [](manifest::Manifest& m) {
+    m.network = manifest::Network::kNone;
+    m.ephemeral_storage_mb = 2048;
+    m.filesystems = {{"/srv/shared", "/mnt/shared", true}, {"/srv/scratch", "/mnt/scratch", false}};
+  });
+  ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
+  auto specs = launcher_.specs();
+  ASSERT_EQ(specs.size(), 1u);
+  const auto& s = specs[0];
+  EXPECT_EQ(s.network, sandbox::Network::kNone);
+  EXPECT_EQ(s.tmp_bytes, 2048ull << 20);
+  ASSERT_EQ(s.mounts.size(), 2u);
+  EXPECT_EQ(s.mounts[0].host, "/srv/shared");
+  EXPECT_EQ(s.mounts[0].target, "/mnt/shared");
+  EXPECT_TRUE(s.mounts[0].read_only);
+  EXPECT_EQ(s.mounts[1].host, "/srv/scratch");
+  EXPECT_EQ(s.mounts[1].target, "/mnt/scratch");
+  EXPECT_FALSE(s.mounts[1].read_only);
 }
 
 TEST_F(SchedulerTest, TheEventCarriesTheRequestIdTheArnAndADeadlineOneTimeoutAway) {
@@ -474,6 +613,7 @@ TEST_F(SchedulerTest, RetiringAVersionStopsItsIdleInstanceAtOnceAndTheNewVersion
   EXPECT_EQ(d.result.version, "2");
   ASSERT_EQ(launcher_.launches(), 2u);
   EXPECT_EQ(EnvValue(launcher_.specs()[1].env, "AWS_LAMBDA_FUNCTION_VERSION"), "2");
+  EXPECT_EQ(launcher_.specs()[1].label, "echo/2");
 }
 
 TEST_F(SchedulerTest, RetiringAVersionLetsItsBusyInstanceFinishThenStopsIt) {
@@ -660,13 +800,342 @@ TEST_F(SchedulerTest, ShutdownFailsQueuedRequestsAndLaterOnes) {
 TEST_F(SchedulerTest, ShutdownReleasesEveryInstanceSoNoRuntimeApiPortStaysOpen) {
   ASSERT_EQ(Run(Fn(), "{}").result.outcome, Outcome::kSuccess);
   ASSERT_TRUE(WaitIdle(1));
-  std::string api = EnvValue(launcher_.specs().at(0).env, "AWS_LAMBDA_RUNTIME_API");
+  std::string api = launcher_.runtime_api(0);
   ASSERT_TRUE(CanConnect(api));
   StopAll();
   EXPECT_TRUE(launcher_.Ended(0));
   sched_.reset();
   loops_.reset();  // drops whatever the stopped loops still held
   EXPECT_FALSE(CanConnect(api)) << "the Runtime API of a shut-down instance still accepts connections";
+}
+
+// ---- the /next state machine -------------------------------------------------------------------
+
+// Regression: a GET /next sent to an idle instance's Runtime API by another connection pushed
+// the instance onto its pool's idle list a second time; of the concurrent invokes that followed,
+// the second dispatched to the same instance again, found its parked connection gone, and the
+// daemon crashed (null `this` in http::Connection::Reply). The fake runtime here asks /next
+// again when its parked one is answered with an error or closed, as a resilient runtime client
+// does, so the instance stays alive through the whole exchange.
+TEST_F(SchedulerTest, AForeignNextOnAnIdleInstanceThenConcurrentInvokesAnswersEveryInvokeWithoutACrash) {
+  FakeScript resilient;
+  resilient.retry_next = true;
+  launcher_.SetScript(resilient);
+  auto fn = Fn();
+  ASSERT_EQ(Run(fn, "warm").result.outcome, Outcome::kSuccess);
+  ASSERT_TRUE(WaitIdle(1));
+
+  RawClient foreign(launcher_.runtime_api(0));
+  ASSERT_TRUE(foreign.connected());
+  ASSERT_TRUE(foreign.Next());
+  // The newer /next replaced the runtime's parked one; the runtime asked again and replaced
+  // the foreign one in turn, which is told so.
+  Answer replaced = foreign.Read();
+  EXPECT_EQ(replaced.status, 403) << replaced.body;
+  EXPECT_NE(replaced.body.find("InvalidStateTransition"), std::string::npos) << replaced.body;
+  ASSERT_TRUE(WaitIdle(1));
+
+  std::vector<Call> calls;
+  for (int i = 0; i < 4; ++i) calls.push_back(Start(fn, "concurrent " + std::to_string(i)));
+  for (int i = 0; i < 4; ++i) {
+    Done d = calls[i].Get();
+    EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.error_type << " " << d.result.body;
+    EXPECT_EQ(d.result.body, "concurrent " + std::to_string(i));
+  }
+  auto stray = launcher_.stray_answers();
+  ASSERT_GE(stray.size(), 1u);
+  EXPECT_EQ(stray[0].process, 0u);
+  EXPECT_EQ(stray[0].status, 403) << "the displaced /next should be answered, not dropped";
+  EXPECT_FALSE(launcher_.Ended(0));
+  EXPECT_EQ(Run(fn, "after").result.body, "after");
+}
+
+// A foreign /next that displaces a runtime which does not come back: the runtime's /next is
+// answered 403 and it exits (as AWS's runtime clients do), the instance ends, the foreign
+// connection is told so, and the next requests get a fresh instance.
+TEST_F(SchedulerTest, AForeignNextThatDisplacesTheRuntimeEndsTheInstanceAndTheNextInvokesGetAFreshOne) {
+  auto fn = Fn();
+  ASSERT_EQ(Run(fn, "warm").result.outcome, Outcome::kSuccess);
+  ASSERT_TRUE(WaitIdle(1));
+  RawClient foreign(launcher_.runtime_api(0));
+  ASSERT_TRUE(foreign.Next());
+  Answer stopped = foreign.Read();
+  EXPECT_EQ(stopped.status, 410) << stopped.body;
+  EXPECT_NE(stopped.body.find("InstanceStopped"), std::string::npos) << stopped.body;
+  EXPECT_TRUE(launcher_.Ended(0));
+  ASSERT_EQ(launcher_.stray_answers().size(), 1u);
+  EXPECT_EQ(launcher_.stray_answers()[0].status, 403);
+
+  std::vector<Call> calls;
+  for (int i = 0; i < 4; ++i) calls.push_back(Start(fn, std::to_string(i)));
+  for (int i = 0; i < 4; ++i) {
+    Done d = calls[i].Get();
+    EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.error_type << " " << d.result.body;
+    EXPECT_EQ(d.result.body, std::to_string(i));
+  }
+  for (const auto& e : launcher_.events()) {
+    if (e.body != "warm") {
+      EXPECT_NE(e.process, 0u) << "no event may go to the ended instance";
+    }
+  }
+}
+
+TEST_F(SchedulerTest, ANextFromAnotherConnectionWhileAnInvocationRunsIsRefusedAndTheInvocationGoesOn) {
+  FakeScript slow;
+  slow.delay = 500ms;
+  launcher_.SetScript(slow);
+  auto fn = Fn();
+  Call c = Start(fn, "running");
+  ASSERT_TRUE(WaitUntil([&] { return launcher_.events().size() == 1; }));
+  RawClient foreign(launcher_.runtime_api(0));
+  ASSERT_TRUE(foreign.Next());
+  Answer a = foreign.Read();
+  EXPECT_EQ(a.status, 403) << a.body;
+  EXPECT_NE(a.body.find("InvalidStateTransition"), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(c.request_id), std::string::npos) << a.body;
+  Done d = c.Get();
+  EXPECT_EQ(d.result.outcome, Outcome::kSuccess);
+  EXPECT_EQ(d.result.body, "running");
+}
+
+// Regression companion: a parked /next connection that closes while the instance is idle took
+// the next dispatch with it (the event was written to a dead socket and the request timed
+// out). Now the instance leaves the idle list when its connection closes and serves again once
+// its runtime asks /next anew; the request waiting meanwhile is not lost.
+TEST_F(SchedulerTest, AnIdleInstanceWhoseParkedConnectionClosesGetsNoDispatchUntilItsRuntimeAsksAgain) {
+  FakeScript flaky;
+  flaky.next_timeout = 300ms;    // gives up each /next after 300 ms
+  flaky.reconnect_after = 700ms;  // and asks again 700 ms later
+  launcher_.SetScript(flaky);
+  auto fn = Fn("1", [](manifest::Manifest& m) { m.concurrency.max = 1; });
+  ASSERT_EQ(Run(fn, "first").result.outcome, Outcome::kSuccess);
+  ASSERT_TRUE(WaitIdle(1));
+  ASSERT_TRUE(WaitUntil([&] {
+    Counts c = sched().CountsFor("echo");
+    return c.idle == 0 && c.starting == 1;
+  })) << "the instance should leave the idle list when its parked connection closes";
+
+  Done d = Run(fn, "second");
+  EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.error_type << " " << d.result.body;
+  EXPECT_EQ(d.result.body, "second");
+  EXPECT_LT(d.ms, 2500) << "the request should run when the runtime comes back, not time out";
+  EXPECT_EQ(launcher_.launches(), 1u);
+  ASSERT_EQ(launcher_.events().size(), 2u);
+  EXPECT_EQ(launcher_.events()[1].process, 0u);
+}
+
+// ---- init timeout ------------------------------------------------------------------------------
+
+bool HasLine(const std::vector<LogLine>& all, std::string_view prefix, std::string_view part) {
+  return std::any_of(all.begin(), all.end(), [&](const LogLine& l) {
+    return l.text.rfind(prefix, 0) == 0 && l.text.find(part) != std::string::npos;
+  });
+}
+
+TEST_F(SchedulerTest, AnInstanceThatNeverCallsNextIsStoppedAtTheInitTimeoutAndItsCallerGetsAnInitError) {
+  options_.init_timeout = 500ms;
+  FakeScript stuck;
+  stuck.never_ready = true;
+  stuck.init_stderr_lines = {"loading the model from /var/task/model.bin"};
+  launcher_.SetScript(stuck);
+  auto fn = Fn();  // timeout 3 s: the init timeout comes first
+  Done d = Run(fn, "{}");
+  EXPECT_EQ(d.result.outcome, Outcome::kFunctionError);
+  EXPECT_EQ(d.result.error_type, "Runtime.InitError");
+  EXPECT_NE(d.result.body.find("did not call GET /2018-06-01/runtime/invocation/next within 0.5 s"),
+            std::string::npos)
+      << d.result.body;
+  EXPECT_NE(d.result.body.find("loading the model from /var/task/model.bin"), std::string::npos) << d.result.body;
+  EXPECT_GE(d.ms, 450);
+  EXPECT_LT(d.ms, 2000);
+  EXPECT_TRUE(launcher_.WaitEnded(0, 2s));
+  EXPECT_TRUE(launcher_.Killed(0));
+  EXPECT_TRUE(WaitUntil([&] { return sched().LiveInstances() == 0; }));
+  EXPECT_TRUE(HasLine(logs_.Tail("echo", 100), "INIT_REPORT", "Status: timeout"));
+
+  // The pool serves again: the next request starts a fresh instance.
+  launcher_.SetScript(FakeScript{});
+  Done next = Run(fn, "again");
+  EXPECT_EQ(next.result.outcome, Outcome::kSuccess) << next.result.error_type << " " << next.result.body;
+  EXPECT_EQ(next.result.body, "again");
+  EXPECT_EQ(launcher_.launches(), 2u);
+  EXPECT_EQ(launcher_.events().back().process, 1u);
+}
+
+TEST_F(SchedulerTest, AfterAnInitTimeoutARedeployWithFixedCodeServesTheNewVersion) {
+  options_.init_timeout = 300ms;
+  FakeScript stuck;
+  stuck.never_ready = true;
+  launcher_.SetScript(stuck);
+  auto v1 = Fn("1"), v2 = Fn("2");
+  EXPECT_EQ(Run(v1, "{}").result.error_type, "Runtime.InitError");
+  sched().RetireVersions("echo", {"2"});
+  launcher_.SetScript(FakeScript{});
+  Done d = Run(v2, "fixed");
+  EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.error_type << " " << d.result.body;
+  EXPECT_EQ(d.result.version, "2");
+  EXPECT_EQ(d.result.body, "fixed");
+}
+
+// A cold start may take longer than the function's timeout (the timeout is the handler's, as in
+// Lambda): the request waiting for that instance is not throttled at its queue deadline.
+TEST_F(SchedulerTest, AColdStartSlowerThanTheFunctionTimeoutStillServesItsRequest) {
+  FakeScript slow_init;
+  slow_init.init_delay = 1500ms;
+  launcher_.SetScript(slow_init);
+  auto fn = Fn("1", [](manifest::Manifest& m) { m.timeout_s = 1; });
+  Done d = Run(fn, "slow start");
+  EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.error_type << " " << d.result.body;
+  EXPECT_EQ(d.result.body, "slow start");
+  EXPECT_GE(d.ms, 1450);
+}
+
+TEST_F(SchedulerTest, ARequestWaitingForAStartingInstanceGetsTheInitErrorNotA429AtItsTimeout) {
+  options_.init_timeout = 1500ms;
+  FakeScript stuck;
+  stuck.never_ready = true;
+  launcher_.SetScript(stuck);
+  auto fn = Fn("1", [](manifest::Manifest& m) { m.timeout_s = 1; });
+  Done d = Run(fn, "{}");
+  EXPECT_EQ(d.result.error_type, "Runtime.InitError") << d.result.body;
+  EXPECT_EQ(d.result.body.find("concurrency.max"), std::string::npos) << d.result.body;
+  EXPECT_GE(d.ms, 1450);
+}
+
+// ---- Runtime API peer checks -------------------------------------------------------------------
+
+// Connections from a uid other than the instance's are closed before anything is read, so a
+// local process cannot take (or steal) an instance's events; the instance keeps serving.
+TEST_F(SchedulerTest, WithPeerChecksARuntimeApiConnectionFromAnotherUidIsClosedUnreadAndLoggedOnce) {
+  if (geteuid() != 0) GTEST_SKIP() << "a socket owned by another uid needs root (setfsuid)";
+  FakeScript checked;
+  checked.check_peer_uid = true;
+  checked.uid = static_cast<int>(geteuid());  // the fake runtime's sockets are ours
+  launcher_.SetScript(checked);
+  auto fn = Fn();
+  ASSERT_EQ(Run(fn, "own").result.outcome, Outcome::kSuccess);
+  ASSERT_TRUE(WaitIdle(1));
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    RawClient foreign(launcher_.runtime_api(0), /*fsuid=*/65534);
+    ASSERT_TRUE(foreign.connected());
+    foreign.Next();
+    Answer a = foreign.Read(3s);
+    EXPECT_EQ(a.status, 0) << "the connection should be closed without an answer, got " << a.status << " " << a.body;
+  }
+  Done d = Run(fn, "still mine");
+  EXPECT_EQ(d.result.outcome, Outcome::kSuccess);
+  EXPECT_EQ(d.result.body, "still mine");
+  EXPECT_EQ(launcher_.launches(), 1u);
+  EXPECT_TRUE(launcher_.stray_answers().empty()) << "the runtime's parked /next should not be touched";
+  auto all = logs_.Tail("echo", 1000);
+  size_t refusals = std::count_if(all.begin(), all.end(), [](const LogLine& l) {
+    return l.stream == LogStream::kPlatform && l.text.find("refused a Runtime API connection") != std::string::npos;
+  });
+  EXPECT_EQ(refusals, 1u);
+  EXPECT_TRUE(HasLine(all, "nimbus: refused", "uid 65534"));
+}
+
+// The runtime's own connection is refused when its socket's owner is not the uid the launcher
+// reported: the runtime sees its connection closed and exits, and the caller is told.
+TEST_F(SchedulerTest, WithPeerChecksARuntimeWhoseSocketsAreNotTheInstancesUidIsRefusedAndTheCallerGetsAnError) {
+  FakeScript mismatched;
+  mismatched.check_peer_uid = true;
+  mismatched.uid = static_cast<int>(geteuid()) + 4242;  // not who owns the fake's sockets
+  launcher_.SetScript(mismatched);
+  Done d = Run(Fn(), "{}");
+  EXPECT_EQ(d.result.outcome, Outcome::kCrash);
+  EXPECT_EQ(d.result.error_type, "Runtime.ExitError") << d.result.body;
+  EXPECT_TRUE(launcher_.events().empty());
+  EXPECT_TRUE(HasLine(logs_.Tail("echo", 100), "nimbus: refused",
+                      "the instance runs as uid " + std::to_string(geteuid() + 4242)));
+}
+
+// ---- the HTTP core's handler boundary ----------------------------------------------------------
+
+TEST(HttpCoreTest, AnExceptionFromARequestHandlerIsAnswered500AndTheLoopServesOn) {
+  http::LoopGroup loops(1);
+  http::Listener listener(
+      [](const http::ConnectionPtr& conn, http::Request&& req) {
+        if (req.target() == "/throw") throw std::runtime_error("handler bug");
+        conn->Reply(http::MakeResponse(req, http::bhttp::status::ok, "fine", "text/plain"));
+      },
+      http::ServerOptions{});
+  ASSERT_TRUE(listener.Listen(loops, {boost::asio::ip::make_address_v4("127.0.0.1"), 0}).ok());
+  loops.Start();
+  std::string addr = "127.0.0.1:" + std::to_string(listener.port());
+  {
+    RawClient c(addr);
+    ASSERT_TRUE(c.Send("GET", "/throw"));
+    Answer a = c.Read();
+    EXPECT_EQ(a.status, 500);
+    EXPECT_EQ(c.Read(1s).status, 0) << "the connection should close after the 500";
+  }
+  RawClient c(addr);
+  ASSERT_TRUE(c.Send("GET", "/ok"));
+  Answer a = c.Read();
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body, "fine");
+  listener.Close();
+  loops.Stop();
+}
+
+TEST(HttpCoreTest, AnExceptionEscapingAPostedTaskDoesNotEndItsLoop) {
+  http::LoopGroup loops(1);
+  loops.Start();
+  boost::asio::post(loops.loop(0), [] { throw std::runtime_error("task bug"); });
+  std::promise<void> ran;
+  boost::asio::post(loops.loop(0), [&ran] { ran.set_value(); });
+  EXPECT_EQ(ran.get_future().wait_for(5s), std::future_status::ready);
+  loops.Stop();
+}
+
+TEST(HttpCoreTest, AnAcceptFilterThatSaysNoClosesTheConnectionBeforeAnythingIsRead) {
+  http::LoopGroup loops(1);
+  std::atomic<int> handled{0};
+  http::ServerOptions options;
+  options.accept_filter = [](int fd) { return false; };
+  http::Listener listener(
+      [&handled](const http::ConnectionPtr& conn, http::Request&& req) {
+        handled++;
+        conn->Reply(http::MakeResponse(req, http::bhttp::status::ok, "", ""));
+      },
+      options);
+  ASSERT_TRUE(listener.Listen(loops.loop(0), {boost::asio::ip::make_address_v4("127.0.0.1"), 0}).ok());
+  loops.Start();
+  RawClient c("127.0.0.1:" + std::to_string(listener.port()));
+  c.Send("GET", "/");
+  EXPECT_EQ(c.Read().status, 0);
+  EXPECT_EQ(handled.load(), 0);
+  listener.Close();
+  loops.Stop();
+}
+
+TEST(HttpCoreTest, AnAdoptedListeningSocketIsServed) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  http::LoopGroup loops(1);
+  http::Listener listener(
+      [](const http::ConnectionPtr& conn, http::Request&& req) {
+        conn->Reply(http::MakeResponse(req, http::bhttp::status::ok, "adopted", "text/plain"));
+      },
+      http::ServerOptions{});
+  ASSERT_TRUE(listener.Adopt(loops.loop(0), fd).ok());
+  ASSERT_GT(listener.port(), 0);
+  loops.Start();
+  RawClient c("127.0.0.1:" + std::to_string(listener.port()));
+  ASSERT_TRUE(c.Send("GET", "/"));
+  EXPECT_EQ(c.Read().body, "adopted");
+  listener.Close();
+  loops.Stop();
+
+  int not_listening = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  http::Listener other([](const http::ConnectionPtr&, http::Request&&) {}, http::ServerOptions{});
+  EXPECT_EQ(other.Adopt(loops.loop(0), not_listening).code(), Code::kInvalidArgument);
 }
 
 }  // namespace

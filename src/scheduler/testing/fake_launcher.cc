@@ -1,9 +1,10 @@
-#include "scheduler/fake_launcher.h"
+#include "scheduler/testing/fake_launcher.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cctype>
 #include <csignal>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <thread>
 
@@ -20,13 +22,15 @@ namespace nimbus::scheduler::fake {
 struct ProcState {
   size_t index = 0;
   FakeScript script;
-  std::string api;  // host:port of the instance's Runtime API
+  std::vector<std::string> env;  // what the fake runtime reads
+  std::string api;               // host:port of the instance's Runtime API
 
   std::mutex mu;
   std::condition_variable cv;
   bool kill_requested = false;  // guarded by mu
   bool ended = false;           // guarded by mu
   bool kill_called = false;     // guarded by mu; the scheduler called Process::Kill()
+  bool released = false;        // guarded by mu; came back through Launcher::Release()
   bool oom = false;             // guarded by mu
   std::string how;              // guarded by mu; Reap()'s answer once ended
   int sock = -1;                // guarded by mu; closed only by the thread, under mu
@@ -34,17 +38,29 @@ struct ProcState {
   int exit_efd = -1;            // eventfd signalled when the thread ends
 };
 
+// Work for the launcher's thread: a launch, or (when `release` is set) a release.
+struct Task {
+  sandbox::LaunchSpec spec;
+  sandbox::LaunchDone done;
+  std::unique_ptr<sandbox::Process> release;
+};
+
 struct Records {
   mutable std::mutex mu;
   FakeScript script;            // guarded by mu
   Status fail;                  // guarded by mu
   bool hold = false;            // guarded by mu
-  size_t held = 0;              // guarded by mu
-  std::condition_variable released;
+  std::vector<Task> held;       // guarded by mu; launches waiting for ReleaseLaunches()
+  std::deque<Task> tasks;       // guarded by mu; for the worker
+  bool busy = false;            // guarded by mu; the worker is running a task
+  bool stop = false;            // guarded by mu
+  std::condition_variable work; // tasks or stop
+  std::condition_variable idle; // no task queued or running
   std::vector<sandbox::LaunchSpec> specs;           // guarded by mu
   std::vector<SeenEvent> events;                    // guarded by mu
   std::vector<StrayAnswer> stray;                   // guarded by mu
   std::vector<std::shared_ptr<ProcState>> procs;    // guarded by mu
+  size_t destroyed_unreleased = 0;                  // guarded by mu
 };
 
 namespace {
@@ -119,6 +135,9 @@ class MiniHttp {
     return true;
   }
 
+ // Part of an answer already read.
+  bool Buffered() const { return !buf_.empty(); }
+
  private:
   bool Fill() {
     char tmp[16384];
@@ -152,25 +171,34 @@ class FakeRuntime {
   FakeRuntime(std::shared_ptr<ProcState> st, std::shared_ptr<Records> rec) : st_(std::move(st)), rec_(std::move(rec)) {}
 
   void Run() {
+    const FakeScript& s = st_->script;
+    Print(st_->err_w, s.init_stderr_lines, "");
     int fd = Connect();
     if (fd < 0) return End("exit status 1", false);
-    MiniHttp http(fd);
-    const FakeScript& s = st_->script;
+    http_ = std::make_unique<MiniHttp>(fd);
     if (!Sleep(s.init_delay)) return End("", false);
+    if (s.never_ready) {
+      Sleep(std::chrono::hours(24));
+      return End("", false);
+    }
     if (s.init_error) {
       std::string body = "{\"errorMessage\":\"Unable to import module 'app': No module named 'app'\",\"errorType\":\"" +
                          s.init_error_type + "\"}";
-      if (http.Send("POST", "/2018-06-01/runtime/init/error", body,
-                    "Lambda-Runtime-Function-Error-Type: " + s.init_error_type + "\r\n")) {
+      if (http_->Send("POST", "/2018-06-01/runtime/init/error", body,
+                      "Lambda-Runtime-Function-Error-Type: " + s.init_error_type + "\r\n")) {
         MiniHttp::Answer a;
-        http.Read(a);
+        http_->Read(a);
       }
       return End("exit status " + std::to_string(s.exit_code), false);
     }
     for (;;) {
-      if (!http.Send("GET", "/2018-06-01/runtime/invocation/next", {})) return End("exit status 1", false);
       MiniHttp::Answer ev;
-      if (!http.Read(ev) || ev.status != 200) return End("exit status 1", false);
+      bool answered = Next(ev);
+      if (answered && ev.status != 200) Stray(ev);
+      if (!answered || ev.status != 200) {
+        if (!s.retry_next || !Reconnect(std::chrono::milliseconds(0))) return End("exit status 1", false);
+        continue;
+      }
       std::string id = ev.headers["lambda-runtime-aws-request-id"];
       {
         std::lock_guard lock(rec_->mu);
@@ -183,11 +211,10 @@ class FakeRuntime {
       if (!Sleep(s.delay)) return End("", false);
       if (s.wrong_id_first) {
         MiniHttp::Answer a;
-        if (!http.Send("POST", "/2018-06-01/runtime/invocation/no-such-request/response", "{}") || !http.Read(a)) {
+        if (!http_->Send("POST", "/2018-06-01/runtime/invocation/no-such-request/response", "{}") || !http_->Read(a)) {
           return End("exit status 1", false);
         }
-        std::lock_guard lock(rec_->mu);
-        rec_->stray.push_back({a.status, a.body});
+        Stray(a);
       }
       using A = FakeScript::Action;
       switch (s.action) {
@@ -197,15 +224,12 @@ class FakeRuntime {
           std::string target = "/2018-06-01/runtime/invocation/" + id + (echo ? "/response" : "/error");
           std::string body = echo ? ev.body : R"({"errorMessage":"boom","errorType":"ValueError"})";
           MiniHttp::Answer a;
-          if (!http.Send("POST", target, body,
-                         echo ? std::string_view{} : "Lambda-Runtime-Function-Error-Type: ValueError\r\n") ||
-              !http.Read(a)) {
+          if (!http_->Send("POST", target, body,
+                           echo ? std::string_view{} : "Lambda-Runtime-Function-Error-Type: ValueError\r\n") ||
+              !http_->Read(a)) {
             return End("exit status 1", false);
           }
-          if (a.status != 202) {
-            std::lock_guard lock(rec_->mu);
-            rec_->stray.push_back({a.status, a.body});
-          }
+          if (a.status != 202) Stray(a);
           break;
         }
         case A::kCrash:
@@ -218,6 +242,48 @@ class FakeRuntime {
   }
 
  private:
+  // GET /next until an answer comes; with next_timeout, a /next left unanswered that long is
+  // given up and asked again on a new connection after reconnect_after.
+  bool Next(MiniHttp::Answer& ev) {
+    const FakeScript& s = st_->script;
+    for (;;) {
+      if (!http_->Send("GET", "/2018-06-01/runtime/invocation/next", {})) return false;
+      if (s.next_timeout.count() > 0 && !http_->Buffered()) {
+        pollfd p{CurrentSock(), POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(s.next_timeout.count()));
+        if (r == 0) {
+          if (!Reconnect(s.reconnect_after)) return false;
+          continue;
+        }
+      }
+      return http_->Read(ev);
+    }
+  }
+
+  // Closes the Runtime API connection and opens a new one after `pause`; false when killed.
+  bool Reconnect(std::chrono::milliseconds pause) {
+    {
+      std::lock_guard lock(st_->mu);
+      if (st_->sock >= 0) ::close(st_->sock);
+      st_->sock = -1;
+    }
+    if (!Sleep(pause)) return false;
+    int fd = Connect();
+    if (fd < 0) return false;
+    http_ = std::make_unique<MiniHttp>(fd);
+    return true;
+  }
+
+  void Stray(const MiniHttp::Answer& a) {
+    std::lock_guard lock(rec_->mu);
+    rec_->stray.push_back({st_->index, a.status, a.body});
+  }
+
+  int CurrentSock() {
+    std::lock_guard lock(st_->mu);
+    return st_->sock;
+  }
+
   int Connect() {
     auto colon = st_->api.rfind(':');
     if (colon == std::string::npos) return -1;
@@ -267,6 +333,7 @@ class FakeRuntime {
 
   std::shared_ptr<ProcState> st_;
   std::shared_ptr<Records> rec_;
+  std::unique_ptr<MiniHttp> http_;
 };
 
 void KillState(ProcState& st) {
@@ -279,21 +346,39 @@ void KillState(ProcState& st) {
 
 class FakeProcess : public sandbox::Process {
  public:
-  FakeProcess(std::shared_ptr<ProcState> st, std::shared_ptr<Records> rec, int out_r, int err_r)
-      : st_(st), out_r_(out_r), err_r_(err_r) {
+  FakeProcess(std::shared_ptr<ProcState> st, std::shared_ptr<Records> rec, int listening, int out_r, int err_r)
+      : st_(st), rec_(rec), listening_(listening), out_r_(out_r), err_r_(err_r) {
     thread_ = std::thread([st, rec] { FakeRuntime(st, rec).Run(); });
   }
   ~FakeProcess() override {
+    bool released;
+    {
+      std::lock_guard lock(st_->mu);
+      released = st_->released;
+    }
+    if (!released) {
+      std::lock_guard lock(rec_->mu);
+      rec_->destroyed_unreleased++;
+    }
     KillState(*st_);  // not Kill(): that records a kill the scheduler asked for
     thread_.join();
+    if (listening_ >= 0) ::close(listening_);
     if (out_r_ >= 0) ::close(out_r_);
     if (err_r_ >= 0) ::close(err_r_);
     ::close(st_->exit_efd);
+  }
+  // On the launcher's thread, just before the launcher destroys it.
+  void MarkReleased() {
+    std::lock_guard lock(st_->mu);
+    st_->released = true;
   }
   int pid() const override { return 100000 + static_cast<int>(st_->index); }
   int exit_fd() const override { return st_->exit_efd; }
   int TakeStdout() override { return std::exchange(out_r_, -1); }
   int TakeStderr() override { return std::exchange(err_r_, -1); }
+  int TakeRuntimeApiListener() override { return std::exchange(listening_, -1); }
+  int uid() const override { return st_->script.uid; }
+  bool check_peer_uid() const override { return st_->script.check_peer_uid; }
   void Kill() override {
     {
       std::lock_guard lock(st_->mu);
@@ -313,9 +398,93 @@ class FakeProcess : public sandbox::Process {
 
  private:
   std::shared_ptr<ProcState> st_;
-  int out_r_, err_r_;
+  std::shared_ptr<Records> rec_;
+  int listening_, out_r_, err_r_;
   std::thread thread_;
 };
+
+// A listening TCP socket on 127.0.0.1 with a kernel-chosen port, as the real launcher makes for
+// an instance without its own network namespace.
+Result<int> ListenOnLoopback(uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Io("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return Status::Io("cannot listen on 127.0.0.1");
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// On the worker thread.
+void DoLaunch(const std::shared_ptr<Records>& rec, sandbox::LaunchSpec spec, const sandbox::LaunchDone& done) {
+  auto st = std::make_shared<ProcState>();
+  Status fail;
+  {
+    std::lock_guard lock(rec->mu);
+    fail = rec->fail;
+    st->script = rec->script;
+  }
+  if (!fail.ok()) return done(fail);  // not under the lock: `done` may call back into the launcher
+  uint16_t port = 0;
+  auto listening = ListenOnLoopback(port);
+  if (!listening.ok()) return done(listening.status());
+  st->api = "127.0.0.1:" + std::to_string(port);
+  st->env = std::move(spec.env);
+  st->env.push_back("AWS_LAMBDA_RUNTIME_API=" + st->api);
+  st->env.push_back("LAMBDA_TASK_ROOT=" + spec.code_dir);
+  st->env.push_back("LAMBDA_RUNTIME_DIR=" + (spec.runtime_dir.empty() ? spec.code_dir : spec.runtime_dir));
+  st->exit_efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int out[2] = {-1, -1}, err[2] = {-1, -1};
+  if (st->exit_efd < 0 || (st->script.pipes && (::pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0 ||
+                                                ::pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0))) {
+    ::close(*listening);
+    return done(Status::Io("eventfd or pipe2 failed"));
+  }
+  st->out_w = out[1];
+  st->err_w = err[1];
+  {
+    std::lock_guard lock(rec->mu);
+    st->index = rec->procs.size();
+    rec->procs.push_back(st);
+  }
+  done(std::unique_ptr<sandbox::Process>(std::make_unique<FakeProcess>(st, rec, *listening, out[0], err[0])));
+}
+
+// A copy of the process list, so each state's mutex is taken without holding the records' one
+// (the fakes take them in the other order).
+std::vector<std::shared_ptr<ProcState>> Procs(const Records& rec) {
+  std::lock_guard lock(rec.mu);
+  return rec.procs;
+}
+
+void Work(const std::shared_ptr<Records>& rec) {
+  std::unique_lock lock(rec->mu);
+  for (;;) {
+    rec->work.wait(lock, [&] { return rec->stop || !rec->tasks.empty(); });
+    if (rec->tasks.empty()) return;  // stopping, nothing left
+    Task t = std::move(rec->tasks.front());
+    rec->tasks.pop_front();
+    rec->busy = true;
+    lock.unlock();
+    if (t.release) {
+      static_cast<FakeProcess*>(t.release.get())->MarkReleased();
+      t.release.reset();  // kills and joins the fake
+    } else if (t.done) {
+      DoLaunch(rec, std::move(t.spec), t.done);
+    }
+    t = {};
+    lock.lock();
+    rec->busy = false;
+    if (rec->tasks.empty()) rec->idle.notify_all();
+  }
+}
 
 }  // namespace
 
@@ -328,44 +497,54 @@ std::string EnvValue(const std::vector<std::string>& env, std::string_view key) 
   return {};
 }
 
+bool HasEnv(const std::vector<std::string>& env, std::string_view key) {
+  return std::any_of(env.begin(), env.end(), [&](const std::string& kv) {
+    return kv.size() > key.size() && kv.compare(0, key.size(), key) == 0 && kv[key.size()] == '=';
+  });
+}
+
 FakeLauncher::FakeLauncher() : rec_(std::make_shared<Records>()) {
   // The fakes write into pipes whose read end the scheduler may already have closed; in a real
   // process that SIGPIPE would hit the child, here it would hit the test binary.
   std::signal(SIGPIPE, SIG_IGN);
+  worker_ = std::thread([rec = rec_] { Work(rec); });
 }
 
 FakeLauncher::~FakeLauncher() {
-  std::lock_guard lock(rec_->mu);
-  rec_->hold = false;
-  rec_->released.notify_all();
-  for (auto& p : rec_->procs) KillState(*p);
+  {
+    std::lock_guard lock(rec_->mu);
+    rec_->stop = true;
+    // Launches nobody will take: dropped without calling `done` (its scheduler is gone).
+    rec_->held.clear();
+    std::erase_if(rec_->tasks, [](const Task& t) { return !t.release; });
+  }
+  rec_->work.notify_all();
+  worker_.join();
+  for (auto& p : Procs(*rec_)) KillState(*p);
 }
 
-Result<std::unique_ptr<sandbox::Process>> FakeLauncher::Launch(const sandbox::LaunchSpec& spec) {
-  auto st = std::make_shared<ProcState>();
-  {
-    std::unique_lock lock(rec_->mu);
-    rec_->held++;
-    rec_->released.wait(lock, [&] { return !rec_->hold; });
-    rec_->held--;
-    if (!rec_->fail.ok()) return rec_->fail;
-    st->script = rec_->script;
-    st->index = rec_->procs.size();
-    rec_->procs.push_back(st);
-    rec_->specs.push_back(spec);
+void FakeLauncher::Launch(sandbox::LaunchSpec spec, sandbox::LaunchDone done) {
+  std::lock_guard lock(rec_->mu);
+  rec_->specs.push_back(spec);
+  Task t{std::move(spec), std::move(done), nullptr};
+  if (rec_->hold) {
+    rec_->held.push_back(std::move(t));
+    return;
   }
-  st->api = EnvValue(spec.env, "AWS_LAMBDA_RUNTIME_API");
-  st->exit_efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (st->exit_efd < 0) return Status::Io("eventfd failed");
-  int out[2] = {-1, -1}, err[2] = {-1, -1};
-  if (st->script.pipes) {
-    if (::pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0 || ::pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0) {
-      return Status::Io("pipe2 failed");
-    }
-    st->out_w = out[1];
-    st->err_w = err[1];
-  }
-  return std::unique_ptr<sandbox::Process>(std::make_unique<FakeProcess>(st, rec_, out[0], err[0]));
+  rec_->tasks.push_back(std::move(t));
+  rec_->work.notify_all();
+}
+
+void FakeLauncher::Release(std::unique_ptr<sandbox::Process> proc) {
+  if (!proc) return;
+  std::lock_guard lock(rec_->mu);
+  rec_->tasks.push_back(Task{{}, {}, std::move(proc)});
+  rec_->work.notify_all();
+}
+
+void FakeLauncher::Drain() {
+  std::unique_lock lock(rec_->mu);
+  rec_->idle.wait(lock, [&] { return rec_->tasks.empty() && !rec_->busy; });
 }
 
 void FakeLauncher::SetScript(FakeScript script) {
@@ -386,12 +565,14 @@ void FakeLauncher::HoldLaunches() {
 void FakeLauncher::ReleaseLaunches() {
   std::lock_guard lock(rec_->mu);
   rec_->hold = false;
-  rec_->released.notify_all();
+  for (auto& t : rec_->held) rec_->tasks.push_back(std::move(t));
+  rec_->held.clear();
+  rec_->work.notify_all();
 }
 
 size_t FakeLauncher::held_launches() const {
   std::lock_guard lock(rec_->mu);
-  return rec_->held;
+  return rec_->held.size();
 }
 
 size_t FakeLauncher::launches() const {
@@ -414,9 +595,24 @@ std::vector<StrayAnswer> FakeLauncher::stray_answers() const {
   return rec_->stray;
 }
 
+size_t FakeLauncher::destroyed_unreleased() const {
+  std::lock_guard lock(rec_->mu);
+  return rec_->destroyed_unreleased;
+}
+
 static std::shared_ptr<ProcState> ProcAt(const Records& rec, size_t i) {
   std::lock_guard lock(rec.mu);
   return i < rec.procs.size() ? rec.procs[i] : nullptr;
+}
+
+std::vector<std::string> FakeLauncher::env(size_t i) const {
+  auto p = ProcAt(*rec_, i);
+  return p ? p->env : std::vector<std::string>{};
+}
+
+std::string FakeLauncher::runtime_api(size_t i) const {
+  auto p = ProcAt(*rec_, i);
+  return p ? p->api : std::string();
 }
 
 bool FakeLauncher::Ended(size_t i) const {
@@ -431,6 +627,22 @@ bool FakeLauncher::Killed(size_t i) const {
   if (!p) return false;
   std::lock_guard lock(p->mu);
   return p->kill_called;
+}
+
+bool FakeLauncher::Released(size_t i) const {
+  auto p = ProcAt(*rec_, i);
+  if (!p) return false;
+  std::lock_guard lock(p->mu);
+  return p->released;
+}
+
+size_t FakeLauncher::released() const {
+  size_t n = 0;
+  for (auto& p : Procs(*rec_)) {
+    std::lock_guard lock(p->mu);
+    n += p->released;
+  }
+  return n;
 }
 
 bool FakeLauncher::WaitEnded(size_t i, std::chrono::milliseconds limit) const {
