@@ -313,12 +313,30 @@ def main():
           f"{us(tgt)} | {us(median(zs))} | {us(max(zs)) if zs else 'n/a'} ({len(zs)}) | "
           f"{fmt(median(gone), 0, ' ms') if gone else 'n/a'} | {mark(met_p50 if allv else None)} | "
           f"{mark(met_tail if allv else None)} |")
+    sandbox_rows = []
+    for rt in ("cpp", "python", "node"):
+        on = [num(r, "us") for r in cold if r.get("id") == rt and "failed" not in r]
+        off = [num(r, "us") for r in cold if r.get("id") == rt + "-nosandbox" and "failed" not in r]
+        if on and off:
+            sandbox_rows.append((rt, on, off))
     for ref, label in (("limit", "fork+exec of the limit server to its first response"),
                        ("workerd", "workerd start to first response (reference)")):
         xs = [num(r, "us") for r in spawn if r.get("id") == ref and "failed" not in r]
         if xs:
             w(f"| {label} | {us(median(xs))} | {us(max(xs))} ({len(xs)}) | | | | | | |")
     w("")
+
+    if sandbox_rows:
+        w("What the sandbox costs a cold start: the same cold starts on a daemon started with "
+          "`--insecure-no-sandbox`, in the same run (target: sandbox on within 1.5x of off).")
+        w("")
+        w("| runtime | sandbox on p50 | sandbox off p50 | on / off | within 1.5x |")
+        w("|---|---:|---:|---:|---|")
+        for rt, on, off in sandbox_rows:
+            ratio = median(on) / median(off) if median(off) else None
+            w(f"| {RUNTIME_LABEL[rt]} | {us(median(on))} ({len(on)}) | {us(median(off))} ({len(off)}) | "
+              f"{fmt(ratio, 2, 'x') if ratio else 'n/a'} | {mark(ratio <= 1.5 if ratio else None)} |")
+        w("")
 
     # ---- footprint ---------------------------------------------------------------------------
     fp = [r for r in by("footprint") if "failed" not in r]

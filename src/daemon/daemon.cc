@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "admin/admin_api.h"
+#include "admin/admin_token.h"
 #include "catalog/catalog.h"
 #include "gateway/front_door.h"
 #include "http/server.h"
@@ -18,6 +19,7 @@
 #include "package/package.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/launcher.h"
+#include "sandbox/process_launcher.h"
 #include "scheduler/scheduler.h"
 #include "store/sqlite_store.h"
 
@@ -25,21 +27,29 @@ namespace nimbus::daemon {
 
 namespace fs = std::filesystem;
 
-std::string DefaultShareDir() {
-  if (const char* env = getenv("NIMBUS_SHARE_DIR"); env && *env) return env;
+fs::path DefaultExecutableDir() {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "share/nimbus";
-  return (exe.parent_path() / "share" / "nimbus").string();
+  return ec ? fs::path(".") : exe.parent_path();
+}
+
+std::string DefaultShareDir() {
+  if (const char* env = getenv("NIMBUS_SHARE_DIR"); env && *env) return env;
+  return (DefaultExecutableDir() / "share" / "nimbus").string();
 }
 
 static const char* kUsage =
-    "usage: nimbus serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--no-cgroups]\n"
+    "usage: nimbus serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--init-timeout S]\n"
+    "                    [--insecure-no-sandbox]\n"
     "  --listen ADDR:PORT  where the gateway, admin and Invoke APIs listen (default 127.0.0.1:8080)\n"
     "  --data-dir DIR      state: store, code packages (default ./.nimbus)\n"
     "  --threads N         event loops (default: one per core)\n"
     "  --share-dir DIR     runtimes and SDKs (default: share/nimbus next to the executable)\n"
-    "  --no-cgroups        do not enforce memory limits with cgroups\n";
+    "  --init-timeout S    seconds a runtime may take to reach its first /next (default 10)\n"
+    "  --insecure-no-sandbox\n"
+    "                      run functions unconfined: as the daemon's user, on the host's files and\n"
+    "                      network, without namespaces or seccomp (cgroups still limit memory when\n"
+    "                      available). Only for machines where the sandbox cannot work.\n";
 
 std::optional<int> ParseServeFlags(int argc, char** argv, ServeOptions& out) {
   for (int i = 0; i < argc; ++i) {
@@ -62,8 +72,16 @@ std::optional<int> ParseServeFlags(int argc, char** argv, ServeOptions& out) {
       out.share_dir = v;
     } else if (const char* v = value("--threads")) {
       out.threads = static_cast<size_t>(atoi(v));
-    } else if (a == "--no-cgroups") {
-      out.cgroups = false;
+    } else if (const char* v = value("--init-timeout")) {
+      char* end = nullptr;
+      long s = strtol(v, &end, 10);
+      if (!end || *end || s < 1 || s > 900) {
+        std::cerr << "nimbus serve: --init-timeout wants whole seconds from 1 to 900, got '" << v << "'\n";
+        return 2;
+      }
+      out.init_timeout_s = static_cast<int>(s);
+    } else if (a == "--insecure-no-sandbox") {
+      out.sandbox = false;
     } else {
       std::cerr << "nimbus serve: unknown flag '" << a << "'\n" << kUsage;
       return 2;
@@ -103,20 +121,38 @@ int Serve(const ServeOptions& opt) {
 
   auto store = store::OpenSqliteStore(data / "nimbus.db");
   if (!store.ok()) return fail(store.status().message());
+  auto admin_token = admin::LoadOrCreateToken(data);  // DATA/admin.token guards the admin API
+  if (!admin_token.ok()) return fail(admin_token.status().message());
   package::CodeStore code(data);
 
+  // Secure by default: without cgroups, namespaces or seccomp the daemon does not start unless
+  // told to run functions unconfined.
+  const char* kInsecureHint = "; fix that, or start with --insecure-no-sandbox to run functions unconfined";
   std::unique_ptr<sandbox::CgroupManager> cgroups;
-  std::string cgroup_note = "cgroups off (--no-cgroups): memory limits are not enforced";
-  if (opt.cgroups) {
-    auto cg = sandbox::CgroupManager::Create("nimbus/" + std::to_string(getpid()));
-    if (cg.ok()) {
-      cgroups = std::move(cg).value();
-      cgroup_note = cgroups->Describe();
-    } else {
-      cgroup_note = "no cgroups (" + cg.status().message() + "): memory limits are not enforced";
-    }
+  std::string cgroup_note;
+  auto cg = sandbox::CgroupManager::Create("nimbus/" + std::to_string(getpid()));
+  if (cg.ok()) {
+    cgroups = std::move(cg).value();
+    cgroup_note = cgroups->Describe();
+  } else if (opt.sandbox) {
+    return fail("cannot confine functions: " + cg.status().message() + kInsecureHint);
+  } else {
+    cgroup_note = "no cgroups (" + cg.status().message() + "): memory limits are not enforced";
   }
-  auto launcher = sandbox::NewProcessLauncher(cgroups.get());
+  sandbox::ProcessLauncherOptions lopt;
+  lopt.sandbox = opt.sandbox;
+  lopt.root_dir = (data / "sandbox-root").string();
+  lopt.init_path = (DefaultExecutableDir() / "nimbus-init").string();
+  auto launcher_or = sandbox::NewProcessLauncher(cgroups.get(), lopt);
+  if (!launcher_or.ok()) {
+    return fail("cannot confine functions: " + launcher_or.status().message() + (opt.sandbox ? kInsecureHint : ""));
+  }
+  auto launcher = std::move(launcher_or).value();
+  if (!opt.sandbox) {
+    std::cerr << "nimbus: WARNING: --insecure-no-sandbox: functions run unconfined, as this daemon's user, "
+                 "and can read its data directory, each other's files and every local port"
+              << std::endl;
+  }
 
   size_t threads = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
   http::LoopGroup loops(threads);
@@ -125,8 +161,10 @@ int Serve(const ServeOptions& opt) {
   catalog::Catalog catalog;
   scheduler::Options sopt;
   sopt.runtimes_dir = (fs::path(share) / "runtimes").string();
+  sopt.init_timeout = std::chrono::seconds(opt.init_timeout_s);
   scheduler::Scheduler scheduler(loops, *launcher, logs, sopt);
-  admin::AdminApi admin(**store, code, catalog, scheduler, logs, blocking);
+  admin::AdminApi admin(**store, code, catalog, scheduler, logs, blocking, *admin_token);
+  admin.set_sandboxed(opt.sandbox);
   Status st = admin.Load();
   if (!st.ok()) return fail("cannot load the store: " + st.message());
 
@@ -140,11 +178,24 @@ int Serve(const ServeOptions& opt) {
       http::ServerOptions{64ull << 20, std::chrono::seconds(120)});
   st = listener.Listen(loops, {addr, static_cast<uint16_t>(port)});
   if (!st.ok()) return fail(st.message());
+  // Registered only once listening: a daemon that cannot bind must not take over the
+  // registration of the one holding the address.
+  if (Status reg = admin::RegisterEndpoint(opt.listen.substr(0, colon), listener.port(), admin::TokenFile(data));
+      !reg.ok()) {
+    std::cerr << "nimbus: warning: " << reg.message() << std::endl;
+  }
+  if (!addr.is_loopback()) {
+    std::cerr << "nimbus: admin API token in " << admin::TokenFile(data).string()
+              << " (send it as Authorization: Bearer; the CLI on this machine finds it)" << std::endl;
+  }
   loops.Start();
 
   std::cerr << "nimbus: listening on http://" << opt.listen.substr(0, colon) << ":" << listener.port() << " ("
             << threads << " event loops; data in " << data.string() << "; " << catalog.Get()->functions.size()
-            << " functions; " << cgroup_note << ")" << std::endl;
+            << " functions; " << cgroup_note << "; "
+            << (opt.sandbox ? "sandbox on: namespaces, own root, unprivileged uids, seccomp"
+                            : "SANDBOX OFF (--insecure-no-sandbox)")
+            << ")" << std::endl;
 
   int sig = 0;
   sigwait(&stop_set, &sig);
@@ -153,7 +204,8 @@ int Serve(const ServeOptions& opt) {
   loops.Stop();
   scheduler.Shutdown();
   blocking.join();
-  launcher.reset();  // stops its waiting starter processes and removes their cgroups
+  launcher->Drain();  // every released instance reaped and its cgroup removed
+  launcher.reset();   // stops the launcher thread and its waiting stems
   cgroups.reset();   // removes nimbus's parent cgroup, now empty
   // Instances are killed; the store commits every change as it happens. Leave without running
   // destructors of objects whose loops are gone.

@@ -2,6 +2,7 @@
 // shutdown order and the flags; every behaviour lives in the role libraries.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -12,7 +13,8 @@ struct ServeOptions {
   std::string data_dir = ".nimbus";
   std::string share_dir;  // <share>/runtimes/...; default: next to the executable
   size_t threads = 0;     // event loops; 0 = one per core
-  bool cgroups = true;    // enforce memory/pids limits with cgroups when available
+  bool sandbox = true;    // confine instances; false only with --insecure-no-sandbox
+  int init_timeout_s = 10;  // a runtime's start-up, up to its first /next
 };
 
 // Parses `nimbus serve` flags. Returns std::nullopt to go on serving, or the exit code to leave
@@ -24,5 +26,8 @@ int Serve(const ServeOptions& options);
 
 // <dir of this executable>/share/nimbus, or $NIMBUS_SHARE_DIR.
 std::string DefaultShareDir();
+
+// The directory of the running executable (nimbus-init sits beside nimbus).
+std::filesystem::path DefaultExecutableDir();
 
 }  // namespace nimbus::daemon

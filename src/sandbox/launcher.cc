@@ -1,26 +1,66 @@
-// fork/exec implementation of the launcher. Everything the child needs (argv, envp, fds) is
-// prepared before fork(), because after fork() in a multi-threaded process the child may only
-// call async-signal-safe functions.
-#include "sandbox/launcher.h"
-
+// The process launcher (process_launcher.h). Layout of one instance:
+//
+//   daemon (launcher thread)
+//     `- stem  = nimbus-init, PID 1 of the instance's namespaces; reaps, reports the status
+//          `- worker: waits for the launch spec, enters the jail, execs the bootstrap
+//
+// A stem is cloned ahead of need (joining a fresh memory cgroup alone costs the joining
+// process an RCU grace period, 10-20 ms on a quiet machine, and the namespaces and the root
+// skeleton cost more), so a launch only writes the function's limits and one spec down a pipe.
+// Everything a child does after clone() is async-signal-safe: its buffers are allocated before.
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/jail.h"
+#include "sandbox/process_launcher.h"
+#include "sandbox/seccomp_filter.h"
 
 namespace nimbus::sandbox {
 namespace {
 
+constexpr size_t kSpecMax = 64 * 1024;
+constexpr size_t kMaxPointers = 2048;
+constexpr uint16_t kPrivateApiPort = 9001;  // the Runtime API inside a private network namespace
+
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+void CloseAll(std::initializer_list<int> fds) {
+  for (int fd : fds) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+std::string Errno(const char* what) { return std::string(what) + ": " + strerror(errno); }
+
+std::string DescribeWait(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    return "signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
+  }
+  return "status " + std::to_string(status);
+}
 
 uint64_t ReadVmHwm(int status_fd) {
   if (status_fd < 0) return 0;
@@ -33,239 +73,527 @@ uint64_t ReadVmHwm(int status_fd) {
   return strtoull(p + 6, nullptr, 10) * 1024;
 }
 
+// A listening loopback socket for the Runtime API, in the calling thread's network namespace.
+Result<int> ListenLoopback(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Io(Errno("socket"));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 64) != 0) {
+    Status st = Status::Io(Errno("bind the Runtime API socket"));
+    close(fd);
+    return st;
+  }
+  return fd;
+}
+
+uint16_t PortOf(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return 0;
+  return ntohs(a.sin_port);
+}
+
+// Live instances' uids. Thread-safe.
+class UidPool {
+ public:
+  UidPool(uid_t base, unsigned count) : base_(base), used_(count, false) {}
+  Result<uid_t> Take() {
+    std::lock_guard lock(mu_);
+    for (size_t n = 0; n < used_.size(); ++n) {
+      size_t i = (next_ + n) % used_.size();
+      if (!used_[i]) {
+        used_[i] = true;
+        next_ = i + 1;
+        return static_cast<uid_t>(base_ + 1 + i);
+      }
+    }
+    return Status::Unavailable("all " + std::to_string(used_.size()) + " instance uids are in use");
+  }
+  void Give(uid_t uid) {
+    std::lock_guard lock(mu_);
+    if (uid > base_ && uid - base_ - 1 < used_.size()) used_[uid - base_ - 1] = false;
+  }
+
+ private:
+  const uid_t base_;
+  std::mutex mu_;
+  std::vector<bool> used_;  // guarded by mu_
+  size_t next_ = 0;         // guarded by mu_
+};
+
+// The files a stem holds until a launch takes it.
+struct Stem {
+  pid_t pid = -1;  // nimbus-init, as the daemon sees it
+  int pidfd = -1;
+  int ctrl = -1;    // write end: the spec, then EOF
+  int status = -1;  // read end: the worker's wait status when it ends
+  int out = -1, err = -1;
+  int api = -1;  // the Runtime API's listening socket
+  uint16_t api_port = 0;
+  Network network = Network::kEgress;
+  std::unique_ptr<Cgroup> cgroup;
+
+  Stem() = default;
+  Stem(Stem&& o) noexcept { *this = std::move(o); }
+  Stem& operator=(Stem&& o) noexcept {
+    pid = std::exchange(o.pid, -1);
+    pidfd = std::exchange(o.pidfd, -1);
+    ctrl = std::exchange(o.ctrl, -1);
+    status = std::exchange(o.status, -1);
+    out = std::exchange(o.out, -1);
+    err = std::exchange(o.err, -1);
+    api = std::exchange(o.api, -1);
+    api_port = o.api_port;
+    network = o.network;
+    cgroup = std::move(o.cgroup);
+    return *this;
+  }
+  ~Stem() { Discard(); }
+  void Discard() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+    CloseAll({pidfd, ctrl, status, out, err, api});
+    pidfd = ctrl = status = out = err = api = -1;
+    if (cgroup) (void)cgroup->Destroy();
+    cgroup.reset();
+  }
+};
+
 class ForkedProcess : public Process {
  public:
-  ForkedProcess(pid_t pid, int pidfd, int out, int err, std::unique_ptr<Cgroup> cg)
-      : pid_(pid), pidfd_(pidfd), out_(out), err_(err), cgroup_(std::move(cg)) {
-    std::string path = "/proc/" + std::to_string(pid) + "/status";
-    status_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ForkedProcess(Stem&& stem, int uid, bool check_peer, UidPool* uids)
+      : stem_(std::move(stem)), uid_(uid), check_peer_(check_peer), uids_(uids) {
+    // The worker's own /proc status, for VmHWM when there is no cgroup.
+    std::string children = "/proc/" + std::to_string(stem_.pid) + "/task/" + std::to_string(stem_.pid) + "/children";
+    int fd = open(children.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[64] = {};
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n > 0) {
+        std::string path = "/proc/" + std::to_string(atoi(buf)) + "/status";
+        status_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      }
+    }
   }
+  // Blocking (waitpid, cgroup removal): runs on the launcher thread through Release().
   ~ForkedProcess() override {
     Kill();
-    if (!reaped_) waitpid(pid_, nullptr, 0);  // already SIGKILLed: returns promptly
-    if (pidfd_ >= 0) close(pidfd_);
-    if (out_ >= 0) close(out_);
-    if (err_ >= 0) close(err_);
+    if (!reaped_ && stem_.pid > 0) waitpid(stem_.pid, nullptr, 0);
+    stem_.pid = -1;
     if (status_fd_ >= 0) close(status_fd_);
-    if (cgroup_) (void)cgroup_->Destroy();
+    stem_.Discard();
+    if (uid_ >= 0 && uids_) uids_->Give(static_cast<uid_t>(uid_));
   }
-  int pid() const override { return pid_; }
-  int exit_fd() const override { return pidfd_; }
-  int TakeStdout() override { return std::exchange(out_, -1); }
-  int TakeStderr() override { return std::exchange(err_, -1); }
+  int pid() const override { return stem_.pid; }
+  int exit_fd() const override { return stem_.pidfd; }
+  int TakeStdout() override { return std::exchange(stem_.out, -1); }
+  int TakeStderr() override { return std::exchange(stem_.err, -1); }
+  int TakeRuntimeApiListener() override { return std::exchange(stem_.api, -1); }
+  int uid() const override { return uid_; }
+  bool check_peer_uid() const override { return check_peer_; }
   void Kill() override {
-    if (reaped_) return;
-    kill(-pid_, SIGKILL);  // its whole session/process group
-    kill(pid_, SIGKILL);
+    if (reaped_ || stem_.pid <= 0) return;
+    // PID 1 of the instance's namespace: its death ends every process in it. Without the
+    // sandbox the instance is a process group (and a cgroup, emptied on release).
+    kill(stem_.pid, SIGKILL);
+    kill(-stem_.pid, SIGKILL);
   }
   std::string Reap() override {
     if (reaped_) return description_;
     int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r != pid_) return "";
+    if (waitpid(stem_.pid, &status, WNOHANG) != stem_.pid) return "";
     reaped_ = true;
-    if (WIFEXITED(status)) {
-      description_ = "exit status " + std::to_string(WEXITSTATUS(status));
-    } else if (WIFSIGNALED(status)) {
-      int sig = WTERMSIG(status);
-      description_ = "signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
-    } else {
-      description_ = "status " + std::to_string(status);
-    }
-    // Anything the instance left running in its group goes with it.
-    kill(-pid_, SIGKILL);
+    int worker = 0;
+    ssize_t n = stem_.status >= 0 ? read(stem_.status, &worker, sizeof worker) : -1;
+    description_ = n == static_cast<ssize_t>(sizeof worker) ? DescribeWait(worker) : DescribeWait(status);
+    if (!check_peer_ && uid_ < 0) kill(-stem_.pid, SIGKILL);  // what the instance left behind
     return description_;
   }
   uint64_t PeakMemoryBytes() override {
-    if (cgroup_) {
-      uint64_t v = cgroup_->PeakMemoryBytes();
+    if (stem_.cgroup) {
+      uint64_t v = stem_.cgroup->PeakMemoryBytes();
       if (v) return v;
     }
     return ReadVmHwm(status_fd_);
   }
-  bool OomKilled() override { return cgroup_ && cgroup_->OomKilled(); }
+  bool OomKilled() override { return stem_.cgroup && stem_.cgroup->OomKilled(); }
 
  private:
-  pid_t pid_;
-  int pidfd_;
-  int out_, err_;
+  Stem stem_;
+  const int uid_;
+  const bool check_peer_;
+  UidPool* const uids_;
   int status_fd_ = -1;
   bool reaped_ = false;
   std::string description_;
-  std::unique_ptr<Cgroup> cgroup_;
 };
 
-// Serialised LaunchSpec as a stem reads it: two little-endian u32 counts (argc, envc), then
-// NUL-terminated strings: executable, cwd, argv..., env....
-constexpr size_t kSpecMax = 64 * 1024;
-constexpr size_t kMaxPointers = 2048;
-
-bool SerialiseSpec(const LaunchSpec& spec, std::string& out) {
-  if (spec.argv.size() + spec.env.size() + 2 > kMaxPointers) return false;
-  uint32_t counts[2] = {static_cast<uint32_t>(spec.argv.size()), static_cast<uint32_t>(spec.env.size())};
+// What a launch sends to its worker: three little-endian u32 counts (argc, envc, mounts), then
+// NUL-terminated strings: executable, cwd, code_dir, runtime_dir, tmp options, passwd, group,
+// hostname, uid, gid, the mounts (host, target, ro|rw), argv..., env....
+bool SerialiseSpec(const std::vector<std::string>& head, const std::vector<BindMount>& mounts,
+                   const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string& out) {
+  if (argv.size() + env.size() + 3 * mounts.size() + head.size() + 4 > kMaxPointers) return false;
+  uint32_t counts[3] = {static_cast<uint32_t>(argv.size()), static_cast<uint32_t>(env.size()),
+                        static_cast<uint32_t>(mounts.size())};
   out.assign(reinterpret_cast<const char*>(counts), sizeof counts);
   auto put = [&out](const std::string& s) {
     out += s;
     out.push_back('\0');
   };
-  put(spec.executable);
-  put(spec.cwd);
-  for (const auto& a : spec.argv) put(a);
-  for (const auto& e : spec.env) put(e);
+  for (const auto& h : head) put(h);
+  for (const auto& m : mounts) {
+    put(m.host);
+    put(m.target);
+    put(m.read_only ? "ro" : "rw");
+  }
+  for (const auto& a : argv) put(a);
+  for (const auto& e : env) put(e);
   return out.size() <= kSpecMax;
 }
+constexpr int kHeadStrings = 10;
 
-// A stem is a forked child that has already joined its cgroup and waits for the LaunchSpec to
-// exec. Joining a cgroup costs the joining process an RCU grace period on a quiet machine
-// (10-20 ms measured on cgroup v1), which would dominate a cold start; a stem pays it before
-// any request needs it. Stems are generic (limits are set when one is taken), so a couple serve
-// every function.
-struct Stem {
-  pid_t pid = -1;
-  int pidfd = -1;
-  int ctrl = -1;  // write end: the spec, then EOF
-  int out = -1, err = -1;
-  std::unique_ptr<Cgroup> cgroup;
-  void Discard() {
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-    for (int fd : {pidfd, ctrl, out, err}) {
-      if (fd >= 0) close(fd);
-    }
-    if (cgroup) (void)cgroup->Destroy();
-    pid = -1;
-    pidfd = ctrl = out = err = -1;
-  }
+// Buffers a child uses after clone(), allocated by the parent before it.
+struct ChildBuffers {
+  std::vector<char> spec = std::vector<char>(kSpecMax + 1);
+  std::vector<char*> ptrs = std::vector<char*>(kMaxPointers + 2);
+  std::vector<char> scratch = std::vector<char>(4096);
+  char worker_pid[16] = {};
 };
+
+void WriteAll(int fd, const char* s) { (void)!write(fd, s, strlen(s)); }
+
+[[noreturn]] void ChildFail(int fd, const char* step, int err) {
+  WriteAll(fd, "nimbus: cannot start the instance: ");
+  WriteAll(fd, step);
+  WriteAll(fd, ": ");
+  WriteAll(fd, strerror(err));
+  WriteAll(fd, "\n");
+  _exit(125);
+}
+
+unsigned ParseUnsigned(const char* s) {
+  unsigned v = 0;
+  while (*s >= '0' && *s <= '9') v = v * 10 + static_cast<unsigned>(*s++ - '0');
+  return v;
+}
 
 class ProcessLauncher : public Launcher {
  public:
-  // The first stems start now, so the first cold start does not wait for one.
-  explicit ProcessLauncher(CgroupManager* cgroups) : cgroups_(cgroups) { TopUp(); }
+  ProcessLauncher(CgroupManager* cgroups, ProcessLauncherOptions options, std::unique_ptr<JailPlan> plan)
+      : cgroups_(cgroups),
+        options_(std::move(options)),
+        plan_(std::move(plan)),
+        uids_(options_.uid_base, options_.uid_count) {
+    host_netns_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    init_fd_ = open(options_.init_path.c_str(), O_PATH | O_CLOEXEC);
+    TopUp();  // the first stems start now, so the first cold start does not wait for one
+    thread_ = std::thread([this] { Run(); });
+  }
   ~ProcessLauncher() override {
-    std::lock_guard lock(mu_);
-    for (auto& s : stems_) s.Discard();
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    stems_.clear();
+    if (host_netns_ >= 0) close(host_netns_);
+    if (init_fd_ >= 0) close(init_fd_);
   }
 
-  void Replenish() override { TopUp(); }
+  void Launch(LaunchSpec spec, LaunchDone done) override {
+    Post([this, spec = std::move(spec), done = std::move(done)]() mutable {
+      done(LaunchNow(spec));
+      TopUp();
+    });
+  }
 
-  Result<std::unique_ptr<Process>> Launch(const LaunchSpec& spec) override {
-    std::string blob;
-    if (!SerialiseSpec(spec, blob)) {
-      return Status::InvalidArgument("the environment and arguments of " + spec.executable +
-                                     " are too large to start it (over 64 KB)");
+  void Release(std::unique_ptr<Process> proc) override {
+    if (!proc) return;
+    // Kill now (a syscall), so the instance stops even if the launcher is busy.
+    proc->Kill();
+    Post([p = std::shared_ptr<Process>(std::move(proc))]() mutable { p.reset(); });
+  }
+
+  void Drain() override {
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    Post([done] { done->set_value(); });
+    fut.wait();
+  }
+
+ private:
+  void Post(std::function<void()> job) {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(job));
     }
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      Stem stem;
+    cv_.notify_one();
+  }
+
+  void Run() {
+    for (;;) {
+      std::function<void()> job;
       {
-        std::lock_guard lock(mu_);
-        if (!stems_.empty()) {
-          stem = std::move(stems_.back());
-          stems_.pop_back();
-        }
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping, and every job has run
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
       }
+      job();
+    }
+  }
+
+  // On the launcher thread.
+  Result<std::unique_ptr<Process>> LaunchNow(const LaunchSpec& spec) {
+    const bool sandbox = options_.sandbox;
+    if (!sandbox && spec.network == Network::kNone) {
+      return Status::FailedPrecondition(
+          "`network: none` needs the sandbox, and this daemon runs with --insecure-no-sandbox");
+    }
+    if (!sandbox && !spec.mounts.empty()) {
+      return Status::FailedPrecondition(
+          "`filesystems` needs the sandbox, and this daemon runs with --insecure-no-sandbox");
+    }
+    const std::string task_root = sandbox ? kTaskRoot : spec.code_dir;
+    const std::string runtime_root =
+        spec.runtime_dir.empty() ? task_root : (sandbox ? std::string(kRuntimeRoot) : spec.runtime_dir);
+    const std::string exe = runtime_root + "/bootstrap";
+
+    int uid = -1;
+    if (sandbox) {
+      auto u = uids_.Take();
+      if (!u.ok()) return u.status();
+      uid = static_cast<int>(*u);
+    }
+    auto give_back = [&] {
+      if (uid >= 0) uids_.Give(static_cast<uid_t>(uid));
+    };
+
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      Stem stem = TakeStem(spec.network);
       if (stem.pid < 0) {
-        auto fresh = ForkStem();
-        if (!fresh.ok()) return fresh.status();
+        auto fresh = ForkStem(spec.network);
+        if (!fresh.ok()) {
+          give_back();
+          return fresh.status();
+        }
         stem = std::move(fresh).value();
+      }
+      std::vector<std::string> env = spec.env;
+      env.push_back("LAMBDA_TASK_ROOT=" + task_root);
+      env.push_back("LAMBDA_RUNTIME_DIR=" + runtime_root);
+      env.push_back("AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(stem.api_port));
+      std::string uid_s = std::to_string(uid < 0 ? 0 : uid);
+      std::string passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:" + uid_s + ":" + uid_s +
+                           "::/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+      std::string group = "root:x:0:\nsbx_user:x:" + uid_s + ":\nnimbus-functions:x:" +
+                          std::to_string(options_.uid_base) + ":sbx_user\nnogroup:x:65534:\n";
+      std::vector<std::string> head = {
+          exe,   task_root, spec.code_dir, spec.runtime_dir, "size=" + std::to_string(spec.tmp_bytes) + ",mode=1777",
+          passwd, group,    "nimbus",      uid_s,            uid_s};
+      std::string blob;
+      if (!SerialiseSpec(head, spec.mounts, {exe}, env, blob)) {
+        give_back();
+        return Status::InvalidArgument("the environment of " + spec.label +
+                                       " is too large to start it (over 64 KB in all)");
       }
       if (stem.cgroup && cgroups_) {
         Status st = cgroups_->SetLimits(*stem.cgroup, CgroupLimits{spec.memory_bytes, spec.pids_max});
         if (!st.ok()) {
-          stem.Discard();
+          give_back();
           return st;
         }
       }
       ssize_t n = write(stem.ctrl, blob.data(), blob.size());
       close(std::exchange(stem.ctrl, -1));
-      if (n != static_cast<ssize_t>(blob.size())) {  // the stem died while waiting: use another
-        stem.Discard();
-        continue;
-      }
-      return std::unique_ptr<Process>(
-          new ForkedProcess(stem.pid, stem.pidfd, stem.out, stem.err, std::move(stem.cgroup)));
+      if (n != static_cast<ssize_t>(blob.size())) continue;  // the stem died while waiting: use another
+      bool check_peer = sandbox && spec.network == Network::kEgress;
+      return std::unique_ptr<Process>(new ForkedProcess(std::move(stem), uid, check_peer, sandbox ? &uids_ : nullptr));
     }
-    return Status::Unavailable("could not start " + spec.executable + ": its starter process died twice");
+    give_back();
+    return Status::Unavailable("could not start " + spec.label + ": its starter process died twice");
   }
 
- private:
-  static constexpr size_t kStems = 2;
+  Stem TakeStem(Network net) {
+    for (auto it = stems_.rbegin(); it != stems_.rend(); ++it) {
+      if (it->network == net) {
+        Stem s = std::move(*it);
+        stems_.erase(std::next(it).base());
+        return s;
+      }
+    }
+    if (net == Network::kNone) want_private_net_ = true;
+    return Stem();
+  }
 
+  // Keeps `options_.stems` stems for egress and, once a `network: none` function has run, one
+  // with a private network. On the launcher thread (or in the constructor, before it runs).
   void TopUp() {
-    for (;;) {
-      {
-        std::lock_guard lock(mu_);
-        if (stems_.size() >= kStems) return;
-      }
-      auto stem = ForkStem();
-      if (!stem.ok()) return;  // the next Launch forks its own and reports the error
-      std::lock_guard lock(mu_);
-      stems_.push_back(std::move(stem).value());
+    auto count = [this](Network n) {
+      size_t c = 0;
+      for (auto& s : stems_) c += s.network == n;
+      return c;
+    };
+    while (count(Network::kEgress) < options_.stems) {
+      auto s = ForkStem(Network::kEgress);
+      if (!s.ok()) return;  // the next launch forks its own and reports the error
+      stems_.push_back(std::move(s).value());
+    }
+    if (options_.sandbox && want_private_net_ && count(Network::kNone) < 1) {
+      auto s = ForkStem(Network::kNone);
+      if (s.ok()) stems_.push_back(std::move(s).value());
     }
   }
 
-  Result<Stem> ForkStem() {
+  Result<Stem> ForkStem(Network net) {
     Stem stem;
+    stem.network = net;
     std::vector<int> procs_fds;
     if (cgroups_) {
-      auto r = cgroups_->CreateGroup("instance-" + std::to_string(next_id_.fetch_add(1)), CgroupLimits{});
+      auto r = cgroups_->CreateGroup("instance-" + std::to_string(next_id_++), CgroupLimits{});
       if (!r.ok()) return r.status();
       stem.cgroup = std::move(r).value();
       procs_fds = stem.cgroup->procs_fds();
     }
-    int out[2], err[2], ctrl[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return Status::Io(std::string("pipe: ") + strerror(errno));
-    if (pipe2(err, O_CLOEXEC) != 0) {
-      close(out[0]);
-      close(out[1]);
-      return Status::Io(std::string("pipe: ") + strerror(errno));
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, ctrl[2] = {-1, -1}, status[2] = {-1, -1};
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(ctrl, O_CLOEXEC) != 0 ||
+        pipe2(status, O_CLOEXEC) != 0) {
+      Status st = Status::Io(Errno("pipe"));
+      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1]});
+      return st;
     }
-    if (pipe2(ctrl, O_CLOEXEC) != 0) {
-      for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
-      return Status::Io(std::string("pipe: ") + strerror(errno));
+    ChildBuffers buf;
+    unsigned long flags = SIGCHLD;
+    if (options_.sandbox) {
+      flags |= CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+      if (net == Network::kNone) flags |= CLONE_NEWNET;
     }
-    // Everything the child touches is allocated here: after fork() in a multi-threaded process
-    // the child may only make async-signal-safe calls, so no malloc.
-    std::vector<char> buf(kSpecMax + 1);
-    std::vector<char*> ptrs(kMaxPointers + 2);
-    static const char kExecFail[] = "nimbus: cannot execute ";
-    static const char kCwdFail[] = "nimbus: cannot enter ";
-    pid_t parent = getpid();
-
-    pid_t pid = fork();
+    const pid_t parent = getpid();
+    // A raw clone: glibc's fork() would run atfork handlers, and namespaces need the flags.
+    long pid = syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
     if (pid < 0) {
-      int e = errno;
-      for (int fd : {out[0], out[1], err[0], err[1], ctrl[0], ctrl[1]}) close(fd);
-      return Status::Unavailable(std::string("fork failed: ") + strerror(e));
+      Status st = Status::Unavailable(Errno(options_.sandbox ? "clone into new namespaces" : "fork"));
+      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1]});
+      return st;
     }
-    if (pid == 0) RunStem(parent, procs_fds, out[1], err[1], ctrl[0], buf.data(), ptrs.data(), kExecFail, kCwdFail);
+    if (pid == 0) RunStem(parent, procs_fds, out[1], err[1], ctrl[0], status[1], buf);
 
-    close(out[1]);
-    close(err[1]);
-    close(ctrl[0]);
+    CloseAll({out[1], err[1], ctrl[0], status[1]});
     fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
     fcntl(err[0], F_SETFL, fcntl(err[0], F_GETFL) | O_NONBLOCK);
-    // A full pipe must never block the loop: the spec fits the pipe buffer or the launch fails.
+    fcntl(status[0], F_SETFL, fcntl(status[0], F_GETFL) | O_NONBLOCK);
+    // A full pipe must never block: the spec fits the pipe buffer or the launch fails.
     fcntl(ctrl[1], F_SETFL, fcntl(ctrl[1], F_GETFL) | O_NONBLOCK);
-    stem.pid = pid;
-    stem.pidfd = PidfdOpen(pid);
+    stem.pid = static_cast<pid_t>(pid);
+    stem.pidfd = PidfdOpen(stem.pid);
     stem.ctrl = ctrl[1];
+    stem.status = status[0];
     stem.out = out[0];
     stem.err = err[0];
+    auto api = net == Network::kNone && options_.sandbox ? ListenInside(stem.pid) : ListenLoopback(0);
+    if (!api.ok()) return api.status();  // ~Stem kills the child
+    stem.api = *api;
+    stem.api_port = PortOf(stem.api);
     return stem;
   }
 
-  // The stem child. Async-signal-safe calls only.
-  [[noreturn]] static void RunStem(pid_t parent, const std::vector<int>& procs_fds, int out, int err, int ctrl,
-                                   char* buf, char** ptrs, const char* exec_fail, const char* cwd_fail) {
-    setsid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-    for (int fd : procs_fds) {
-      if (write(fd, "0", 1) < 0) _exit(125);
+  // The Runtime API socket of a `network: none` instance lives in its own network namespace,
+  // at 127.0.0.1:9001 as in Lambda. setns() moves only this thread; it moves back at once.
+  Result<int> ListenInside(pid_t pid) {
+    std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+    int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0) return Status::Io(Errno("open the instance's network namespace"));
+    if (setns(ns, CLONE_NEWNET) != 0) {
+      Status st = Status::Io(Errno("enter the instance's network namespace"));
+      close(ns);
+      return st;
     }
+    close(ns);
+    Result<int> fd = Status::Io("unset");
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    strcpy(ifr.ifr_name, "lo");
+    if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+      if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0) {
+        fd = ListenLoopback(kPrivateApiPort);
+      } else {
+        fd = Status::Io(Errno("bring up the instance's loopback"));
+      }
+    } else {
+      fd = Status::Io(Errno("find the instance's loopback"));
+    }
+    if (s >= 0) close(s);
+    if (setns(host_netns_, CLONE_NEWNET) != 0) {
+      // Cannot happen with a valid fd; going on in the wrong namespace would be worse.
+      fprintf(stderr, "nimbus: launcher cannot return to the host network namespace: %s\n", strerror(errno));
+      abort();
+    }
+    return fd;
+  }
+
+  // The stem child (PID 1 of the new namespaces when sandboxed). Async-signal-safe only.
+  [[noreturn]] void RunStem(pid_t parent, const std::vector<int>& procs_fds, int out, int err, int ctrl, int status,
+                            ChildBuffers& buf) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (!options_.sandbox && getppid() != parent) _exit(126);
+    setsid();
+    for (int fd : procs_fds) {
+      if (write(fd, "0", 1) < 0) ChildFail(err, "join the instance's cgroup", errno);
+    }
+    const char* what = "";
+    if (options_.sandbox) {
+      if (int e = PrepareRoot(*plan_, &what)) ChildFail(err, what, e);
+    } else {
+      prctl(PR_SET_CHILD_SUBREAPER, 1);
+    }
+    long worker = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (worker < 0) ChildFail(err, "fork the worker", errno);
+    if (worker == 0) RunWorker(out, err, ctrl, buf);
+
+    // The stem becomes nimbus-init: nothing of the daemon's memory stays with the instance.
+    long v = worker;
+    char digits[16];
+    int n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v > 0);
+    for (int i = 0; i < n; ++i) buf.worker_pid[i] = digits[n - 1 - i];
+    buf.worker_pid[n] = '\0';
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+    }
+    dup2(status, 3);
+    // By descriptor, not by path: the worker may already have pivoted into the instance's root
+    // and detached the host's, where the path lives.
+    dup2(init_fd_, 4);
+    fcntl(4, F_SETFD, FD_CLOEXEC);
+    syscall(SYS_close_range, 5, ~0U, 0);
+    char* argv[] = {const_cast<char*>("nimbus-init"), buf.worker_pid, nullptr};
+    char* envp[] = {nullptr};
+    syscall(SYS_execveat, 4, "", argv, envp, AT_EMPTY_PATH);
+    _exit(123);
+  }
+
+  // The worker: waits for its launch, enters the jail, execs. Async-signal-safe only.
+  [[noreturn]] void RunWorker(int out, int err, int ctrl, ChildBuffers& buf) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out, 1);
@@ -277,21 +605,22 @@ class ProcessLauncher : public Launcher {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
 
+    char* spec = buf.spec.data();
     size_t n = 0;
     for (;;) {
-      ssize_t r = read(3, buf + n, kSpecMax - n);
+      ssize_t r = read(3, spec + n, kSpecMax - n);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
       n += static_cast<size_t>(r);
       if (n == kSpecMax) break;
     }
     close(3);
-    if (n < 8) _exit(0);  // retired without a job
-    buf[n] = '\0';
-    uint32_t counts[2];
-    memcpy(counts, buf, sizeof counts);
-    char* p = buf + 8;
-    char* end = buf + n;
+    if (n < 12) _exit(0);  // retired without a job
+    spec[n] = '\0';
+    uint32_t counts[3];
+    memcpy(counts, spec, sizeof counts);
+    char* p = spec + sizeof counts;
+    char* end = spec + n;
     auto next = [&]() -> char* {
       char* s = p;
       while (p < end && *p) ++p;
@@ -299,41 +628,114 @@ class ProcessLauncher : public Launcher {
       ++p;
       return s;
     };
-    char* exe = next();
-    char* cwd = next();
+    char* head[kHeadStrings];
+    for (auto& h : head) h = next();
+    char** ptrs = buf.ptrs.data();
     size_t k = 0;
+    char** mounts = ptrs;
+    for (uint32_t i = 0; i < 3 * counts[2]; ++i) ptrs[k++] = next();
+    char** argv = ptrs + k;
     for (uint32_t i = 0; i < counts[0]; ++i) ptrs[k++] = next();
     ptrs[k++] = nullptr;
     char** envp = ptrs + k;
     for (uint32_t i = 0; i < counts[1]; ++i) ptrs[k++] = next();
     ptrs[k++] = nullptr;
 
-    auto fail = [](const char* what, const char* path) {
-      int e = errno;
-      (void)!write(2, what, strlen(what));
-      (void)!write(2, path, strlen(path));
-      (void)!write(2, ": ", 2);
-      const char* m = strerror(e);
-      (void)!write(2, m, strlen(m));
-      (void)!write(2, "\n", 1);
-      _exit(127);
-    };
-    if (chdir(cwd) != 0) fail(cwd_fail, cwd);
-    execve(exe, ptrs, envp);
-    fail(exec_fail, exe);
+    const char* exe = head[0];
+    const char* cwd = head[1];
+    if (options_.sandbox) {
+      JailLaunch l{head[2], head[3], head[4], head[5], head[6], head[7], mounts, counts[2], ParseUnsigned(head[8]),
+                   ParseUnsigned(head[9])};
+      const char* what = "";
+      if (int e = EnterRoot(*plan_, l, buf.scratch.data(), buf.scratch.size(), &what)) ChildFail(2, what, e);
+    }
+    if (chdir(cwd) != 0) ChildFail(2, "enter the task root", errno);
+    execve(exe, argv, envp);
+    int e = errno;
+    WriteAll(2, "nimbus: cannot execute ");
+    WriteAll(2, exe);
+    WriteAll(2, ": ");
+    WriteAll(2, strerror(e));
+    WriteAll(2, "\n");
     _exit(127);
   }
 
-  CgroupManager* cgroups_;
+  CgroupManager* const cgroups_;
+  const ProcessLauncherOptions options_;
+  const std::unique_ptr<JailPlan> plan_;  // null without the sandbox
+  UidPool uids_;
+  int host_netns_ = -1;
+  int init_fd_ = -1;  // nimbus-init, opened once (O_PATH)
+
   std::mutex mu_;
-  std::vector<Stem> stems_;  // guarded by mu_
-  std::atomic<uint64_t> next_id_{1};
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
+  std::thread thread_;
+
+  // Owned by the launcher thread (and the constructor before the thread starts):
+  std::vector<Stem> stems_;
+  bool want_private_net_ = false;
+  uint64_t next_id_ = 1;
 };
+
+// Tries what the sandbox needs in a throwaway child: the namespaces, the root skeleton, the
+// privilege drop and the seccomp filter. Blocking; runs once at start-up.
+Status ProbeSandbox(const JailPlan& plan) {
+  ChildBuffers buf;
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return Status::Io(Errno("pipe"));
+  unsigned long flags = SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+  long pid = syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) {
+    int e = errno;
+    CloseAll({pipefd[0], pipefd[1]});
+    return Status::Unavailable(std::string("namespaces are not available (clone with CLONE_NEWPID|CLONE_NEWNS|"
+                                           "CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNET: ") +
+                               strerror(e) + ")");
+  }
+  if (pid == 0) {
+    const char* what = "";
+    int e = PrepareRoot(plan, &what);
+    if (e == 0) {
+      char* mounts[1] = {nullptr};
+      JailLaunch l{"/", "", "size=1m,mode=1777", "", "", "probe", mounts, 0, 65534, 65534};
+      e = EnterRoot(plan, l, buf.scratch.data(), buf.scratch.size(), &what);
+    }
+    if (e != 0) {
+      WriteAll(pipefd[1], what);
+      WriteAll(pipefd[1], ": ");
+      WriteAll(pipefd[1], strerror(e));
+    }
+    _exit(e == 0 ? 0 : 1);
+  }
+  close(pipefd[1]);
+  int status = 0;
+  waitpid(static_cast<pid_t>(pid), &status, 0);
+  char msg[512] = {};
+  ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
+  close(pipefd[0]);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
+  return Status::Unavailable("the sandbox does not work here (" + std::string(n > 0 ? msg : "the probe died") + ")");
+}
 
 }  // namespace
 
-std::unique_ptr<Launcher> NewProcessLauncher(CgroupManager* cgroups) {
-  return std::make_unique<ProcessLauncher>(cgroups);
+Result<std::unique_ptr<Launcher>> NewProcessLauncher(CgroupManager* cgroups, ProcessLauncherOptions options) {
+  if (access(options.init_path.c_str(), X_OK) != 0) {
+    return Status::FailedPrecondition("nimbus-init not found at " + options.init_path +
+                                      "; build it with `make build` or pass --share-dir");
+  }
+  std::unique_ptr<JailPlan> plan;
+  if (options.sandbox) {
+    auto filter = BuildInstanceFilter();
+    if (!filter.ok()) return Status::Unavailable("seccomp is not available: " + filter.status().message());
+    auto p = BuildJailPlan(options.root_dir, std::move(filter).value(), options.uid_base);
+    if (!p.ok()) return p.status();
+    plan = std::make_unique<JailPlan>(std::move(p).value());
+    NIMBUS_RETURN_IF_ERROR(ProbeSandbox(*plan));
+  }
+  return std::unique_ptr<Launcher>(new ProcessLauncher(cgroups, std::move(options), std::move(plan)));
 }
 
 }  // namespace nimbus::sandbox

@@ -1,0 +1,84 @@
+// The instance's filesystem view and privileges. A JailPlan is built in the daemon (it may
+// allocate); the two child-side steps run in processes forked from the multi-threaded daemon and
+// so use async-signal-safe system calls only, reading the plan and spec without allocating:
+//
+// - PrepareRoot (in a stem, before any function is known): make every mount private, put a
+//   small tmpfs on the plan's root directory and fill it with read-only binds of the host
+//   directories a runtime needs (/usr, /etc files, device nodes), /proc of the instance's PID
+//   namespace and the empty mount points the launch fills in.
+// - EnterRoot (in the stem's worker, when a launch spec arrives): bind the function's code at
+//   /var/task and the runtime at /var/runtime read-only, mount the private /tmp, bind the
+//   manifest's file systems under /mnt, write /etc/passwd, make the root read-only, pivot into
+//   it, and drop to the instance's uid with no capabilities, no_new_privs, rlimits and seccomp.
+//
+// The layout is written down in docs/sandbox.md; keep the two in step.
+//
+// Threading: BuildJailPlan runs on the launcher thread; the plan is immutable afterwards and
+// only read by forked children.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nimbus::sandbox {
+
+// Where an instance sees its code and runtime when it is sandboxed.
+inline constexpr char kTaskRoot[] = "/var/task";
+inline constexpr char kRuntimeRoot[] = "/var/runtime";
+
+struct JailEntry {
+  enum Kind {
+    kDir,         // mkdir
+    kSymlink,     // symlink(src, path)
+    kBindDir,     // read-only bind of the host directory src
+    kBindFile,    // read-only bind of the host file src (an empty file is made to mount on)
+    kBindDevice,  // bind of a host device node (read-write, nosuid, noexec)
+    kTmpfs,       // tmpfs with options src
+    kProc,        // proc of the instance's PID namespace
+    kFile,        // a file with `content`
+  };
+  Kind kind;
+  std::string path;  // absolute, inside the new root ("/usr"); the host path is root + path
+  std::string src;
+  std::string content;
+};
+
+struct JailPlan {
+  std::string root;  // host directory the new root's tmpfs is mounted on (empty, root-owned)
+  std::vector<JailEntry> entries;
+  std::vector<sock_filter> seccomp;  // installed last, before exec
+  gid_t shared_gid = 0;              // supplementary group of every instance (shared files)
+};
+
+// The plan for this host: binds what exists of /usr, /bin, /lib*, /sbin (symlinks copied as
+// symlinks, as on merged-/usr systems), a few /etc files (never shadow, ssl/private, ...),
+// /dev/{null,zero,full,random,urandom,tty}.
+Result<JailPlan> BuildJailPlan(const std::string& root_dir, std::vector<sock_filter> seccomp, gid_t shared_gid);
+
+// Child side, async-signal-safe. Each returns 0 or the errno of the first failure and, in
+// `what`, a static description of the step that failed.
+int PrepareRoot(const JailPlan& plan, const char** what);
+
+// The parsed launch as the worker sees it (pointers into the spec buffer).
+struct JailLaunch {
+  const char* code_dir;     // host path, bound at /var/task
+  const char* runtime_dir;  // host path or "", bound at /var/runtime
+  const char* tmp_options;  // tmpfs options of /tmp, e.g. "size=536870912,mode=1777"
+  const char* passwd;       // /etc/passwd content
+  const char* group;        // /etc/group content
+  const char* hostname;
+  char** mounts;            // host, target, "ro"|"rw" triples
+  unsigned mount_count;
+  uid_t uid;
+  gid_t gid;
+};
+// Fills the root and pivots into it, then drops privileges. After it returns 0 the caller only
+// chdirs and execs.
+int EnterRoot(const JailPlan& plan, const JailLaunch& launch, char* scratch, size_t scratch_size, const char** what);
+
+}  // namespace nimbus::sandbox

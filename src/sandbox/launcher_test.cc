@@ -1,0 +1,245 @@
+// The process launcher against the real kernel: instances are real processes started from
+// stems, with and without the sandbox. Each test runs a shell `bootstrap` that reports what it
+// sees on stdout. They need root, namespaces and seccomp; elsewhere they skip and say why.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "sandbox/process_launcher.h"
+
+namespace nimbus::sandbox {
+namespace {
+namespace fs = std::filesystem;
+
+class LauncherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "the sandbox needs root";
+    base_ = fs::temp_directory_path() / ("nimbus-launcher-test-" + std::to_string(getpid()));
+    fs::create_directories(base_ / "code");
+    fs::create_directories(base_ / "other");
+    std::ofstream(base_ / "other" / "secret.txt") << "other function's code\n";
+    fs::permissions(base_, fs::perms(0755));
+  }
+  void TearDown() override {
+    launcher_.reset();
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+  }
+
+  void MakeLauncher(bool sandbox, size_t stems = 1) {
+    ProcessLauncherOptions o;
+    o.sandbox = sandbox;
+    o.root_dir = (base_ / "root").string();
+    o.init_path = NIMBUS_INIT_PATH;
+    o.stems = stems;
+    auto l = NewProcessLauncher(nullptr, o);
+    if (!l.ok() && sandbox) GTEST_SKIP() << "no sandbox here: " << l.status().message();
+    ASSERT_TRUE(l.ok()) << l.status().message();
+    launcher_ = std::move(l).value();
+  }
+
+  void WriteBootstrap(const std::string& script) {
+    auto path = base_ / "code" / "bootstrap";
+    std::ofstream(path) << "#!/bin/sh\n" << script;
+    fs::permissions(path, fs::perms(0755));
+  }
+
+  std::unique_ptr<Process> Start(LaunchSpec spec = {}) {
+    if (spec.code_dir.empty()) spec.code_dir = (base_ / "code").string();
+    spec.label = "test/1";
+    spec.tmp_bytes = 8 << 20;
+    std::promise<Result<std::unique_ptr<Process>>> p;
+    auto f = p.get_future();
+    launcher_->Launch(spec, [&p](Result<std::unique_ptr<Process>> r) { p.set_value(std::move(r)); });
+    auto r = f.get();
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  // Everything the process writes to stdout (and stderr, appended) until it exits.
+  static std::string ReadAll(Process& proc) {
+    int fds[2] = {proc.TakeStdout(), proc.TakeStderr()};
+    std::string out[2];
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    int open_fds = 2;
+    while (open_fds > 0 && std::chrono::steady_clock::now() < deadline) {
+      pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+      poll(p, 2, 200);
+      for (int i = 0; i < 2; ++i) {
+        if (fds[i] < 0) continue;
+        char buf[4096];
+        ssize_t n = read(fds[i], buf, sizeof buf);
+        if (n > 0) out[i].append(buf, static_cast<size_t>(n));
+        if (n == 0) {
+          close(fds[i]);
+          fds[i] = -1;
+          --open_fds;
+        }
+      }
+    }
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);
+    }
+    return out[0] + out[1];
+  }
+
+  static std::string WaitExit(Process& proc) {
+    for (int i = 0; i < 400; ++i) {
+      std::string how = proc.Reap();
+      if (!how.empty()) return how;
+      usleep(25 * 1000);
+    }
+    return "still running";
+  }
+
+  fs::path base_;
+  std::unique_ptr<Launcher> launcher_;
+};
+
+TEST_F(LauncherTest, SandboxedInstanceSeesOnlyItsOwnWorld) {
+  MakeLauncher(true);
+  WriteBootstrap(
+      "echo uid=$(id -u) gid=$(id -g)\n"
+      "echo root=$LAMBDA_TASK_ROOT api=$AWS_LAMBDA_RUNTIME_API pwd=$(pwd)\n"
+      "test -r /etc/shadow && echo shadow=readable || echo shadow=hidden\n"
+      "test -e " + (base_ / "other" / "secret.txt").string() + " && echo other=visible || echo other=hidden\n"
+      "touch /var/task/x 2>/dev/null && echo task=writable || echo task=readonly\n"
+      "echo hello > /tmp/t && echo tmp=$(cat /tmp/t)\n"
+      "echo host=$(hostname)\n"
+      "echo procs=$(ls /proc | grep -c '^[0-9]')\n"
+      "echo pid=$$\n"
+      "grep -q CapEff:.0000000000000000 /proc/self/status && echo caps=none || echo caps=some\n"
+      "grep -q 'NoNewPrivs:.1' /proc/self/status && echo nnp=1\n"
+      "grep -q 'Seccomp:.2' /proc/self/status && echo seccomp=filter\n"
+      "exit 3\n");
+  auto proc = Start();
+  ASSERT_TRUE(proc);
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("uid=300"), std::string::npos) << out;
+  EXPECT_NE(out.find("root=/var/task api=127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("pwd=/var/task"), std::string::npos) << out;
+  EXPECT_NE(out.find("shadow=hidden"), std::string::npos) << out;
+  EXPECT_NE(out.find("other=hidden"), std::string::npos) << out;
+  EXPECT_NE(out.find("task=readonly"), std::string::npos) << out;
+  EXPECT_NE(out.find("tmp=hello"), std::string::npos) << out;
+  EXPECT_NE(out.find("host=nimbus"), std::string::npos) << out;
+  EXPECT_NE(out.find("pid=2"), std::string::npos) << out;  // nimbus-init is 1
+  EXPECT_NE(out.find("caps=none"), std::string::npos) << out;
+  EXPECT_NE(out.find("nnp=1"), std::string::npos) << out;
+  EXPECT_NE(out.find("seccomp=filter"), std::string::npos) << out;
+  EXPECT_EQ(WaitExit(*proc), "exit status 3");
+  EXPECT_GT(proc->uid(), 300000);
+  EXPECT_TRUE(proc->check_peer_uid());
+  launcher_->Release(std::move(proc));
+  launcher_->Drain();
+}
+
+TEST_F(LauncherTest, KilledInstanceIsReportedAsKilled) {
+  MakeLauncher(true);
+  WriteBootstrap("echo ready\nexec sleep 100\n");
+  auto proc = Start();
+  ASSERT_TRUE(proc);
+  int out = proc->TakeStdout();
+  char buf[16];
+  pollfd p = {out, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1);
+  ASSERT_GT(read(out, buf, sizeof buf), 0);
+  close(out);
+  proc->Kill();
+  EXPECT_EQ(WaitExit(*proc), "signal 9 (Killed)");
+  launcher_->Release(std::move(proc));
+  launcher_->Drain();
+}
+
+TEST_F(LauncherTest, PrivateNetworkHasOnlyItsLoopbackAndTheRuntimeApi) {
+  MakeLauncher(true);
+  WriteBootstrap(
+      "echo api=$AWS_LAMBDA_RUNTIME_API\n"
+      "ls /sys/class/net 2>/dev/null\n"
+      "bash -c 'exec 3<>/dev/tcp/127.0.0.1/9001 && printf hi >&3 && echo connected'\n");
+  LaunchSpec spec;
+  spec.network = Network::kNone;
+  auto proc = Start(spec);
+  ASSERT_TRUE(proc);
+  int listener = proc->TakeRuntimeApiListener();
+  ASSERT_GE(listener, 0);
+  pollfd p = {listener, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "the instance could not reach its Runtime API";
+  int conn = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(conn, 0);
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("api=127.0.0.1:9001"), std::string::npos) << out;
+  EXPECT_NE(out.find("connected"), std::string::npos) << out;
+  EXPECT_FALSE(proc->check_peer_uid());
+  close(conn);
+  close(listener);
+  launcher_->Release(std::move(proc));
+  launcher_->Drain();
+}
+
+TEST_F(LauncherTest, WithoutTheSandboxInstancesRunOnHostPaths) {
+  MakeLauncher(false);
+  WriteBootstrap("echo root=$LAMBDA_TASK_ROOT uid=$(id -u)\nexit 0\n");
+  auto proc = Start();
+  ASSERT_TRUE(proc);
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("root=" + (base_ / "code").string() + " uid=0"), std::string::npos) << out;
+  EXPECT_EQ(WaitExit(*proc), "exit status 0");
+  EXPECT_FALSE(proc->check_peer_uid());
+  launcher_->Release(std::move(proc));
+  launcher_->Drain();
+}
+
+TEST_F(LauncherTest, NetworkNoneIsRefusedWithoutTheSandbox) {
+  MakeLauncher(false);
+  WriteBootstrap("exit 0\n");
+  LaunchSpec spec;
+  spec.code_dir = (base_ / "code").string();
+  spec.network = Network::kNone;
+  std::promise<Status> p;
+  launcher_->Launch(spec, [&p](Result<std::unique_ptr<Process>> r) { p.set_value(r.status()); });
+  Status st = p.get_future().get();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("needs the sandbox"), std::string::npos) << st.message();
+}
+
+// Regression: with no ready stem, a launch forks one and sends the spec at once; the worker
+// could pivot into the instance's root before the stem had exec'd nimbus-init by its host path,
+// and the instance died "before it was ready" with exit status 127.
+TEST_F(LauncherTest, LaunchesWithoutReadyStemsAllStart) {
+  MakeLauncher(true, /*stems=*/0);
+  WriteBootstrap("echo started\n");
+  for (int i = 0; i < 25; ++i) {
+    auto proc = Start();
+    ASSERT_TRUE(proc);
+    std::string out = ReadAll(*proc);
+    ASSERT_NE(out.find("started"), std::string::npos) << "launch " << i << ": " << out;
+    ASSERT_EQ(WaitExit(*proc), "exit status 0") << "launch " << i;
+    launcher_->Release(std::move(proc));
+  }
+  launcher_->Drain();
+}
+
+TEST_F(LauncherTest, MissingBootstrapIsReportedOnStderr) {
+  MakeLauncher(true);
+  auto proc = Start();
+  ASSERT_TRUE(proc);
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("cannot execute /var/task/bootstrap"), std::string::npos) << out;
+  EXPECT_EQ(WaitExit(*proc), "exit status 127");
+  launcher_->Release(std::move(proc));
+}
+
+}  // namespace
+}  // namespace nimbus::sandbox

@@ -1,0 +1,40 @@
+// The production Launcher: instance processes started from pre-forked stems on a dedicated
+// launcher thread. With the sandbox on (the default) each stem is cloned into its own mount,
+// PID, IPC and UTS namespaces (and a network namespace for `network: none`), joins its cgroup,
+// builds the instance's root filesystem (jail.h), and waits; a launch binds the function's
+// code, pivots into the root, drops to an unprivileged uid with seccomp and execs the
+// bootstrap. docs/sandbox.md describes the whole design and what it isolates.
+//
+// Threading: see Launcher in launcher.h. Everything that blocks (fork, mounts done by the
+// parent, cgroup writes and removal, waitpid) runs on the launcher's own thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "sandbox/launcher.h"
+
+namespace nimbus::sandbox {
+
+struct ProcessLauncherOptions {
+  // false only with `nimbus serve --insecure-no-sandbox`: instances run as plain children of
+  // the daemon, as its user, with host paths (cgroups still apply when given).
+  bool sandbox = true;
+  std::string root_dir;   // an empty host directory the instances' root is mounted on
+  std::string init_path;  // the nimbus-init executable
+  // Instances run as uids uid_base+1 .. uid_base+uid_count (one per live instance) and all
+  // carry the supplementary group uid_base, so a shared host directory can be given to that
+  // group.
+  uid_t uid_base = 300000;
+  unsigned uid_count = 65535;
+  size_t stems = 2;  // ready stems kept for `network: egress` launches
+};
+
+// `cgroups` may be null (no limits); it must outlive the launcher. Fails, naming what is
+// missing, when the sandbox is asked for and namespaces, mounts or seccomp do not work here.
+Result<std::unique_ptr<Launcher>> NewProcessLauncher(CgroupManager* cgroups, ProcessLauncherOptions options);
+
+}  // namespace nimbus::sandbox
