@@ -106,7 +106,8 @@ int Serve(const ServeOptions& opt) {
   fs::create_directories(opt.data_dir, fec);
   if (fec) return fail("cannot create data dir " + opt.data_dir + ": " + fec.message());
   fs::path data = fs::absolute(opt.data_dir);
-  std::string share = opt.share_dir.empty() ? DefaultShareDir() : opt.share_dir;
+  std::string share = fs::absolute(opt.share_dir.empty() ? DefaultShareDir() : opt.share_dir).lexically_normal().string();
+  if (!share.empty() && share.back() == '/') share.pop_back();
   if (!fs::exists(fs::path(share) / "runtimes")) {
     return fail("runtimes not found under " + share + "; build with `make build` or pass --share-dir");
   }
@@ -143,6 +144,9 @@ int Serve(const ServeOptions& opt) {
   lopt.sandbox = opt.sandbox;
   lopt.root_dir = (data / "sandbox-root").string();
   lopt.init_path = (DefaultExecutableDir() / "nimbus-init").string();
+  // Every instance's code and runtime come from these two; stems stage them inside their root.
+  fs::create_directories(data / "code", fec);
+  lopt.staged_dirs = {(data / "code").string(), (fs::path(share) / "runtimes").string()};
   auto launcher_or = sandbox::NewProcessLauncher(cgroups.get(), lopt);
   if (!launcher_or.ok()) {
     return fail("cannot confine functions: " + launcher_or.status().message() + (opt.sandbox ? kInsecureHint : ""));

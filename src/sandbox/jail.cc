@@ -146,7 +146,29 @@ Result<JailPlan> BuildJailPlan(const std::string& root_dir, std::vector<sock_fil
   return plan;
 }
 
-int PrepareRoot(const JailPlan& plan, const char** what) {
+std::string StagedPath(const JailPlan& plan, const std::string& host_path) {
+  for (size_t i = 0; i < plan.staged.size(); ++i) {
+    const std::string& dir = plan.staged[i];
+    if (host_path.size() > dir.size() && host_path.compare(0, dir.size(), dir) == 0 && host_path[dir.size()] == '/') {
+      return std::string(kStageRoot) + "/" + std::to_string(i) + host_path.substr(dir.size());
+    }
+  }
+  return "";
+}
+
+namespace {
+// Enters the root at `root`: pivot_root(".", ".") stacks the old root under the new one, and
+// detaching it leaves only the new root visible (no directory for the old root is needed).
+int PivotInto(const char* root, const char** what) {
+  if (chdir(root) != 0) return Fail(what, "enter the root");
+  if (syscall(SYS_pivot_root, ".", ".") != 0) return Fail(what, "pivot_root");
+  if (umount2(".", MNT_DETACH) != 0) return Fail(what, "detach the host's root");
+  if (chdir("/") != 0) return Fail(what, "chdir /");
+  return 0;
+}
+}  // namespace
+
+int PrepareRoot(const JailPlan& plan, bool pivot, const char** what) {
   errno = 0;
   // Mounts made from here on stay in this mount namespace.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return Fail(what, "make mounts private");
@@ -196,12 +218,37 @@ int PrepareRoot(const JailPlan& plan, const char** what) {
         break;
     }
   }
-  return 0;
+  if (!pivot) return 0;
+  if (!Join(path, sizeof path, root, kStageRoot) || (mkdir(path, 0700) != 0 && errno != EEXIST)) {
+    return Fail(what, "make the staging directory");
+  }
+  for (size_t i = 0; i < plan.staged.size(); ++i) {
+    char num[24];
+    int n = 0;
+    size_t v = i;
+    do {
+      num[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v);
+    char name[32] = "/";
+    for (int k = 0; k < n; ++k) name[1 + k] = num[n - 1 - k];
+    name[1 + n] = '\0';
+    char stage[4096];
+    if (!Join(stage, sizeof stage, root, kStageRoot) || !Join(path, sizeof path, stage, name)) {
+      return Fail(what, "path too long");
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) return Fail(what, "make a staging directory");
+    if (BindReadOnly(plan.staged[i].c_str(), path, MS_NOSUID | MS_NODEV) != 0) {
+      return Fail(what, "stage a host directory");
+    }
+  }
+  return PivotInto(root, what);
 }
 
 int EnterRoot(const JailPlan& plan, const JailLaunch& l, char* scratch, size_t size, const char** what) {
   errno = 0;
-  const char* root = plan.root.c_str();
+  // Paths of the root: under the plan's root on the host until the pivot, "/" after it.
+  const char* root = l.pivoted ? "" : plan.root.c_str();
   if (!Join(scratch, size, root, kTaskRoot)) return Fail(what, "path too long");
   if (BindReadOnly(l.code_dir, scratch, MS_NOSUID | MS_NODEV) != 0) return Fail(what, "bind the code at /var/task");
   if (l.runtime_dir[0]) {
@@ -227,21 +274,24 @@ int EnterRoot(const JailPlan& plan, const JailLaunch& l, char* scratch, size_t s
       }
     }
   }
+  if (l.pivoted) {
+    // The staged code of every function goes under an empty read-only cover.
+    if (mount("nimbus", kStageRoot, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0") != 0) {
+      return Fail(what, "cover the staged directories");
+    }
+  }
   if (!Join(scratch, size, root, "/etc/passwd") || WriteFile(scratch, l.passwd, 0644) != 0) {
     return Fail(what, "write /etc/passwd");
   }
   if (!Join(scratch, size, root, "/etc/group") || WriteFile(scratch, l.group, 0644) != 0) {
     return Fail(what, "write /etc/group");
   }
-  if (mount(nullptr, root, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
+  if (mount(nullptr, l.pivoted ? "/" : root, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
     return Fail(what, "make the root read-only");
   }
-  // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the
-  // new root visible (no directory for the old root is needed).
-  if (chdir(root) != 0) return Fail(what, "enter the root");
-  if (syscall(SYS_pivot_root, ".", ".") != 0) return Fail(what, "pivot_root");
-  if (umount2(".", MNT_DETACH) != 0) return Fail(what, "detach the host's root");
-  if (chdir("/") != 0) return Fail(what, "chdir /");
+  if (!l.pivoted) {
+    if (int e = PivotInto(root, what)) return e;
+  }
   if (sethostname(l.hostname, strlen(l.hostname)) != 0) return Fail(what, "sethostname");
 
   struct rlimit core = {0, 0};

@@ -5,11 +5,17 @@
 // - PrepareRoot (in a stem, before any function is known): make every mount private, put a
 //   small tmpfs on the plan's root directory and fill it with read-only binds of the host
 //   directories a runtime needs (/usr, /etc files, device nodes), /proc of the instance's PID
-//   namespace and the empty mount points the launch fills in.
+//   namespace and the empty mount points the launch fills in. With `pivot`, it also binds the
+//   plan's staged directories (every function's code, the runtimes) read-only under /.nimbus
+//   and pivots into the root now: detaching the host's root waits for an RCU grace period
+//   (3 ms measured), which a stem pays before any request needs it.
 // - EnterRoot (in the stem's worker, when a launch spec arrives): bind the function's code at
-//   /var/task and the runtime at /var/runtime read-only, mount the private /tmp, bind the
-//   manifest's file systems under /mnt, write /etc/passwd, make the root read-only, pivot into
-//   it, and drop to the instance's uid with no capabilities, no_new_privs, rlimits and seccomp.
+//   /var/task and the runtime at /var/runtime read-only (from /.nimbus when pivoted, which is
+//   then covered by an empty read-only tmpfs: covering is a mount, so it costs no grace
+//   period, and without capabilities nothing can lift the cover), mount the private /tmp, bind
+//   the manifest's file systems under /mnt (only without the early pivot: they are arbitrary
+//   host paths), write /etc/passwd, make the root read-only, pivot into it if not done yet, and
+//   drop to the instance's uid with no capabilities, no_new_privs, rlimits and seccomp.
 //
 // The layout is written down in docs/sandbox.md; keep the two in step.
 //
@@ -30,6 +36,8 @@ namespace nimbus::sandbox {
 // Where an instance sees its code and runtime when it is sandboxed.
 inline constexpr char kTaskRoot[] = "/var/task";
 inline constexpr char kRuntimeRoot[] = "/var/runtime";
+// Where a pivoted stem keeps the staged host directories until a launch covers them.
+inline constexpr char kStageRoot[] = "/.nimbus";
 
 struct JailEntry {
   enum Kind {
@@ -53,7 +61,14 @@ struct JailPlan {
   std::vector<JailEntry> entries;
   std::vector<sock_filter> seccomp;  // installed last, before exec
   gid_t shared_gid = 0;              // supplementary group of every instance (shared files)
+  // Host directories a pivoted stem keeps at /.nimbus/0, /.nimbus/1, ... (read-only), so a
+  // launch can bind a function's code and runtime from inside the root.
+  std::vector<std::string> staged;
 };
+
+// Where `host_path` is inside a pivoted stem's root ("/.nimbus/N/rest"), or "" when it is not
+// under a staged directory.
+std::string StagedPath(const JailPlan& plan, const std::string& host_path);
 
 // The plan for this host: binds what exists of /usr, /bin, /lib*, /sbin (symlinks copied as
 // symlinks, as on merged-/usr systems), a few /etc files (never shadow, ssl/private, ...),
@@ -62,12 +77,13 @@ Result<JailPlan> BuildJailPlan(const std::string& root_dir, std::vector<sock_fil
 
 // Child side, async-signal-safe. Each returns 0 or the errno of the first failure and, in
 // `what`, a static description of the step that failed.
-int PrepareRoot(const JailPlan& plan, const char** what);
+int PrepareRoot(const JailPlan& plan, bool pivot, const char** what);
 
 // The parsed launch as the worker sees it (pointers into the spec buffer).
 struct JailLaunch {
-  const char* code_dir;     // host path, bound at /var/task
-  const char* runtime_dir;  // host path or "", bound at /var/runtime
+  bool pivoted;             // PrepareRoot pivoted already: paths below are inside the root
+  const char* code_dir;     // bound at /var/task
+  const char* runtime_dir;  // bound at /var/runtime, or ""
   const char* tmp_options;  // tmpfs options of /tmp, e.g. "size=536870912,mode=1777"
   const char* passwd;       // /etc/passwd content
   const char* group;        // /etc/group content

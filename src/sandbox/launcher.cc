@@ -24,7 +24,10 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <chrono>
 #include <deque>
+#include <optional>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -42,6 +45,7 @@ namespace {
 constexpr size_t kSpecMax = 64 * 1024;
 constexpr size_t kMaxPointers = 2048;
 constexpr uint16_t kPrivateApiPort = 9001;  // the Runtime API inside a private network namespace
+constexpr std::chrono::milliseconds kTopUpDelay{20};
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -136,6 +140,7 @@ struct Stem {
   int api = -1;  // the Runtime API's listening socket
   uint16_t api_port = 0;
   Network network = Network::kEgress;
+  bool pivoted = false;  // already inside its root, with the code and runtimes staged
   std::unique_ptr<Cgroup> cgroup;
 
   Stem() = default;
@@ -150,6 +155,7 @@ struct Stem {
     api = std::exchange(o.api, -1);
     api_port = o.api_port;
     network = o.network;
+    pivoted = o.pivoted;
     cgroup = std::move(o.cgroup);
     return *this;
   }
@@ -240,6 +246,7 @@ class ForkedProcess : public Process {
 // What a launch sends to its worker: three little-endian u32 counts (argc, envc, mounts), then
 // NUL-terminated strings: executable, cwd, code_dir, runtime_dir, tmp options, passwd, group,
 // hostname, uid, gid, the mounts (host, target, ro|rw), argv..., env....
+// code_dir and runtime_dir are inside the root (under /.nimbus) when the stem has pivoted.
 bool SerialiseSpec(const std::vector<std::string>& head, const std::vector<BindMount>& mounts,
                    const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string& out) {
   if (argv.size() + env.size() + 3 * mounts.size() + head.size() + 4 > kMaxPointers) return false;
@@ -260,7 +267,7 @@ bool SerialiseSpec(const std::vector<std::string>& head, const std::vector<BindM
   for (const auto& e : env) put(e);
   return out.size() <= kSpecMax;
 }
-constexpr int kHeadStrings = 10;
+constexpr int kHeadStrings = 11;
 
 // Buffers a child uses after clone(), allocated by the parent before it.
 struct ChildBuffers {
@@ -314,7 +321,11 @@ class ProcessLauncher : public Launcher {
   void Launch(LaunchSpec spec, LaunchDone done) override {
     Post([this, spec = std::move(spec), done = std::move(done)]() mutable {
       done(LaunchNow(spec));
-      TopUp();
+      // A replacement stem costs a clone, a few dozen mounts and an RCU grace period: started
+      // at once, it competes for the CPU with the instance just launched, whose cold start is
+      // a few milliseconds. So it is made a little later (launches meanwhile with no ready
+      // stem fork their own).
+      if (!topup_due_) topup_due_ = std::chrono::steady_clock::now() + kTopUpDelay;
     });
   }
 
@@ -346,12 +357,24 @@ class ProcessLauncher : public Launcher {
       std::function<void()> job;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;  // stopping, and every job has run
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
+        auto ready = [this] { return stopping_ || !jobs_.empty(); };
+        if (topup_due_) {
+          cv_.wait_until(lock, *topup_due_, ready);
+        } else {
+          cv_.wait(lock, ready);
+        }
+        if (jobs_.empty() && stopping_) return;  // every job has run
+        if (!jobs_.empty()) {
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+        }
       }
-      job();
+      if (job) {
+        job();
+      } else if (topup_due_ && std::chrono::steady_clock::now() >= *topup_due_) {
+        topup_due_.reset();
+        TopUp();
+      }
     }
   }
 
@@ -381,10 +404,21 @@ class ProcessLauncher : public Launcher {
       if (uid >= 0) uids_.Give(static_cast<uid_t>(uid));
     };
 
+    // A pivoted stem serves every launch whose code and runtime are staged inside its root;
+    // host directories (`filesystems`) need a stem that still sees the host.
+    std::string code_in = sandbox ? StagedPath(*plan_, spec.code_dir) : spec.code_dir;
+    std::string runtime_in =
+        sandbox && !spec.runtime_dir.empty() ? StagedPath(*plan_, spec.runtime_dir) : spec.runtime_dir;
+    const bool pivot = sandbox && spec.mounts.empty() && !code_in.empty() &&
+                       (spec.runtime_dir.empty() || !runtime_in.empty());
+    if (sandbox && !pivot) {
+      code_in = spec.code_dir;
+      runtime_in = spec.runtime_dir;
+    }
     for (int attempt = 0; attempt < 2; ++attempt) {
-      Stem stem = TakeStem(spec.network);
+      Stem stem = TakeStem(spec.network, pivot);
       if (stem.pid < 0) {
-        auto fresh = ForkStem(spec.network);
+        auto fresh = ForkStem(spec.network, pivot);
         if (!fresh.ok()) {
           give_back();
           return fresh.status();
@@ -400,9 +434,10 @@ class ProcessLauncher : public Launcher {
                            "::/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
       std::string group = "root:x:0:\nsbx_user:x:" + uid_s + ":\nnimbus-functions:x:" +
                           std::to_string(options_.uid_base) + ":sbx_user\nnogroup:x:65534:\n";
-      std::vector<std::string> head = {
-          exe,   task_root, spec.code_dir, spec.runtime_dir, "size=" + std::to_string(spec.tmp_bytes) + ",mode=1777",
-          passwd, group,    "nimbus",      uid_s,            uid_s};
+      std::vector<std::string> head = {exe,    task_root, code_in, runtime_in,
+                                       "size=" + std::to_string(spec.tmp_bytes) + ",mode=1777",
+                                       passwd, group,     "nimbus", uid_s,      uid_s,
+                                       stem.pivoted ? "1" : "0"};
       std::string blob;
       if (!SerialiseSpec(head, spec.mounts, {exe}, env, blob)) {
         give_back();
@@ -426,40 +461,43 @@ class ProcessLauncher : public Launcher {
     return Status::Unavailable("could not start " + spec.label + ": its starter process died twice");
   }
 
-  Stem TakeStem(Network net) {
+  Stem TakeStem(Network net, bool pivoted) {
     for (auto it = stems_.rbegin(); it != stems_.rend(); ++it) {
-      if (it->network == net) {
+      if (it->network == net && it->pivoted == pivoted) {
         Stem s = std::move(*it);
         stems_.erase(std::next(it).base());
         return s;
       }
     }
-    if (net == Network::kNone) want_private_net_ = true;
+    if (net == Network::kNone && pivoted) want_private_net_ = true;
     return Stem();
   }
 
   // Keeps `options_.stems` stems for egress and, once a `network: none` function has run, one
   // with a private network. On the launcher thread (or in the constructor, before it runs).
+  // Stems that see the host (for `filesystems`) are forked when needed, not kept.
   void TopUp() {
-    auto count = [this](Network n) {
+    const bool pivot = options_.sandbox;
+    auto count = [this, pivot](Network n) {
       size_t c = 0;
-      for (auto& s : stems_) c += s.network == n;
+      for (auto& s : stems_) c += s.network == n && s.pivoted == pivot;
       return c;
     };
     while (count(Network::kEgress) < options_.stems) {
-      auto s = ForkStem(Network::kEgress);
+      auto s = ForkStem(Network::kEgress, pivot);
       if (!s.ok()) return;  // the next launch forks its own and reports the error
       stems_.push_back(std::move(s).value());
     }
     if (options_.sandbox && want_private_net_ && count(Network::kNone) < 1) {
-      auto s = ForkStem(Network::kNone);
+      auto s = ForkStem(Network::kNone, pivot);
       if (s.ok()) stems_.push_back(std::move(s).value());
     }
   }
 
-  Result<Stem> ForkStem(Network net) {
+  Result<Stem> ForkStem(Network net, bool pivot) {
     Stem stem;
     stem.network = net;
+    stem.pivoted = pivot && options_.sandbox;
     std::vector<int> procs_fds;
     if (cgroups_) {
       auto r = cgroups_->CreateGroup("instance-" + std::to_string(next_id_++), CgroupLimits{});
@@ -488,7 +526,7 @@ class ProcessLauncher : public Launcher {
       CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1]});
       return st;
     }
-    if (pid == 0) RunStem(parent, procs_fds, out[1], err[1], ctrl[0], status[1], buf);
+    if (pid == 0) RunStem(parent, stem.pivoted, procs_fds, out[1], err[1], ctrl[0], status[1], buf);
 
     CloseAll({out[1], err[1], ctrl[0], status[1]});
     fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
@@ -545,8 +583,8 @@ class ProcessLauncher : public Launcher {
   }
 
   // The stem child (PID 1 of the new namespaces when sandboxed). Async-signal-safe only.
-  [[noreturn]] void RunStem(pid_t parent, const std::vector<int>& procs_fds, int out, int err, int ctrl, int status,
-                            ChildBuffers& buf) {
+  [[noreturn]] void RunStem(pid_t parent, bool pivot, const std::vector<int>& procs_fds, int out, int err, int ctrl,
+                            int status, ChildBuffers& buf) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (!options_.sandbox && getppid() != parent) _exit(126);
     setsid();
@@ -555,7 +593,7 @@ class ProcessLauncher : public Launcher {
     }
     const char* what = "";
     if (options_.sandbox) {
-      if (int e = PrepareRoot(*plan_, &what)) ChildFail(err, what, e);
+      if (int e = PrepareRoot(*plan_, pivot, &what)) ChildFail(err, what, e);
     } else {
       prctl(PR_SET_CHILD_SUBREAPER, 1);
     }
@@ -644,8 +682,8 @@ class ProcessLauncher : public Launcher {
     const char* exe = head[0];
     const char* cwd = head[1];
     if (options_.sandbox) {
-      JailLaunch l{head[2], head[3], head[4], head[5], head[6], head[7], mounts, counts[2], ParseUnsigned(head[8]),
-                   ParseUnsigned(head[9])};
+      JailLaunch l{head[10][0] == '1', head[2], head[3], head[4], head[5], head[6], head[7], mounts, counts[2],
+                   ParseUnsigned(head[8]), ParseUnsigned(head[9])};
       const char* what = "";
       if (int e = EnterRoot(*plan_, l, buf.scratch.data(), buf.scratch.size(), &what)) ChildFail(2, what, e);
     }
@@ -675,6 +713,7 @@ class ProcessLauncher : public Launcher {
 
   // Owned by the launcher thread (and the constructor before the thread starts):
   std::vector<Stem> stems_;
+  std::optional<std::chrono::steady_clock::time_point> topup_due_;  // when to replace used stems
   bool want_private_net_ = false;
   uint64_t next_id_ = 1;
 };
@@ -696,10 +735,10 @@ Status ProbeSandbox(const JailPlan& plan) {
   }
   if (pid == 0) {
     const char* what = "";
-    int e = PrepareRoot(plan, &what);
+    int e = PrepareRoot(plan, /*pivot=*/true, &what);
     if (e == 0) {
       char* mounts[1] = {nullptr};
-      JailLaunch l{"/", "", "size=1m,mode=1777", "", "", "probe", mounts, 0, 65534, 65534};
+      JailLaunch l{true, "/usr", "", "size=1m,mode=1777", "", "", "probe", mounts, 0, 65534, 65534};
       e = EnterRoot(plan, l, buf.scratch.data(), buf.scratch.size(), &what);
     }
     if (e != 0) {
@@ -732,6 +771,15 @@ Result<std::unique_ptr<Launcher>> NewProcessLauncher(CgroupManager* cgroups, Pro
     if (!filter.ok()) return Status::Unavailable("seccomp is not available: " + filter.status().message());
     auto p = BuildJailPlan(options.root_dir, std::move(filter).value(), options.uid_base);
     if (!p.ok()) return p.status();
+    // Matched textually against the paths launches name, so they are kept as the daemon
+    // spells them (absolute, not resolved).
+    for (const auto& dir : options.staged_dirs) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(dir, ec)) {
+        return Status::FailedPrecondition("cannot stage " + dir + " for instances: not a directory");
+      }
+      p->staged.push_back(dir);
+    }
     plan = std::make_unique<JailPlan>(std::move(p).value());
     NIMBUS_RETURN_IF_ERROR(ProbeSandbox(*plan));
   }

@@ -43,6 +43,7 @@ class LauncherTest : public ::testing::Test {
     o.root_dir = (base_ / "root").string();
     o.init_path = NIMBUS_INIT_PATH;
     o.stems = stems;
+    o.staged_dirs = {base_.string()};  // holds code/ (and other/, which must stay out of reach)
     auto l = NewProcessLauncher(nullptr, o);
     if (!l.ok() && sandbox) GTEST_SKIP() << "no sandbox here: " << l.status().message();
     ASSERT_TRUE(l.ok()) << l.status().message();
@@ -122,6 +123,8 @@ TEST_F(LauncherTest, SandboxedInstanceSeesOnlyItsOwnWorld) {
       "grep -q CapEff:.0000000000000000 /proc/self/status && echo caps=none || echo caps=some\n"
       "grep -q 'NoNewPrivs:.1' /proc/self/status && echo nnp=1\n"
       "grep -q 'Seccomp:.2' /proc/self/status && echo seccomp=filter\n"
+      "echo staged=$(ls -A /.nimbus 2>/dev/null | wc -l)\n"
+      "cat /.nimbus/0/other/secret.txt 2>/dev/null && echo staged=readable\n"
       "exit 3\n");
   auto proc = Start();
   ASSERT_TRUE(proc);
@@ -138,9 +141,39 @@ TEST_F(LauncherTest, SandboxedInstanceSeesOnlyItsOwnWorld) {
   EXPECT_NE(out.find("caps=none"), std::string::npos) << out;
   EXPECT_NE(out.find("nnp=1"), std::string::npos) << out;
   EXPECT_NE(out.find("seccomp=filter"), std::string::npos) << out;
+  EXPECT_NE(out.find("staged=0"), std::string::npos) << out;  // covered: nothing listed
+  EXPECT_EQ(out.find("staged=readable"), std::string::npos) << out;
   EXPECT_EQ(WaitExit(*proc), "exit status 3");
   EXPECT_GT(proc->uid(), 300000);
   EXPECT_TRUE(proc->check_peer_uid());
+  launcher_->Release(std::move(proc));
+  launcher_->Drain();
+}
+
+// A function with `filesystems` needs host paths at launch: it takes the slower path through a
+// stem that has not pivoted yet, and sees the host directory where the manifest puts it.
+TEST_F(LauncherTest, FileSystemsAreMountedWhereTheManifestSays) {
+  MakeLauncher(true);
+  fs::create_directories(base_ / "shared");
+  fs::permissions(base_ / "shared", fs::perms(01777));
+  std::ofstream(base_ / "shared" / "in.txt") << "from the host\n";
+  WriteBootstrap(
+      "cat /mnt/shared/in.txt\n"
+      "echo from-instance > /mnt/shared/out.txt && echo wrote\n"
+      "test -e " + (base_ / "other" / "secret.txt").string() + " && echo other=visible || echo other=hidden\n");
+  LaunchSpec spec;
+  spec.mounts = {{(base_ / "shared").string(), "/mnt/shared", false}};
+  auto proc = Start(spec);
+  ASSERT_TRUE(proc);
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("from the host"), std::string::npos) << out;
+  EXPECT_NE(out.find("wrote"), std::string::npos) << out;
+  EXPECT_NE(out.find("other=hidden"), std::string::npos) << out;
+  std::ifstream back(base_ / "shared" / "out.txt");
+  std::string line;
+  std::getline(back, line);
+  EXPECT_EQ(line, "from-instance");
+  EXPECT_EQ(WaitExit(*proc), "exit status 0");
   launcher_->Release(std::move(proc));
   launcher_->Drain();
 }

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "sandbox/launcher.h"
@@ -31,6 +32,10 @@ struct ProcessLauncherOptions {
   uid_t uid_base = 300000;
   unsigned uid_count = 65535;
   size_t stems = 2;  // ready stems kept for `network: egress` launches
+  // Host directories every instance's code and runtime come from (the code store, the
+  // runtimes): staged read-only inside each stem's root so a launch needs no host path. A
+  // function whose code is elsewhere, or that mounts `filesystems`, is started the slower way.
+  std::vector<std::string> staged_dirs;
 };
 
 // `cgroups` may be null (no limits); it must outlive the launcher. Fails, naming what is
