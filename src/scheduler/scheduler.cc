@@ -178,6 +178,8 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   void OnIdleExpired(uint64_t gen);
   void OnDeadline(const std::shared_ptr<Invocation>& inv);
   void OnInitTimeout();
+  // A runtime that answered and did not come back to /next within init_timeout.
+  void OnNoNextAfterResponse();
   void OnExit();
   // A Runtime API connection from someone other than the instance was closed unread.
   void OnRefused(const std::string& who);
@@ -760,7 +762,7 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
   std::shared_ptr<Invocation> inv;
   http::ConnectionPtr displaced;
   std::string running;
-  bool was_starting = false;
+  bool was_starting = false, was_finishing = false;
   uint64_t gen = 0;
   {
     Scheduler::Lock lock(sched->mu_);
@@ -773,6 +775,8 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
         init_ms = MsSince(launched_at);
         [[fallthrough]];
       case State::kFinishing:
+        was_finishing = state == State::kFinishing;
+        [[fallthrough]];
       case State::kDetached:
         if (!pool->queue.empty()) {
           inv = std::move(pool->queue.front());
@@ -815,7 +819,7 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
         break;
     }
   }
-  if (was_starting) init_timer.cancel();
+  if (was_starting || was_finishing) init_timer.cancel();
   if (displaced && displaced != conn && !displaced->closed()) {
     displaced->Reply(runtimeapi::ErrorResponse(http::bhttp::status::forbidden, "InvalidStateTransition",
                                                "another connection asked for the next event; this one is replaced"));
@@ -894,7 +898,28 @@ std::shared_ptr<Invocation> Instance::TakeCurrent(const http::ConnectionPtr& con
     return nullptr;
   }
   deadline_timer.cancel();
+  // It counts as capacity until its next /next; a runtime that never asks again would hold
+  // queued requests forever, so it gets init_timeout to come back.
+  init_timer.expires_after(sched->options_.init_timeout);
+  init_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->OnNoNextAfterResponse();
+  });
   return inv;
+}
+
+void Instance::OnNoNextAfterResponse() {
+  std::vector<std::shared_ptr<Instance>> to_launch;
+  {
+    Scheduler::Lock lock(sched->mu_);
+    if (state != State::kFinishing) return;
+    sched->RemoveInstanceLocked(this);
+    sched->MaybeStartForQueueLocked(pool, to_launch);
+  }
+  EmitLine(LogStream::kPlatform, "nimbus: instance " + std::to_string(id) +
+                                     " answered but did not ask for its next event within " +
+                                     SecondsText(sched->options_.init_timeout) + "; it was stopped");
+  sched->PostLaunches(std::move(to_launch));
+  Stop();
 }
 
 void Instance::OnResponse(const http::ConnectionPtr& conn, http::Request&& req, std::string_view rid) {

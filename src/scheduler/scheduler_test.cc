@@ -962,6 +962,27 @@ TEST_F(SchedulerTest, AnInstanceThatNeverCallsNextIsStoppedAtTheInitTimeoutAndIt
   EXPECT_EQ(launcher_.events().back().process, 1u);
 }
 
+// Regression: an instance that answered counted as capacity until its next /next; one that
+// never asked again held the requests queued behind it for ever.
+TEST_F(SchedulerTest, AnInstanceThatAnswersButNeverAsksAgainIsStoppedAndTheQueueMovesOn) {
+  options_.init_timeout = 400ms;
+  FakeScript silent;
+  silent.silent_after_answer = true;
+  launcher_.SetScript(silent);
+  auto fn = Fn("1", [](manifest::Manifest& m) { m.concurrency.max = 1; });
+  Done first = Run(fn, "one");
+  EXPECT_EQ(first.result.outcome, Outcome::kSuccess);
+  launcher_.SetScript(FakeScript{});
+  Done second = Run(fn, "two");  // waits for the silent instance, then gets a fresh one
+  EXPECT_EQ(second.result.outcome, Outcome::kSuccess) << second.result.error_type << " " << second.result.body;
+  EXPECT_EQ(second.result.body, "two");
+  EXPECT_GE(second.ms, 300);
+  EXPECT_LT(second.ms, 2500);
+  EXPECT_TRUE(launcher_.WaitEnded(0, 2s));
+  EXPECT_TRUE(launcher_.Killed(0));
+  EXPECT_EQ(launcher_.launches(), 2u);
+}
+
 TEST_F(SchedulerTest, AfterAnInitTimeoutARedeployWithFixedCodeServesTheNewVersion) {
   options_.init_timeout = 300ms;
   FakeScript stuck;

@@ -230,6 +230,10 @@ class FakeRuntime {
             return End("exit status 1", false);
           }
           if (a.status != 202) Stray(a);
+          if (s.silent_after_answer) {
+            Sleep(std::chrono::hours(1));
+            return End("", false);
+          }
           break;
         }
         case A::kCrash:

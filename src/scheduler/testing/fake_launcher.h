@@ -48,6 +48,7 @@ struct FakeScript {
   bool init_error = false;                     // POST /init/error (init_error_type), then exit 1
   std::string init_error_type = "Runtime.ImportModuleError";
   bool wrong_id_first = false;              // POST a response for an unknown id before the real one
+  bool silent_after_answer = false;         // after its first answer, never asks /next again
   std::vector<std::string> stdout_lines;    // printed during each invocation, before answering
   std::vector<std::string> stderr_lines;
   int exit_code = 1;                        // the exit status of kCrash and init_error
