@@ -426,8 +426,9 @@ EXECUTABLES = ("bootstrap",)
 class Daemon:
     """One `nimbus serve` process with its own port and data directory."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         self.bin = nimbus_bin()
+        self.extra_args = list(extra_args)  # more `nimbus serve` flags, e.g. --insecure-no-sandbox
         self.workdir = tempfile.mkdtemp(prefix="nimbus-it-")
         self.data_dir = os.path.join(self.workdir, "data")
         os.makedirs(self.data_dir)
@@ -462,7 +463,7 @@ class Daemon:
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
                 [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}",
-                 "--data-dir", self.data_dir],
+                 "--data-dir", self.data_dir, *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.workdir, start_new_session=True, env=dict(os.environ, HOME=self.home))
             log.close()
@@ -623,12 +624,13 @@ class NimbusTestCase(unittest.TestCase):
     prints the daemon log written while it ran."""
 
     nimbus = None
+    daemon_args = ()  # extra `nimbus serve` flags for this class's daemon
     scratch = None
 
     @classmethod
     def setUpClass(cls):
         cls.scratch = tempfile.mkdtemp(prefix="nimbus-it-fns-")
-        cls.nimbus = Daemon().start()
+        cls.nimbus = Daemon(cls.daemon_args).start()
 
     @classmethod
     def tearDownClass(cls):

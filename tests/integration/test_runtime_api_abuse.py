@@ -126,6 +126,26 @@ class ForeignNextHeldOpenTest(ForeignNextCase):
         self.assertAllEchoed(self.invoke_many(name, 4), "afterwards")
 
 
+class ForeignNextWithoutSandboxTest(ForeignNextCase):
+    """The same reproducer on a daemon started with --insecure-no-sandbox, where nothing stops a
+    local process from talking to an instance's Runtime API: it may take an event (that is what
+    the sandbox prevents), but the daemon must stay up and every invoke must get an answer."""
+
+    daemon_args = ("--insecure-no-sandbox",)
+
+    def test_a_foreign_get_next_then_20_concurrent_invokes_leave_the_daemon_answering(self):
+        name, addr = self.prepare_idle_instance()
+        foreign = p.raw_http(addr, "GET", NEXT, connect_timeout=1, read_timeout=0.5)
+        results = self.invoke_many(name, 20)
+        self.assertIsNone(self.nimbus.proc.poll(),
+                          f"after a foreign GET /next ({foreign['outcome']}) and 20 invokes: "
+                          f"{self.daemon_state()}")
+        unanswered = [f"{payload}: {r!r}" for payload, r in results if isinstance(r, Exception)]
+        self.assertEqual(unanswered, [], "invokes that got no answer at all")
+        # And the function serves normally once the foreign connection is gone.
+        self.assertAllEchoed(self.invoke_many(name, 4), "afterwards")
+
+
 class CrossInstanceTest(AbuseCase):
     """Function F2 talks to function F1's Runtime API from inside its own instance."""
 
