@@ -1,5 +1,7 @@
 #include "admin/admin_api.h"
 
+#include "sandbox/jail.h"
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <fstream>
@@ -199,13 +201,8 @@ Status AdminApi::CheckHostNeeds(const manifest::Manifest& m) const {
         "remove the key or restart nimbus without that flag");
   }
   for (const auto& f : m.filesystems) {
-    struct stat st {};
-    if (stat(f.host.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return Status::InvalidArgument("function.yaml: filesystems: the host directory '" + f.host +
-                                     "' does not exist on the machine nimbus runs on; create it (shared with "
-                                     "functions through group nimbus-functions, see docs/security.md) or fix "
-                                     "the path");
-    }
+    auto real = sandbox::CheckShareableHostDir(f.host, protected_dirs_);
+    if (!real.ok()) return Status::InvalidArgument("function.yaml: filesystems: " + real.status().message());
   }
   return Status::Ok();
 }

@@ -39,6 +39,8 @@ class AdminApi {
   // (`network: none`, `filesystems`) are refused, and documents say the sandbox is off. Set
   // before serving.
   void set_sandboxed(bool on) { sandboxed_ = on; }
+  // Directories no `filesystems` entry may contain or be inside (sandbox::CheckShareableHostDir).
+  void set_protected_dirs(std::vector<std::string> dirs) { protected_dirs_ = std::move(dirs); }
 
  private:
   http::Response Route(http::Request& req);
@@ -65,6 +67,7 @@ class AdminApi {
   boost::asio::thread_pool& blocking_;
   const std::string admin_token_;
   bool sandboxed_ = true;
+  std::vector<std::string> protected_dirs_;
   std::mutex write_mu_;  // one deploy/delete/alias change at a time
 };
 

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <boost/asio/thread_pool.hpp>
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -106,6 +109,8 @@ int Serve(const ServeOptions& opt) {
   fs::create_directories(opt.data_dir, fec);
   if (fec) return fail("cannot create data dir " + opt.data_dir + ": " + fec.message());
   fs::path data = fs::absolute(opt.data_dir);
+  // The store holds every function's code and environment: for the daemon's user only.
+  if (::chmod(data.c_str(), 0700) != 0) return fail("cannot make " + data.string() + " private (chmod 700): " + strerror(errno));
   std::string share = fs::absolute(opt.share_dir.empty() ? DefaultShareDir() : opt.share_dir).lexically_normal().string();
   if (!share.empty() && share.back() == '/') share.pop_back();
   if (!fs::exists(fs::path(share) / "runtimes")) {
@@ -147,6 +152,7 @@ int Serve(const ServeOptions& opt) {
   // Every instance's code and runtime come from these two; stems stage them inside their root.
   fs::create_directories(data / "code", fec);
   lopt.staged_dirs = {(data / "code").string(), (fs::path(share) / "runtimes").string()};
+  lopt.protected_dirs = {data.string(), share};
   auto launcher_or = sandbox::NewProcessLauncher(cgroups.get(), lopt);
   if (!launcher_or.ok()) {
     return fail("cannot confine functions: " + launcher_or.status().message() + (opt.sandbox ? kInsecureHint : ""));
@@ -169,6 +175,7 @@ int Serve(const ServeOptions& opt) {
   scheduler::Scheduler scheduler(loops, *launcher, logs, sopt);
   admin::AdminApi admin(**store, code, catalog, scheduler, logs, blocking, *admin_token);
   admin.set_sandboxed(opt.sandbox);
+  admin.set_protected_dirs(lopt.protected_dirs);
   Status st = admin.Load();
   if (!st.ok()) return fail("cannot load the store: " + st.message());
 

@@ -146,6 +146,45 @@ Result<JailPlan> BuildJailPlan(const std::string& root_dir, std::vector<sock_fil
   return plan;
 }
 
+Result<std::string> CheckShareableHostDir(const std::string& host, const std::vector<std::string>& protected_dirs) {
+  std::error_code ec;
+  fs::path real = fs::canonical(host, ec);
+  if (ec || !fs::is_directory(real, ec)) {
+    return Status::InvalidArgument("the host directory '" + host +
+                                   "' does not exist on the machine nimbus runs on; create it or fix the path");
+  }
+  auto within = [](const fs::path& p, const fs::path& dir) {  // p is dir or below it
+    auto rel = p.lexically_relative(dir);
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  const std::string shown = real.string() == host ? "'" + host + "'" : "'" + host + "' (" + real.string() + ")";
+  if (real == "/") {
+    return Status::InvalidArgument("the host directory " + shown + " is the host's root; share a directory of its own");
+  }
+  // Directories that are the system itself: neither they nor anything inside may be shared.
+  for (const char* sys : {"/proc", "/sys", "/dev", "/etc", "/usr", "/boot", "/root", "/run", "/bin", "/sbin", "/lib",
+                          "/lib32", "/lib64", "/libx32", "/var/run", "/var/lib", "/var/log"}) {
+    if (within(real, sys)) {
+      return Status::InvalidArgument("the host directory " + shown + " is part of the host system (" + sys +
+                                     "); share a directory made for it, e.g. under /srv");
+    }
+  }
+  if (real == "/var" || real == "/home" || real == "/srv" || real == "/mnt" || real == "/opt" || real == "/tmp") {
+    return Status::InvalidArgument("the host directory " + shown +
+                                   " holds other users' files; share a directory made for it below it");
+  }
+  for (const auto& d : protected_dirs) {
+    fs::path guarded = fs::weakly_canonical(d, ec);
+    if (ec) guarded = d;
+    if (within(real, guarded) || within(guarded, real)) {
+      return Status::InvalidArgument("the host directory " + shown + " contains or is inside " + guarded.string() +
+                                     ", which nimbus keeps from functions (its data or runtimes); share another "
+                                     "directory");
+    }
+  }
+  return real.string();
+}
+
 std::string StagedPath(const JailPlan& plan, const std::string& host_path) {
   for (size_t i = 0; i < plan.staged.size(); ++i) {
     const std::string& dir = plan.staged[i];

@@ -75,6 +75,13 @@ std::string StagedPath(const JailPlan& plan, const std::string& host_path);
 // /dev/{null,zero,full,random,urandom,tty}.
 Result<JailPlan> BuildJailPlan(const std::string& root_dir, std::vector<sock_filter> seccomp, gid_t shared_gid);
 
+// Checks a `filesystems` host directory before it is bound into an instance: it is resolved
+// through symlinks, must be an existing directory, and must be neither a system directory (/,
+// /proc, /sys, /dev, /etc, /usr, /boot, /root, /run, /bin, /sbin, /lib*, /var) nor inside one of
+// those that hold the system, nor inside or above one of `protected_dirs` (nimbus's data and
+// runtime directories). Returns the resolved path, which is what gets bound.
+Result<std::string> CheckShareableHostDir(const std::string& host, const std::vector<std::string>& protected_dirs);
+
 // Child side, async-signal-safe. Each returns 0 or the errno of the first failure and, in
 // `what`, a static description of the step that failed.
 int PrepareRoot(const JailPlan& plan, bool pivot, const char** what);

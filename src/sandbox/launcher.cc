@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -102,32 +103,28 @@ uint16_t PortOf(int fd) {
   return ntohs(a.sin_port);
 }
 
-// Live instances' uids. Thread-safe.
+// Instance uids: each launch gets a uid never given before by this daemon. A uid is what the
+// Runtime API check trusts, and a socket keeps the uid it was created under for as long as any
+// process holds it: a stopped instance could have passed its sockets to another instance (over
+// a unix socket), so handing its uid to a later instance would let those sockets pass as that
+// instance's. Every instance dies with the daemon, so a new daemon may start over. Thread-safe.
 class UidPool {
  public:
-  UidPool(uid_t base, unsigned count) : base_(base), used_(count, false) {}
+  UidPool(uid_t base, uint64_t count) : base_(base), count_(count) {}
   Result<uid_t> Take() {
-    std::lock_guard lock(mu_);
-    for (size_t n = 0; n < used_.size(); ++n) {
-      size_t i = (next_ + n) % used_.size();
-      if (!used_[i]) {
-        used_[i] = true;
-        next_ = i + 1;
-        return static_cast<uid_t>(base_ + 1 + i);
-      }
+    uint64_t n = next_.fetch_add(1);
+    if (n >= count_) {
+      return Status::Unavailable("this daemon has started " + std::to_string(count_) +
+                                 " instances, each under a uid of its own, and has none left; restart nimbus");
     }
-    return Status::Unavailable("all " + std::to_string(used_.size()) + " instance uids are in use");
+    return static_cast<uid_t>(base_ + 1 + n);
   }
-  void Give(uid_t uid) {
-    std::lock_guard lock(mu_);
-    if (uid > base_ && uid - base_ - 1 < used_.size()) used_[uid - base_ - 1] = false;
-  }
+  void Give(uid_t) {}  // never reused, see above
 
  private:
   const uid_t base_;
-  std::mutex mu_;
-  std::vector<bool> used_;  // guarded by mu_
-  size_t next_ = 0;         // guarded by mu_
+  const uint64_t count_;
+  std::atomic<uint64_t> next_{0};
 };
 
 // The files a stem holds until a launch takes it.
@@ -389,6 +386,12 @@ class ProcessLauncher : public Launcher {
       return Status::FailedPrecondition(
           "`filesystems` needs the sandbox, and this daemon runs with --insecure-no-sandbox");
     }
+    std::vector<BindMount> mounts = spec.mounts;
+    for (auto& m : mounts) {
+      auto real = CheckShareableHostDir(m.host, options_.protected_dirs);
+      if (!real.ok()) return Status::FailedPrecondition("filesystems: " + real.status().message());
+      m.host = *real;  // bind what was checked, not a path a symlink may point elsewhere later
+    }
     const std::string task_root = sandbox ? kTaskRoot : spec.code_dir;
     const std::string runtime_root =
         spec.runtime_dir.empty() ? task_root : (sandbox ? std::string(kRuntimeRoot) : spec.runtime_dir);
@@ -439,7 +442,7 @@ class ProcessLauncher : public Launcher {
                                        passwd, group,     "nimbus", uid_s,      uid_s,
                                        stem.pivoted ? "1" : "0"};
       std::string blob;
-      if (!SerialiseSpec(head, spec.mounts, {exe}, env, blob)) {
+      if (!SerialiseSpec(head, mounts, {exe}, env, blob)) {
         give_back();
         return Status::InvalidArgument("the environment of " + spec.label +
                                        " is too large to start it (over 64 KB in all)");

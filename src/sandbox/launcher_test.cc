@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sandbox/jail.h"
 #include "sandbox/process_launcher.h"
 
 namespace nimbus::sandbox {
@@ -264,6 +265,24 @@ TEST_F(LauncherTest, LaunchesWithoutReadyStemsAllStart) {
   launcher_->Drain();
 }
 
+// Regression: uids were given back and reused, so sockets a stopped instance had passed to
+// another one (over a unix socket) passed the Runtime API check of a later instance.
+TEST_F(LauncherTest, EveryInstanceGetsAUidNeverUsedBefore) {
+  MakeLauncher(true);
+  WriteBootstrap("exit 0\n");
+  int last = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto proc = Start();
+    ASSERT_TRUE(proc);
+    EXPECT_GT(proc->uid(), last);
+    last = proc->uid();
+    ReadAll(*proc);
+    WaitExit(*proc);
+    launcher_->Release(std::move(proc));
+    launcher_->Drain();  // the uid is free again, as far as any pool could tell
+  }
+}
+
 TEST_F(LauncherTest, MissingBootstrapIsReportedOnStderr) {
   MakeLauncher(true);
   auto proc = Start();
@@ -272,6 +291,36 @@ TEST_F(LauncherTest, MissingBootstrapIsReportedOnStderr) {
   EXPECT_NE(out.find("cannot execute /var/task/bootstrap"), std::string::npos) << out;
   EXPECT_EQ(WaitExit(*proc), "exit status 127");
   launcher_->Release(std::move(proc));
+}
+
+}  // namespace
+}  // namespace nimbus::sandbox
+
+namespace nimbus::sandbox {
+namespace {
+
+// Regression: `filesystems` refused only the literal "/", so a symlink to /, /proc or the
+// daemon's own data directory could be shared into an instance.
+TEST(ShareableHostDirTest, OnlyADirectoryOfItsOwnCanBeShared) {
+  namespace fs = std::filesystem;
+  fs::path base = fs::temp_directory_path() / ("nimbus-share-test-" + std::to_string(getpid()));
+  fs::create_directories(base / "data" / "code");
+  fs::create_directories(base / "shared");
+  fs::create_symlink("/", base / "rootlink");
+  fs::create_symlink(base / "data", base / "datalink");
+  std::vector<std::string> guarded = {(base / "data").string()};
+
+  auto ok = CheckShareableHostDir((base / "shared").string(), guarded);
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(*ok, (base / "shared").string());
+  for (std::string bad : {std::string("/"), (base / "rootlink").string(), std::string("/proc"), std::string("/etc/ssl"),
+                          std::string("/usr/lib"), std::string("/tmp"), (base / "data").string(),
+                          (base / "data" / "code").string(), (base / "datalink").string(), base.string(),
+                          (base / "missing").string()}) {
+    auto r = CheckShareableHostDir(bad, guarded);
+    EXPECT_FALSE(r.ok()) << bad << " was accepted as " << (r.ok() ? *r : "");
+  }
+  fs::remove_all(base);
 }
 
 }  // namespace

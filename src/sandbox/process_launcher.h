@@ -26,16 +26,19 @@ struct ProcessLauncherOptions {
   bool sandbox = true;
   std::string root_dir;   // an empty host directory the instances' root is mounted on
   std::string init_path;  // the nimbus-init executable
-  // Instances run as uids uid_base+1 .. uid_base+uid_count (one per live instance) and all
-  // carry the supplementary group uid_base, so a shared host directory can be given to that
-  // group.
+  // Instances run as uids uid_base+1 .. uid_base+uid_count, each launch a uid never used before
+  // by this daemon (about 58 days of 200 launches a second), and all carry the supplementary
+  // group uid_base, so a shared host directory can be given to that group.
   uid_t uid_base = 300000;
-  unsigned uid_count = 65535;
+  uint64_t uid_count = 1'000'000'000;
   size_t stems = 2;  // ready stems kept for `network: egress` launches
   // Host directories every instance's code and runtime come from (the code store, the
   // runtimes): staged read-only inside each stem's root so a launch needs no host path. A
   // function whose code is elsewhere, or that mounts `filesystems`, is started the slower way.
   std::vector<std::string> staged_dirs;
+  // Directories no `filesystems` entry may contain or be inside (the data directory, the
+  // runtimes), besides the host's system directories (CheckShareableHostDir).
+  std::vector<std::string> protected_dirs;
 };
 
 // `cgroups` may be null (no limits); it must outlive the launcher. Fails, naming what is

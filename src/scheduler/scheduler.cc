@@ -118,6 +118,7 @@ struct Pool {
   asio::steady_timer* queue_timer = nullptr;
   bool queue_timer_armed = false;  // a wait is pending or posted; the pool stays in pools_
   bool retired = false;
+  uint64_t serial = 0;  // distinguishes pools that held the same key over time
   int Starting() const;
 };
 
@@ -216,8 +217,16 @@ std::shared_ptr<Pool> Scheduler::PoolForLocked(const catalog::ConfigPtr& fn) {
   key.push_back('\n');
   key += fn->version;
   auto& slot = pools_[key];
+  // A function deleted and deployed again starts its versions at 1 again: a pool of the old
+  // version 1 (retired, or running other code) must not serve the new one, or it starts
+  // instances on the old, removed code. Its instances keep the old pool until they stop.
+  if (slot && (slot->retired || slot->fn->code_sha256 != fn->code_sha256)) {
+    slot->retired = true;
+    slot.reset();
+  }
   if (!slot) {
     slot = std::make_shared<Pool>();
+    slot->serial = next_pool_serial_++;
     slot->fn = fn;
     slot->key = std::move(key);
   }
@@ -333,7 +342,8 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   if (!pool->queue_timer_armed) {
     pool->queue_timer_armed = true;
     if (!pool->queue_timer) {
-      auto& timer = queue_timers_[pool->key];
+      // Keyed by the pool itself: a pool replaced under the same key keeps its own timer.
+      auto& timer = queue_timers_[pool->key + "#" + std::to_string(pool->serial)];
       if (!timer) {
         asio::io_context* here = http::LoopGroup::Current();
         timer = std::make_unique<asio::steady_timer>(here ? *here : loops_.next());
@@ -761,7 +771,6 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
   enum class Act { kDispatch, kDeliver, kPark, kReplace, kStop, kRefuseBusy, kRefuseDead } act = Act::kRefuseDead;
   std::shared_ptr<Invocation> inv;
   http::ConnectionPtr displaced;
-  std::string running;
   bool was_starting = false, was_finishing = false;
   uint64_t gen = 0;
   {
@@ -804,7 +813,6 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
         break;
       case State::kBusy:
         if (delivered) {
-          running = current->req.request_id;
           act = Act::kRefuseBusy;
           break;
         }
@@ -846,9 +854,8 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
       return;
     case Act::kRefuseBusy:
       conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::forbidden, "InvalidStateTransition",
-                                            "request " + running +
-                                                " is still running on this instance; post its response or error "
-                                                "before asking for the next event"));
+                                            "an invocation is still running on this instance; post its response "
+                                            "or error before asking for the next event"));
       return;
     case Act::kRefuseDead:
       conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::gone, "InstanceStopped",

@@ -171,6 +171,7 @@ class Scheduler {
   // (killed, waiting for their exit). Guarded by mu_.
   std::unordered_map<uint64_t, std::shared_ptr<Instance>> instances_;
   uint64_t next_instance_id_ = 1;                                  // guarded by mu_
+  uint64_t next_pool_serial_ = 1;                                  // guarded by mu_
   bool shutting_down_ = false;                                     // guarded by mu_
   size_t launches_in_flight_ = 0;  // Launcher::Launch calls not yet called back; guarded by mu_
   std::condition_variable launches_done_;  // launches_in_flight_ reached 0
