@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/thread_pool.hpp>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -115,6 +116,12 @@ int Serve(const ServeOptions& opt) {
   if (!share.empty() && share.back() == '/') share.pop_back();
   if (!fs::exists(fs::path(share) / "runtimes")) {
     return fail("runtimes not found under " + share + "; build with `make build` or pass --share-dir");
+  }
+
+  // Every connection and instance costs descriptors: take all the kernel allows this process.
+  if (struct rlimit files; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
   }
 
   // Signals are handled by the main thread only; block them before any thread starts.

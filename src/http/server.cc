@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
@@ -81,11 +82,14 @@ void LoopGroup::Stop() {
 
 Connection::Connection(tcp::socket socket, std::shared_ptr<const ServerConfig> config)
     : stream_(std::move(socket)), config_(std::move(config)) {
+  config_->open_connections.fetch_add(1);
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_ip_ = ep.address().to_string();
   stream_.socket().set_option(tcp::no_delay(true), ec);
 }
+
+Connection::~Connection() { config_->open_connections.fetch_sub(1); }
 
 void Connection::Start() { ReadNext(); }
 
@@ -202,10 +206,20 @@ void Connection::Close() {
 }
 
 struct Listener::Acceptor : std::enable_shared_from_this<Acceptor> {
-  Acceptor(asio::io_context& loop, std::shared_ptr<const ServerConfig> c) : acceptor(loop), config(std::move(c)) {}
+  Acceptor(asio::io_context& loop, std::shared_ptr<const ServerConfig> c)
+      : acceptor(loop), backoff(loop), config(std::move(c)) {}
   void Accept() {
     acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory) {
+        // Out of descriptors: accepting again at once would spin the loop. Try again shortly.
+        self->backoff.expires_after(std::chrono::milliseconds(50));
+        self->backoff.async_wait([self](beast::error_code wait_ec) {
+          if (!wait_ec && self->acceptor.is_open()) self->Accept();
+        });
+        return;
+      }
       if (!ec && self->Admit(socket)) {
         std::make_shared<Connection>(std::move(socket), self->config)->Start();
       }
@@ -214,6 +228,15 @@ struct Listener::Acceptor : std::enable_shared_from_this<Acceptor> {
   }
   // Runs the accept filter; a refused (or throwing) check closes the socket unread.
   bool Admit(tcp::socket& socket) {
+    const size_t cap = config->options.max_connections;
+    if (cap && config->open_connections.load() >= cap) {
+      if (!cap_logged.exchange(true)) {
+        LogLine("a listener reached its cap of " + std::to_string(cap) + " open connections; new ones are closed");
+      }
+      beast::error_code ignored;
+      socket.close(ignored);
+      return false;
+    }
     const auto& filter = config->options.accept_filter;
     if (!filter) return true;
     bool ok = false;
@@ -229,11 +252,18 @@ struct Listener::Acceptor : std::enable_shared_from_this<Acceptor> {
     return ok;
   }
   tcp::acceptor acceptor;
+  asio::steady_timer backoff;  // re-accepts after running out of descriptors
+  std::atomic<bool> cap_logged{false};
   std::shared_ptr<const ServerConfig> config;
 };
 
 Listener::Listener(Handler handler, ServerOptions options)
-    : config_(std::make_shared<const ServerConfig>(ServerConfig{std::move(handler), options})) {}
+    : config_([&] {
+        auto c = std::make_shared<ServerConfig>();
+        c->handler = std::move(handler);
+        c->options = std::move(options);
+        return std::shared_ptr<const ServerConfig>(std::move(c));
+      }()) {}
 
 Listener::~Listener() { Close(); }
 

@@ -20,6 +20,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -74,6 +75,10 @@ struct ServerOptions {
   // Called on the acceptor's loop with each accepted socket, before anything is read from it;
   // false (or an exception) closes the socket at once. Empty: every connection is served.
   std::function<bool(int fd)> accept_filter;
+  // Connections open at once through this listener beyond which new ones are closed unread
+  // (0 = no cap). A Runtime API needs one or two; a cap keeps one instance from spending the
+  // daemon's file descriptors.
+  size_t max_connections = 0;
 };
 
 // What a listener's connections share. Connections hold it by shared_ptr, so a connection
@@ -81,11 +86,13 @@ struct ServerOptions {
 struct ServerConfig {
   Handler handler;
   ServerOptions options;
+  mutable std::atomic<size_t> open_connections{0};  // counted by Connection's life
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, std::shared_ptr<const ServerConfig> config);
+  ~Connection();
   void Start();
   // Thread-safe. Sends the response for the current request; keep-alive follows the request's.
   // Only the first reply to a request is sent; a later one, or one after the close, is dropped.

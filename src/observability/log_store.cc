@@ -13,21 +13,30 @@ const char* LogStreamName(LogStream s) {
   return "stdout";
 }
 
-LogStore::LogStore(size_t max_lines_per_function) : max_lines_(max_lines_per_function) {}
+LogStore::LogStore(size_t max_lines_per_function, size_t max_bytes_per_function)
+    : max_lines_(max_lines_per_function), max_bytes_(max_bytes_per_function) {}
+
+namespace {
+size_t SizeOf(const LogLine& l) { return l.text.size() + l.request_id.size() + sizeof(LogLine); }
+}  // namespace
 
 void LogStore::Append(const std::string& function, LogLine line) {
   std::lock_guard lock(mu_);
-  auto& q = lines_[function];
-  q.push_back(std::move(line));
-  while (q.size() > max_lines_) q.pop_front();
+  auto& ring = rings_[function];
+  ring.bytes += SizeOf(line);
+  ring.lines.push_back(std::move(line));
+  while (ring.lines.size() > 1 && (ring.lines.size() > max_lines_ || ring.bytes > max_bytes_)) {
+    ring.bytes -= SizeOf(ring.lines.front());
+    ring.lines.pop_front();
+  }
 }
 
 std::vector<LogLine> LogStore::Tail(const std::string& function, size_t limit, std::string_view request_id) const {
   std::vector<LogLine> out;
   std::lock_guard lock(mu_);
-  auto it = lines_.find(function);
-  if (it == lines_.end()) return out;
-  for (auto r = it->second.rbegin(); r != it->second.rend() && out.size() < limit; ++r) {
+  auto it = rings_.find(function);
+  if (it == rings_.end()) return out;
+  for (auto r = it->second.lines.rbegin(); r != it->second.lines.rend() && out.size() < limit; ++r) {
     if (request_id.empty() || r->request_id == request_id) out.push_back(*r);
   }
   std::reverse(out.begin(), out.end());
@@ -36,7 +45,7 @@ std::vector<LogLine> LogStore::Tail(const std::string& function, size_t limit, s
 
 void LogStore::Drop(const std::string& function) {
   std::lock_guard lock(mu_);
-  lines_.erase(function);
+  rings_.erase(function);
 }
 
 }  // namespace nimbus::observability

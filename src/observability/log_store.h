@@ -27,16 +27,23 @@ struct LogLine {
 
 class LogStore {
  public:
-  explicit LogStore(size_t max_lines_per_function = 10000);
+  // A function's ring holds at most this many lines and this many bytes of text, whichever
+  // comes first: a function printing long lines cannot grow the daemon without bound.
+  explicit LogStore(size_t max_lines_per_function = 10000, size_t max_bytes_per_function = 8 << 20);
   void Append(const std::string& function, LogLine line);
   // The newest `limit` lines (oldest first), optionally only one request's.
   std::vector<LogLine> Tail(const std::string& function, size_t limit, std::string_view request_id = {}) const;
   void Drop(const std::string& function);
 
  private:
+  struct Ring {
+    std::deque<LogLine> lines;
+    size_t bytes = 0;  // text and request ids of `lines`
+  };
   const size_t max_lines_;
+  const size_t max_bytes_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::deque<LogLine>> lines_;  // guarded by mu_
+  std::unordered_map<std::string, Ring> rings_;  // guarded by mu_
 };
 
 }  // namespace nimbus::observability

@@ -34,4 +34,18 @@ TEST(LogStore, FiltersByRequestIdAndKeepsFunctionsApart) {
   EXPECT_TRUE(store.Tail("a", 10).empty());
 }
 
+
+// Regression: the ring was bounded by lines only (10,000 of up to 64 KiB), so one function
+// printing long lines grew the daemon by hundreds of megabytes.
+TEST(LogStoreTest, AFunctionsRingIsBoundedInBytesAsWellAsLines) {
+  LogStore store(10000, 1 << 20);
+  for (int i = 0; i < 100; ++i) store.Append("loud", {i, "", LogStream::kStdout, std::string(64 * 1024, 'x')});
+  auto tail = store.Tail("loud", 100000);
+  EXPECT_LE(tail.size(), 16u);
+  EXPECT_GE(tail.size(), 14u);
+  EXPECT_EQ(tail.back().time_ms, 99);  // the newest lines are kept
+  store.Append("quiet", {1, "", LogStream::kStdout, "one line"});
+  EXPECT_EQ(store.Tail("quiet", 10).size(), 1u);
+}
+
 }  // namespace nimbus::observability

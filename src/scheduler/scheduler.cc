@@ -60,6 +60,9 @@ std::string ErrorTypeOf(std::string_view body, std::string_view header) {
 }
 
 constexpr size_t kLogTailBytes = 4096;
+// A runtime uses one or two Runtime API connections; more would only spend the daemon's file
+// descriptors, which every other function needs too.
+constexpr size_t kRuntimeApiConnectionCap = 8;
 
 }  // namespace
 
@@ -532,6 +535,7 @@ void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
   int listening = inst->proc->TakeRuntimeApiListener();
   if (listening < 0) return FailStart(inst, "the launcher gave the instance no Runtime API socket");
   http::ServerOptions api_options{16 << 20, std::chrono::seconds(0)};
+  api_options.max_connections = kRuntimeApiConnectionCap;
   if (inst->proc->check_peer_uid()) {
     // The listener is on the host's loopback, reachable by every local process: only
     // connections from the instance's own uid are served.

@@ -1185,3 +1185,39 @@ TEST(HttpCoreTest, AnAdoptedListeningSocketIsServed) {
 
 }  // namespace
 }  // namespace nimbus::scheduler
+
+namespace nimbus::scheduler {
+namespace {
+
+// Regression: one instance opened thousands of connections to its own Runtime API and spent the
+// daemon's file descriptors, so no other function could start. A listener caps them.
+TEST(HttpCoreTest, AListenerAtItsConnectionCapClosesNewConnectionsAndServesTheOpenOnes) {
+  http::LoopGroup loops(1);
+  http::ServerOptions options;
+  options.max_connections = 2;
+  http::Listener listener(
+      [](const http::ConnectionPtr& conn, http::Request&& req) {
+        conn->Reply(http::MakeResponse(req, http::bhttp::status::ok, "fine", "text/plain"));
+      },
+      options);
+  ASSERT_TRUE(listener.Listen(loops.loop(0), {boost::asio::ip::make_address_v4("127.0.0.1"), 0}).ok());
+  loops.Start();
+  std::string addr = "127.0.0.1:" + std::to_string(listener.port());
+  RawClient a(addr), b(addr);
+  ASSERT_TRUE(a.Send("GET", "/1"));
+  EXPECT_EQ(a.Read().status, 200);
+  ASSERT_TRUE(b.Send("GET", "/2"));
+  EXPECT_EQ(b.Read().status, 200);
+  {
+    RawClient third(addr);
+    (void)third.Send("GET", "/3");
+    EXPECT_EQ(third.Read(2s).status, 0) << "a third connection should be closed unanswered";
+  }
+  ASSERT_TRUE(a.Send("GET", "/again"));
+  EXPECT_EQ(a.Read().status, 200);
+  listener.Close();
+  loops.Stop();
+}
+
+}  // namespace
+}  // namespace nimbus::scheduler
