@@ -1,5 +1,7 @@
 #include "gateway/front_door.h"
 
+#include <cstdio>
+
 #include <boost/json.hpp>
 #include <chrono>
 #include <random>
@@ -235,7 +237,15 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
   if (type == "Event") {
     // TODO(durability): accepted events go through the scheduler directly; the EventQueue
     // (retries, dead letters, surviving a restart) takes over in the async-events work.
-    scheduler_.Invoke(*cfg, std::move(ir), [](scheduler::InvokeResult&&) {});
+    // Until then an event that never ran must not vanish without a word: the daemon's console
+    // names it (a throttle, a failed start, a shutdown).
+    scheduler_.Invoke(*cfg, std::move(ir), [request_id, fn = (*cfg)->name](scheduler::InvokeResult&& r) {
+      using scheduler::Outcome;
+      if (r.outcome == Outcome::kThrottled || r.outcome == Outcome::kStartFailed || r.outcome == Outcome::kShutdown) {
+        std::fprintf(stderr, "nimbus: Event invocation %s of '%s' answered 202 but was not run (%s: %s); it is lost\n",
+                     request_id.c_str(), fn.c_str(), r.error_type.c_str(), r.body.c_str());
+      }
+    });
     ::nimbus::http::Response res{bhttp::status::accepted, version};
     res.keep_alive(keep_alive);
     res.set("x-amzn-RequestId", request_id);
