@@ -88,16 +88,22 @@ class ForeignNextCase(AbuseCase):
                               f"{name}'s processes {h.instance_pids(name)}")
         return name, addr
 
-
-class ForeignNextThenInvokesTest(ForeignNextCase):
-
-    def test_a_foreign_get_next_then_20_concurrent_invokes_leave_the_daemon_serving(self):
+    def foreign_next_then_invokes(self):
+        """The crash reproducer: a foreign GET /next on an idle instance, then 20 concurrent
+        invokes; asserts the daemon is still up. Returns (name, foreign answer, results)."""
         name, addr = self.prepare_idle_instance()
         foreign = p.raw_http(addr, "GET", NEXT, connect_timeout=1, read_timeout=0.5)
         results = self.invoke_many(name, 20)
         self.assertIsNone(self.nimbus.proc.poll(),
                           f"after a foreign GET /next ({foreign['outcome']}) and 20 invokes: "
                           f"{self.daemon_state()}")
+        return name, foreign, results
+
+
+class ForeignNextThenInvokesTest(ForeignNextCase):
+
+    def test_a_foreign_get_next_then_20_concurrent_invokes_leave_the_daemon_serving(self):
+        name, foreign, results = self.foreign_next_then_invokes()
         self.assertAllEchoed(results, f"after a foreign GET /next ({p.describe(foreign)})")
         self.assertFalse(foreign.get("outcome") == "http" and foreign.get("status") == 200,
                          f"the foreign process received an event: {p.describe(foreign)}")
@@ -134,12 +140,7 @@ class ForeignNextWithoutSandboxTest(ForeignNextCase):
     daemon_args = ("--insecure-no-sandbox",)
 
     def test_a_foreign_get_next_then_20_concurrent_invokes_leave_the_daemon_answering(self):
-        name, addr = self.prepare_idle_instance()
-        foreign = p.raw_http(addr, "GET", NEXT, connect_timeout=1, read_timeout=0.5)
-        results = self.invoke_many(name, 20)
-        self.assertIsNone(self.nimbus.proc.poll(),
-                          f"after a foreign GET /next ({foreign['outcome']}) and 20 invokes: "
-                          f"{self.daemon_state()}")
+        name, foreign, results = self.foreign_next_then_invokes()
         unanswered = [f"{payload}: {r!r}" for payload, r in results if isinstance(r, Exception)]
         self.assertEqual(unanswered, [], "invokes that got no answer at all")
         # And the function serves normally once the foreign connection is gone.
