@@ -235,12 +235,10 @@ int PrepareRoot(const JailPlan& plan, bool pivot, const char** what) {
         int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) return Fail(what, "create a bind target");
         close(fd);
-        unsigned long extra = e.kind == JailEntry::kBindDevice ? MS_NOSUID | MS_NOEXEC : MS_NOSUID | MS_NODEV;
-        if (e.kind == JailEntry::kBindDevice) {
-          // Device I/O works on a read-only mount; read-only stops chmod and friends.
-          if (BindReadOnly(src, path, extra) != 0) return Fail(what, "bind a device");
-        } else if (BindReadOnly(src, path, extra) != 0) {
-          return Fail(what, "bind a host file");
+        // Device I/O works on a read-only mount; read-only stops chmod and friends.
+        const bool device = e.kind == JailEntry::kBindDevice;
+        if (BindReadOnly(src, path, device ? MS_NOSUID | MS_NOEXEC : MS_NOSUID | MS_NODEV) != 0) {
+          return Fail(what, device ? "bind a device" : "bind a host file");
         }
         break;
       }

@@ -119,7 +119,6 @@ class UidPool {
     }
     return static_cast<uid_t>(base_ + 1 + n);
   }
-  void Give(uid_t) {}  // never reused, see above
 
  private:
   const uid_t base_;
@@ -172,8 +171,8 @@ struct Stem {
 
 class ForkedProcess : public Process {
  public:
-  ForkedProcess(Stem&& stem, int uid, bool check_peer, UidPool* uids)
-      : stem_(std::move(stem)), uid_(uid), check_peer_(check_peer), uids_(uids) {
+  ForkedProcess(Stem&& stem, int uid, bool check_peer)
+      : stem_(std::move(stem)), uid_(uid), check_peer_(check_peer) {
     // The worker's own /proc status, for VmHWM when there is no cgroup.
     std::string children = "/proc/" + std::to_string(stem_.pid) + "/task/" + std::to_string(stem_.pid) + "/children";
     int fd = open(children.c_str(), O_RDONLY | O_CLOEXEC);
@@ -194,7 +193,6 @@ class ForkedProcess : public Process {
     stem_.pid = -1;
     if (status_fd_ >= 0) close(status_fd_);
     stem_.Discard();
-    if (uid_ >= 0 && uids_) uids_->Give(static_cast<uid_t>(uid_));
   }
   int pid() const override { return stem_.pid; }
   int exit_fd() const override { return stem_.pidfd; }
@@ -234,7 +232,6 @@ class ForkedProcess : public Process {
   Stem stem_;
   const int uid_;
   const bool check_peer_;
-  UidPool* const uids_;
   int status_fd_ = -1;
   bool reaped_ = false;
   std::string description_;
@@ -403,9 +400,6 @@ class ProcessLauncher : public Launcher {
       if (!u.ok()) return u.status();
       uid = static_cast<int>(*u);
     }
-    auto give_back = [&] {
-      if (uid >= 0) uids_.Give(static_cast<uid_t>(uid));
-    };
 
     // A pivoted stem serves every launch whose code and runtime are staged inside its root;
     // host directories (`filesystems`) need a stem that still sees the host.
@@ -423,7 +417,6 @@ class ProcessLauncher : public Launcher {
       if (stem.pid < 0) {
         auto fresh = ForkStem(spec.network, pivot);
         if (!fresh.ok()) {
-          give_back();
           return fresh.status();
         }
         stem = std::move(fresh).value();
@@ -443,14 +436,12 @@ class ProcessLauncher : public Launcher {
                                        stem.pivoted ? "1" : "0"};
       std::string blob;
       if (!SerialiseSpec(head, mounts, {exe}, env, blob)) {
-        give_back();
         return Status::InvalidArgument("the environment of " + spec.label +
                                        " is too large to start it (over 64 KB in all)");
       }
       if (stem.cgroup && cgroups_) {
         Status st = cgroups_->SetLimits(*stem.cgroup, CgroupLimits{spec.memory_bytes, spec.pids_max});
         if (!st.ok()) {
-          give_back();
           return st;
         }
       }
@@ -458,9 +449,8 @@ class ProcessLauncher : public Launcher {
       close(std::exchange(stem.ctrl, -1));
       if (n != static_cast<ssize_t>(blob.size())) continue;  // the stem died while waiting: use another
       bool check_peer = sandbox && spec.network == Network::kEgress;
-      return std::unique_ptr<Process>(new ForkedProcess(std::move(stem), uid, check_peer, sandbox ? &uids_ : nullptr));
+      return std::unique_ptr<Process>(new ForkedProcess(std::move(stem), uid, check_peer));
     }
-    give_back();
     return Status::Unavailable("could not start " + spec.label + ": its starter process died twice");
   }
 
