@@ -125,7 +125,8 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::filesystem::path& fi
                         mode->Text(0) + "'); put the data directory on a local filesystem");
     }
   }
-  NIMBUS_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"));
+  NIMBUS_RETURN_IF_ERROR(db->Exec(std::string("PRAGMA synchronous=") + (options.synchronous_full ? "FULL" : "NORMAL") +
+                                  "; PRAGMA foreign_keys=ON"));
 
   // Migrations run in one write transaction, so two processes opening a fresh file at once
   // cannot both create the schema.

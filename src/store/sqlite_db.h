@@ -1,5 +1,5 @@
 // A thin layer over one SQLite connection, shared by the SQLite store and the SQLite event
-// queue: opening with the settings both need (WAL, synchronous=NORMAL, busy timeout), a file
+// queue: opening with the settings both need (WAL, synchronous=NORMAL or FULL, busy timeout), a file
 // tag (PRAGMA application_id) so the store never opens the queue's file or the other way round,
 // schema migrations keyed on PRAGMA user_version, prepared statements and transactions.
 //
@@ -56,6 +56,9 @@ class SqliteDb {
     std::string what;             // "store", "event queue": used in messages
     // migrations[i] brings the schema from user_version i to i+1.
     std::vector<std::string> migrations;
+    // synchronous=FULL (every commit reaches the disk before it returns) instead of NORMAL
+    // (a commit survives a crash of the process, not of the machine).
+    bool synchronous_full = false;
   };
 
   static Result<std::unique_ptr<SqliteDb>> Open(const std::filesystem::path& file,
