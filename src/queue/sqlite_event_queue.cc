@@ -1,6 +1,6 @@
 #include "queue/sqlite_event_queue.h"
 
-#include <chrono>
+#include <functional>
 #include <mutex>
 
 #include "store/sqlite_db.h"
@@ -9,163 +9,354 @@ namespace nimbus::queue {
 namespace {
 
 using store::SqliteDb;
+using store::Stmt;
 
 const std::vector<std::string>& Migrations() {
   static const std::vector<std::string> kMigrations = {
-      // 0 -> 1. AUTOINCREMENT so an id is never reused: a late Ack for an event that was
-      // already acked can never delete a newer one.
+      // 0 -> 1: the first lease-based layout. No daemon ever wrote it; 1 -> 2 replaces it.
       R"sql(
+        CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, function TEXT NOT NULL);
+        CREATE TABLE dead_letters (id INTEGER PRIMARY KEY);
+      )sql",
+      // 1 -> 2. AUTOINCREMENT so an id is never reused: a late completion of an event that was
+      // already completed can never delete a newer one.
+      R"sql(
+        DROP TABLE events;
+        DROP TABLE dead_letters;
         CREATE TABLE events (
           id            INTEGER PRIMARY KEY AUTOINCREMENT,
+          request_id    TEXT NOT NULL,
           function      TEXT NOT NULL,
           qualifier     TEXT NOT NULL,
           payload       BLOB NOT NULL,
+          source        TEXT NOT NULL,
           attempts      INTEGER NOT NULL DEFAULT 0,
+          depth         INTEGER NOT NULL DEFAULT 0,
           enqueued_ms   INTEGER NOT NULL,
-          visible_at_ms INTEGER NOT NULL DEFAULT 0
+          visible_at_ms INTEGER NOT NULL DEFAULT 0,
+          last_error    TEXT NOT NULL DEFAULT ''
         );
-        CREATE INDEX events_by_visibility ON events(visible_at_ms, id);
         CREATE TABLE dead_letters (
-          id             INTEGER PRIMARY KEY,
-          function       TEXT NOT NULL,
-          qualifier      TEXT NOT NULL,
-          payload        BLOB NOT NULL,
-          attempts       INTEGER NOT NULL,
-          enqueued_ms    INTEGER NOT NULL,
-          dead_at_ms     INTEGER NOT NULL,
-          reason         TEXT NOT NULL
+          id            INTEGER PRIMARY KEY,
+          request_id    TEXT NOT NULL,
+          function      TEXT NOT NULL,
+          qualifier     TEXT NOT NULL,
+          payload       BLOB NOT NULL,
+          source        TEXT NOT NULL,
+          attempts      INTEGER NOT NULL,
+          depth         INTEGER NOT NULL,
+          enqueued_ms   INTEGER NOT NULL,
+          last_error    TEXT NOT NULL,
+          dead_at_ms    INTEGER NOT NULL,
+          condition     TEXT NOT NULL,
+          record        BLOB NOT NULL
         );
+        CREATE INDEX dead_letters_by_function ON dead_letters(function, id);
+        CREATE TABLE idempotency_keys (
+          function   TEXT NOT NULL,
+          key        TEXT NOT NULL,
+          request_id TEXT NOT NULL,
+          at_ms      INTEGER NOT NULL,
+          PRIMARY KEY (function, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX idempotency_keys_by_age ON idempotency_keys(at_ms);
+        CREATE TABLE schedules (
+          function      TEXT PRIMARY KEY,
+          expression    TEXT NOT NULL,
+          timezone      TEXT NOT NULL,
+          anchor_ms     INTEGER NOT NULL,
+          last_fired_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
       )sql",
   };
   return kMigrations;
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+constexpr const char* kEventColumns =
+    "id, request_id, function, qualifier, payload, source, attempts, depth, enqueued_ms, visible_at_ms, last_error";
 
-Status EventNotFound(int64_t id) {
-  return Status::NotFound("event " + std::to_string(id) +
-                          " is not in the queue (already acked or dead-lettered)");
+Event ReadEvent(const Stmt& q) {
+  Event e;
+  e.id = q.Int(0);
+  e.request_id = q.Text(1);
+  e.function = q.Text(2);
+  e.qualifier = q.Text(3);
+  e.payload = q.Text(4);
+  e.source = q.Text(5);
+  e.attempts = static_cast<int>(q.Int(6));
+  e.depth = static_cast<int>(q.Int(7));
+  e.enqueued_ms = q.Int(8);
+  e.visible_at_ms = q.Int(9);
+  e.last_error = q.Text(10);
+  return e;
 }
 
 class SqliteEventQueue final : public EventQueue {
  public:
   explicit SqliteEventQueue(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
 
-  Result<int64_t> Enqueue(const std::string& function, const std::string& qualifier,
-                          std::string payload) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto q = db_->Prepare(
-        "INSERT INTO events(function, qualifier, payload, enqueued_ms) VALUES (?1, ?2, ?3, ?4)");
-    if (!q.ok()) return q.status();
-    q->Bind(1, function).Bind(2, qualifier).BindBlob(3, payload).Bind(4, NowMs());
-    NIMBUS_RETURN_IF_ERROR(q->Run());
-    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
-  }
-
-  Result<std::vector<Event>> Lease(int64_t now_ms, int64_t lease_ms, size_t max) override {
+  Status Commit(std::vector<Op*>& batch) override {
     std::lock_guard<std::mutex> lock(mu_);
     NIMBUS_RETURN_IF_ERROR(db_->Begin());
-    auto result = LeaseLocked(now_ms, lease_ms, max);
-    Status st = result.ok() ? db_->Commit() : result.status();
-    if (!st.ok()) {
-      db_->Rollback();
-      return st;
+    Status st = Status::Ok();
+    for (Op* op : batch) {
+      // Results of an earlier, rolled-back try of the same op must not leak into this one.
+      op->duplicate = false;
+      op->affected = 0;
+      op->replayed.clear();
+      op->missing.clear();
+      st = Apply(*op);
+      if (!st.ok()) break;
     }
-    return result;
-  }
-
-  Status Ack(int64_t id) override {
-    return Change(id, "DELETE FROM events WHERE id = ?1", [](store::Stmt&) {});
-  }
-
-  Status Retry(int64_t id, int64_t visible_at_ms) override {
-    return Change(id, "UPDATE events SET visible_at_ms = ?2 WHERE id = ?1",
-                  [&](store::Stmt& q) { q.Bind(2, visible_at_ms); });
-  }
-
-  Status DeadLetter(int64_t id, const std::string& reason) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    NIMBUS_RETURN_IF_ERROR(db_->Begin());
-    Status st = [&]() -> Status {
-      auto move = db_->Prepare(
-          "INSERT INTO dead_letters(id, function, qualifier, payload, attempts, enqueued_ms, "
-          "dead_at_ms, reason) SELECT id, function, qualifier, payload, attempts, enqueued_ms, "
-          "?2, ?3 FROM events WHERE id = ?1");
-      if (!move.ok()) return move.status();
-      move->Bind(1, id).Bind(2, NowMs()).Bind(3, reason);
-      NIMBUS_RETURN_IF_ERROR(move->Run());
-      if (sqlite3_changes(db_->handle()) == 0) return EventNotFound(id);
-      auto del = db_->Prepare("DELETE FROM events WHERE id = ?1");
-      if (!del.ok()) return del.status();
-      del->Bind(1, id);
-      return del->Run();
-    }();
     if (st.ok()) st = db_->Commit();
     if (!st.ok()) db_->Rollback();
     return st;
   }
 
-  Result<size_t> Depth() override {
+  Result<std::vector<Event>> LoadPending() override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto q = db_->Prepare("SELECT COUNT(*) FROM events");
+    auto q = db_->Prepare(std::string("SELECT ") + kEventColumns + " FROM events ORDER BY id");
     if (!q.ok()) return q.status();
-    auto row = q->Step();
-    if (!row.ok()) return row.status();
-    return static_cast<size_t>(q->Int(0));
-  }
-
- private:
-  Result<std::vector<Event>> LeaseLocked(int64_t now_ms, int64_t lease_ms, size_t max) {
     std::vector<Event> out;
-    {
-      auto q = db_->Prepare(
-          "SELECT id, function, qualifier, payload, attempts, enqueued_ms FROM events "
-          "WHERE visible_at_ms <= ?1 ORDER BY id LIMIT ?2");
-      if (!q.ok()) return q.status();
-      q->Bind(1, now_ms).Bind(2, static_cast<int64_t>(max));
-      for (;;) {
-        auto row = q->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        Event e;
-        e.id = q->Int(0);
-        e.function = q->Text(1);
-        e.qualifier = q->Text(2);
-        e.payload = q->Text(3);
-        e.attempts = static_cast<int>(q->Int(4)) + 1;
-        e.enqueued_ms = q->Int(5);
-        e.visible_at_ms = now_ms + lease_ms;
-        out.push_back(std::move(e));
-      }
-    }
-    auto up = db_->Prepare(
-        "UPDATE events SET visible_at_ms = ?2, attempts = attempts + 1 WHERE id = ?1");
-    if (!up.ok()) return up.status();
-    for (const Event& e : out) {
-      NIMBUS_RETURN_IF_ERROR(up->Bind(1, e.id).Bind(2, e.visible_at_ms).Run());
-      up->Reset();
+    for (;;) {
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back(ReadEvent(*q));
     }
     return out;
   }
 
-  template <typename BindFn>
-  Status Change(int64_t id, const char* sql, BindFn bind) {
+  Result<std::vector<DeadLetter>> DeadLetters(const std::string& function, size_t limit) override {
     std::lock_guard<std::mutex> lock(mu_);
+    auto q = db_->Prepare(
+        "SELECT id, request_id, function, qualifier, payload, source, attempts, depth, enqueued_ms, 0, "
+        "last_error, dead_at_ms, condition, record FROM dead_letters WHERE function = ?1 ORDER BY id DESC LIMIT ?2");
+    if (!q.ok()) return q.status();
+    q->Bind(1, function).Bind(2, static_cast<int64_t>(limit));
+    std::vector<DeadLetter> out;
+    for (;;) {
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      DeadLetter d;
+      d.event = ReadEvent(*q);
+      d.dead_at_ms = q->Int(11);
+      d.condition = q->Text(12);
+      d.record = q->Text(13);
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  Result<std::map<std::string, int64_t>> DeadLetterCounts() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto q = db_->Prepare("SELECT function, COUNT(*) FROM dead_letters GROUP BY function");
+    if (!q.ok()) return q.status();
+    std::map<std::string, int64_t> out;
+    for (;;) {
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out[q->Text(0)] = q->Int(1);
+    }
+    return out;
+  }
+
+  Result<std::vector<ScheduleState>> LoadSchedules() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto q = db_->Prepare("SELECT function, expression, timezone, anchor_ms, last_fired_ms FROM schedules");
+    if (!q.ok()) return q.status();
+    std::vector<ScheduleState> out;
+    for (;;) {
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back({q->Text(0), q->Text(1), q->Text(2), q->Int(3), q->Int(4)});
+    }
+    return out;
+  }
+
+ private:
+  // Prepared once per connection and reused: the enqueue path runs thousands of times a second.
+  Result<Stmt*> Cached(const char* sql) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) {
+      it->second->Reset();
+      return it->second.get();
+    }
     auto q = db_->Prepare(sql);
     if (!q.ok()) return q.status();
-    q->Bind(1, id);
-    bind(*q);
-    NIMBUS_RETURN_IF_ERROR(q->Run());
-    if (sqlite3_changes(db_->handle()) == 0) return EventNotFound(id);
+    auto owned = std::make_unique<Stmt>(std::move(q).value());
+    Stmt* raw = owned.get();
+    stmts_.emplace(sql, std::move(owned));
+    return raw;
+  }
+
+  Status Run(const char* sql, const std::function<void(Stmt&)>& bind) {
+    auto q = Cached(sql);
+    if (!q.ok()) return q.status();
+    bind(**q);
+    Status st = (*q)->Run();
+    (*q)->Reset();
+    return st;
+  }
+
+  int64_t Changes() { return sqlite3_changes(db_->handle()); }
+
+  Status InsertEvent(Event& e) {
+    NIMBUS_RETURN_IF_ERROR(Run(
+        "INSERT INTO events(request_id, function, qualifier, payload, source, attempts, depth, enqueued_ms, "
+        "visible_at_ms, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        [&](Stmt& q) {
+          q.Bind(1, e.request_id).Bind(2, e.function).Bind(3, e.qualifier).BindBlob(4, e.payload);
+          q.Bind(5, e.source).Bind(6, e.attempts).Bind(7, e.depth).Bind(8, e.enqueued_ms);
+          q.Bind(9, e.visible_at_ms).Bind(10, e.last_error);
+        }));
+    e.id = sqlite3_last_insert_rowid(db_->handle());
+    return Status::Ok();
+  }
+
+  Status Enqueue(Op& op) {
+    if (!op.idempotency_key.empty()) {
+      auto q = Cached("SELECT request_id FROM idempotency_keys WHERE function = ?1 AND key = ?2 AND at_ms >= ?3");
+      if (!q.ok()) return q.status();
+      (*q)->Bind(1, op.event.function).Bind(2, op.idempotency_key).Bind(3, op.before_ms);
+      auto row = (*q)->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        op.duplicate = true;
+        op.event.request_id = (*q)->Text(0);
+        (*q)->Reset();
+        return Status::Ok();
+      }
+      (*q)->Reset();
+      NIMBUS_RETURN_IF_ERROR(Run(
+          "INSERT OR REPLACE INTO idempotency_keys(function, key, request_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
+          [&](Stmt& s) {
+            s.Bind(1, op.event.function).Bind(2, op.idempotency_key).Bind(3, op.event.request_id);
+            s.Bind(4, op.event.enqueued_ms);
+          }));
+    }
+    NIMBUS_RETURN_IF_ERROR(InsertEvent(op.event));
+    if (op.schedule_fired_ms) {
+      NIMBUS_RETURN_IF_ERROR(Run("UPDATE schedules SET last_fired_ms = ?2 WHERE function = ?1", [&](Stmt& q) {
+        q.Bind(1, op.event.function).Bind(2, *op.schedule_fired_ms);
+      }));
+    }
+    return Status::Ok();
+  }
+
+  Status Apply(Op& op) {
+    switch (op.kind) {
+      case Op::Kind::kEnqueue:
+        return Enqueue(op);
+      case Op::Kind::kComplete:
+        NIMBUS_RETURN_IF_ERROR(Run("DELETE FROM events WHERE id = ?1", [&](Stmt& q) { q.Bind(1, op.id); }));
+        op.affected = Changes();
+        // A completion whose event is gone (purged meanwhile) still delivers its destination:
+        // the function ran.
+        return op.next_event ? InsertEvent(op.event) : Status::Ok();
+      case Op::Kind::kRetry:
+        NIMBUS_RETURN_IF_ERROR(Run(
+            "UPDATE events SET attempts = ?2, visible_at_ms = ?3, last_error = ?4 WHERE id = ?1", [&](Stmt& q) {
+              q.Bind(1, op.id).Bind(2, op.event.attempts).Bind(3, op.event.visible_at_ms).Bind(4, op.event.last_error);
+            }));
+        op.affected = Changes();
+        return Status::Ok();
+      case Op::Kind::kDeadLetter: {
+        const DeadLetter& d = op.dead_letter;
+        const Event& e = d.event;
+        NIMBUS_RETURN_IF_ERROR(Run("DELETE FROM events WHERE id = ?1", [&](Stmt& q) { q.Bind(1, e.id); }));
+        op.affected = Changes();
+        return Run(
+            "INSERT OR REPLACE INTO dead_letters(id, request_id, function, qualifier, payload, source, attempts, "
+            "depth, enqueued_ms, last_error, dead_at_ms, condition, record) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            [&](Stmt& q) {
+              q.Bind(1, e.id).Bind(2, e.request_id).Bind(3, e.function).Bind(4, e.qualifier).BindBlob(5, e.payload);
+              q.Bind(6, e.source).Bind(7, e.attempts).Bind(8, e.depth).Bind(9, e.enqueued_ms).Bind(10, e.last_error);
+              q.Bind(11, d.dead_at_ms).Bind(12, d.condition).BindBlob(13, d.record);
+            });
+      }
+      case Op::Kind::kDelete:
+        for (int64_t id : op.ids) {
+          NIMBUS_RETURN_IF_ERROR(Run("DELETE FROM events WHERE id = ?1", [&](Stmt& q) { q.Bind(1, id); }));
+          op.affected += Changes();
+        }
+        return Status::Ok();
+      case Op::Kind::kReplay:
+        return Replay(op);
+      case Op::Kind::kPurgeDead:
+        NIMBUS_RETURN_IF_ERROR(
+            Run("DELETE FROM dead_letters WHERE function = ?1", [&](Stmt& q) { q.Bind(1, op.function); }));
+        op.affected = Changes();
+        return Status::Ok();
+      case Op::Kind::kSetSchedule:
+        return Run(
+            "INSERT OR REPLACE INTO schedules(function, expression, timezone, anchor_ms, last_fired_ms) "
+            "VALUES (?1, ?2, ?3, ?4, ?5)",
+            [&](Stmt& q) {
+              const ScheduleState& s = op.schedule;
+              q.Bind(1, s.function).Bind(2, s.expression).Bind(3, s.timezone).Bind(4, s.anchor_ms);
+              q.Bind(5, s.last_fired_ms);
+            });
+      case Op::Kind::kDropSchedule:
+        return Run("DELETE FROM schedules WHERE function = ?1", [&](Stmt& q) { q.Bind(1, op.function); });
+      case Op::Kind::kExpireKeys:
+        NIMBUS_RETURN_IF_ERROR(
+            Run("DELETE FROM idempotency_keys WHERE at_ms < ?1", [&](Stmt& q) { q.Bind(1, op.before_ms); }));
+        op.affected = Changes();
+        return Status::Ok();
+    }
+    return Status::Internal("unknown queue operation");
+  }
+
+  Status Replay(Op& op) {
+    std::vector<int64_t> ids = op.ids;
+    if (ids.empty()) {
+      auto q = Cached("SELECT id FROM dead_letters WHERE function = ?1 ORDER BY id");
+      if (!q.ok()) return q.status();
+      (*q)->Bind(1, op.function);
+      for (;;) {
+        auto row = (*q)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        ids.push_back((*q)->Int(0));
+      }
+      (*q)->Reset();
+    }
+    for (int64_t id : ids) {
+      auto q = Cached(
+          "SELECT id, request_id, function, qualifier, payload, source, attempts, depth, enqueued_ms, 0, last_error "
+          "FROM dead_letters WHERE id = ?1 AND function = ?2");
+      if (!q.ok()) return q.status();
+      (*q)->Bind(1, id).Bind(2, op.function);
+      auto row = (*q)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) {
+        (*q)->Reset();
+        op.missing.push_back(id);
+        continue;
+      }
+      Event e = ReadEvent(**q);
+      (*q)->Reset();
+      e.attempts = 0;
+      e.depth = 0;
+      e.visible_at_ms = 0;
+      e.enqueued_ms = op.now_ms;
+      e.source = "replay";
+      NIMBUS_RETURN_IF_ERROR(Run("DELETE FROM dead_letters WHERE id = ?1", [&](Stmt& s) { s.Bind(1, id); }));
+      NIMBUS_RETURN_IF_ERROR(InsertEvent(e));
+      op.replayed.push_back(std::move(e));
+    }
+    op.affected = static_cast<int64_t>(op.replayed.size());
     return Status::Ok();
   }
 
   std::mutex mu_;
-  std::unique_ptr<SqliteDb> db_;  // guarded by mu_
+  std::unique_ptr<SqliteDb> db_;                                // guarded by mu_
+  std::map<std::string, std::unique_ptr<Stmt>> stmts_;          // guarded by mu_; keyed by SQL text
 };
 
 }  // namespace
@@ -175,7 +366,8 @@ Result<std::unique_ptr<EventQueue>> OpenSqliteEventQueue(const std::filesystem::
   options.application_id = kQueueApplicationId;
   options.what = "event queue";
   options.migrations = Migrations();
-  static_assert(kQueueSchemaVersion == 1, "update Migrations() with the schema version");
+  options.synchronous_full = true;
+  static_assert(kQueueSchemaVersion == 2, "update Migrations() with the schema version");
   auto db = SqliteDb::Open(db_file, options);
   if (!db.ok()) return db.status();
   return std::unique_ptr<EventQueue>(new SqliteEventQueue(std::move(db).value()));

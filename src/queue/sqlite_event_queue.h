@@ -9,7 +9,7 @@
 
 namespace nimbus::queue {
 
-inline constexpr int kQueueSchemaVersion = 1;
+inline constexpr int kQueueSchemaVersion = 2;
 // PRAGMA application_id of a queue file: "NMQU".
 inline constexpr uint32_t kQueueApplicationId = 0x4E4D5155;
 

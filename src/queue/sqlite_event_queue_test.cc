@@ -1,13 +1,9 @@
-// The SQLite event queue: at-least-once delivery with leases, retries, dead letters, and
-// nothing lost across a restart.
+// The SQLite journal of asynchronous invocations: what one Commit writes survives a reopen,
+// a batch is all or nothing, and every kind of change does what Delivery relies on.
 #include "queue/sqlite_event_queue.h"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <stdlib.h>
-
-#include <set>
-#include <thread>
 
 namespace nimbus::queue {
 namespace {
@@ -32,145 +28,224 @@ class SqliteEventQueueTest : public ::testing::Test {
     ASSERT_TRUE(q.ok()) << q.status().ToString();
     queue_ = std::move(q).value();
   }
-  std::vector<Event> Lease(int64_t now, int64_t lease = 1000, size_t max = 10) {
-    auto r = queue_->Lease(now, lease, max);
+  Status Commit(std::vector<Op>& ops) {
+    std::vector<Op*> batch;
+    for (Op& op : ops) batch.push_back(&op);
+    return queue_->Commit(batch);
+  }
+  Status Commit(Op& op) {
+    std::vector<Op*> batch{&op};
+    return queue_->Commit(batch);
+  }
+  static Op Enqueue(const std::string& fn, const std::string& payload, const std::string& key = "",
+                    int64_t at_ms = 1000) {
+    Op op;
+    op.kind = Op::Kind::kEnqueue;
+    op.event.function = fn;
+    op.event.request_id = "req-" + payload;
+    op.event.payload = payload;
+    op.event.source = "invoke";
+    op.event.enqueued_ms = at_ms;
+    op.idempotency_key = key;
+    op.before_ms = at_ms - 100;
+    return op;
+  }
+  std::vector<Event> Pending() {
+    auto r = queue_->LoadPending();
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : std::vector<Event>{};
+  }
+  int64_t DeadCount(const std::string& fn) {
+    auto c = queue_->DeadLetterCounts();
+    EXPECT_TRUE(c.ok());
+    auto it = c->find(fn);
+    return it == c->end() ? 0 : it->second;
   }
 
   fs::path dir_;
   std::unique_ptr<EventQueue> queue_;
 };
 
-TEST_F(SqliteEventQueueTest, EnqueuedEventsAreLeasedOldestFirstWithTheirPayload) {
-  auto a = queue_->Enqueue("hello", "", "{\"n\":1}");
-  auto b = queue_->Enqueue("hello", "live", std::string("bin\0ary", 7));
-  ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_LT(*a, *b);
-  EXPECT_EQ(*queue_->Depth(), 2u);
-  auto events = Lease(100);
-  ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].id, *a);
-  EXPECT_EQ(events[0].function, "hello");
-  EXPECT_EQ(events[0].payload, "{\"n\":1}");
-  EXPECT_EQ(events[0].attempts, 1);
-  EXPECT_GT(events[0].enqueued_ms, 0);
-  EXPECT_EQ(events[0].visible_at_ms, 1100);
-  EXPECT_EQ(events[1].qualifier, "live");
-  EXPECT_EQ(events[1].payload, std::string("bin\0ary", 7));
-}
-
-TEST_F(SqliteEventQueueTest, ALeasedEventIsHiddenUntilItsLeaseRunsOut) {
-  ASSERT_TRUE(queue_->Enqueue("f", "", "x").ok());
-  ASSERT_EQ(Lease(1000, 500).size(), 1u);
-  EXPECT_TRUE(Lease(1499).empty());
-  auto again = Lease(1500, 500);
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].attempts, 2);
-  EXPECT_EQ(*queue_->Depth(), 1u);
-}
-
-TEST_F(SqliteEventQueueTest, LeaseTakesAtMostMax) {
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(queue_->Enqueue("f", "", std::to_string(i)).ok());
-  auto first = Lease(0, 1000, 3);
-  ASSERT_EQ(first.size(), 3u);
-  EXPECT_EQ(first[0].payload, "0");
-  auto rest = Lease(0, 1000, 3);
-  ASSERT_EQ(rest.size(), 2u);
-  EXPECT_EQ(rest[0].payload, "3");
-}
-
-TEST_F(SqliteEventQueueTest, AckRemovesAnEventForGood) {
-  auto id = queue_->Enqueue("f", "", "x");
-  ASSERT_TRUE(id.ok());
-  ASSERT_EQ(Lease(0).size(), 1u);
-  ASSERT_TRUE(queue_->Ack(*id).ok());
-  EXPECT_EQ(*queue_->Depth(), 0u);
-  EXPECT_TRUE(Lease(1'000'000).empty());
-  EXPECT_EQ(queue_->Ack(*id).code(), Code::kNotFound);
-}
-
-TEST_F(SqliteEventQueueTest, RetryMakesAnEventVisibleAtTheGivenTime) {
-  auto id = queue_->Enqueue("f", "", "x");
-  ASSERT_EQ(Lease(0, 60'000).size(), 1u);
-  ASSERT_TRUE(queue_->Retry(*id, 200).ok());
-  EXPECT_TRUE(Lease(199).empty());
-  auto again = Lease(200);
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].attempts, 2);
-  EXPECT_EQ(queue_->Retry(9999, 0).code(), Code::kNotFound);
-}
-
-TEST_F(SqliteEventQueueTest, DeadLetteredEventsLeaveTheQueue) {
-  auto id = queue_->Enqueue("f", "", "x");
-  ASSERT_TRUE(queue_->Enqueue("f", "", "y").ok());
-  ASSERT_TRUE(queue_->DeadLetter(*id, "function error after 3 attempts").ok());
-  EXPECT_EQ(*queue_->Depth(), 1u);
-  auto events = Lease(0);
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].payload, "y");
-  EXPECT_EQ(queue_->DeadLetter(*id, "again").code(), Code::kNotFound);
-}
-
-TEST_F(SqliteEventQueueTest, NothingIsLostAcrossAReopen) {
-  auto leased = queue_->Enqueue("f", "", "leased");
-  ASSERT_TRUE(queue_->Enqueue("f", "", "waiting").ok());
-  ASSERT_EQ(Lease(0, 1000, 1).size(), 1u);  // the consumer "crashes" holding this lease
+TEST_F(SqliteEventQueueTest, EnqueuedEventsSurviveAReopenWithEveryField) {
+  std::vector<Op> ops{Enqueue("hello", "{\"n\":1}"), Enqueue("hello", std::string("bin\0ary", 7))};
+  ops[1].event.qualifier = "live";
+  ops[1].event.depth = 3;
+  ASSERT_TRUE(Commit(ops).ok());
+  EXPECT_GT(ops[0].event.id, 0);
+  EXPECT_LT(ops[0].event.id, ops[1].event.id);
   Open();
-  EXPECT_EQ(*queue_->Depth(), 2u);
-  auto now = Lease(500);
-  ASSERT_EQ(now.size(), 1u);
-  EXPECT_EQ(now[0].payload, "waiting");
-  auto later = Lease(1000);
-  ASSERT_EQ(later.size(), 1u);
-  EXPECT_EQ(later[0].id, *leased);
-  EXPECT_EQ(later[0].attempts, 2);
-  // Ids keep growing after a restart, even past acked ones.
-  ASSERT_TRUE(queue_->Ack(now[0].id).ok());
-  ASSERT_TRUE(queue_->Ack(later[0].id).ok());
-  Open();
-  auto next = queue_->Enqueue("f", "", "new");
-  ASSERT_TRUE(next.ok());
-  EXPECT_GT(*next, later[0].id);
+  auto pending = Pending();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].payload, "{\"n\":1}");
+  EXPECT_EQ(pending[0].request_id, "req-{\"n\":1}");
+  EXPECT_EQ(pending[0].source, "invoke");
+  EXPECT_EQ(pending[1].payload, std::string("bin\0ary", 7));
+  EXPECT_EQ(pending[1].qualifier, "live");
+  EXPECT_EQ(pending[1].depth, 3);
+  EXPECT_EQ(pending[1].enqueued_ms, 1000);
 }
 
-TEST_F(SqliteEventQueueTest, ConcurrentConsumersNeverLeaseTheSameEventTwice) {
-  constexpr int kEvents = 200;
-  for (int i = 0; i < kEvents; ++i) ASSERT_TRUE(queue_->Enqueue("f", "", std::to_string(i)).ok());
-  std::mutex mu;
-  std::multiset<int64_t> seen;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      for (;;) {
-        auto batch = queue_->Lease(0, 1'000'000, 7);
-        ASSERT_TRUE(batch.ok());
-        if (batch->empty()) return;
-        for (const Event& e : *batch) {
-          EXPECT_TRUE(queue_->Ack(e.id).ok());
-          std::lock_guard<std::mutex> lock(mu);
-          seen.insert(e.id);
-        }
-      }
-    });
+TEST_F(SqliteEventQueueTest, ABatchWithAnOpThatCannotApplyWritesNothing) {
+  std::vector<Op> ops{Enqueue("hello", "a"), Op{}};
+  ops[1].kind = static_cast<Op::Kind>(99);
+  EXPECT_FALSE(Commit(ops).ok());
+  EXPECT_TRUE(Pending().empty());
+}
+
+TEST_F(SqliteEventQueueTest, CompleteDeletesAndEnqueuesTheNextEventInTheSameTransaction) {
+  Op a = Enqueue("hello", "a");
+  ASSERT_TRUE(Commit(a).ok());
+  Op done;
+  done.kind = Op::Kind::kComplete;
+  done.id = a.event.id;
+  done.next_event = true;
+  done.event.function = "audit";
+  done.event.request_id = "dest";
+  done.event.payload = "{\"record\":1}";
+  done.event.source = "destination";
+  done.event.depth = 1;
+  ASSERT_TRUE(Commit(done).ok());
+  EXPECT_EQ(done.affected, 1);
+  auto pending = Pending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].function, "audit");
+  EXPECT_EQ(pending[0].depth, 1);
+  EXPECT_GT(pending[0].id, a.event.id);
+}
+
+TEST_F(SqliteEventQueueTest, RetryRecordsAttemptsTheNextAttemptTimeAndTheError) {
+  Op a = Enqueue("hello", "a");
+  ASSERT_TRUE(Commit(a).ok());
+  Op retry;
+  retry.kind = Op::Kind::kRetry;
+  retry.id = a.event.id;
+  retry.event.attempts = 2;
+  retry.event.visible_at_ms = 99'000;
+  retry.event.last_error = "Unhandled: boom";
+  ASSERT_TRUE(Commit(retry).ok());
+  EXPECT_EQ(retry.affected, 1);
+  auto pending = Pending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].attempts, 2);
+  EXPECT_EQ(pending[0].visible_at_ms, 99'000);
+  EXPECT_EQ(pending[0].last_error, "Unhandled: boom");
+}
+
+TEST_F(SqliteEventQueueTest, DeadLettersKeepTheEventTheConditionAndTheRecordAndReplayBringsThemBack) {
+  std::vector<Op> ops{Enqueue("hello", "a"), Enqueue("hello", "b"), Enqueue("other", "c")};
+  ASSERT_TRUE(Commit(ops).ok());
+  for (Op& e : ops) {
+    Op dead;
+    dead.kind = Op::Kind::kDeadLetter;
+    dead.dead_letter.event = e.event;
+    dead.dead_letter.event.attempts = 3;
+    dead.dead_letter.event.last_error = "Unhandled: boom";
+    dead.dead_letter.dead_at_ms = 5000;
+    dead.dead_letter.condition = "RetriesExhausted";
+    dead.dead_letter.record = "{\"version\":\"1.0\"}";
+    ASSERT_TRUE(Commit(dead).ok());
   }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(seen.size(), static_cast<size_t>(kEvents));
-  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), static_cast<size_t>(kEvents));
-  EXPECT_EQ(*queue_->Depth(), 0u);
+  EXPECT_TRUE(Pending().empty());
+  EXPECT_EQ(DeadCount("hello"), 2);
+  EXPECT_EQ(DeadCount("other"), 1);
+  auto dl = queue_->DeadLetters("hello", 10);
+  ASSERT_TRUE(dl.ok());
+  ASSERT_EQ(dl->size(), 2u);
+  EXPECT_EQ((*dl)[0].event.payload, "b");  // newest first
+  EXPECT_EQ((*dl)[1].condition, "RetriesExhausted");
+  EXPECT_EQ((*dl)[1].record, "{\"version\":\"1.0\"}");
+  EXPECT_EQ((*dl)[1].event.attempts, 3);
+  EXPECT_EQ((*dl)[1].dead_at_ms, 5000);
+
+  Op replay;
+  replay.kind = Op::Kind::kReplay;
+  replay.function = "hello";
+  replay.ids = {ops[0].event.id, ops[2].event.id, 12345};  // c belongs to another function
+  replay.now_ms = 7000;
+  ASSERT_TRUE(Commit(replay).ok());
+  ASSERT_EQ(replay.replayed.size(), 1u);
+  EXPECT_EQ(replay.missing, (std::vector<int64_t>{ops[2].event.id, 12345}));
+  auto pending = Pending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].payload, "a");
+  EXPECT_EQ(pending[0].request_id, "req-a");
+  EXPECT_EQ(pending[0].attempts, 0);
+  EXPECT_EQ(pending[0].enqueued_ms, 7000);
+  EXPECT_EQ(pending[0].source, "replay");
+  EXPECT_EQ(DeadCount("hello"), 1);
+
+  Op all;
+  all.kind = Op::Kind::kReplay;
+  all.function = "other";
+  ASSERT_TRUE(Commit(all).ok());
+  EXPECT_EQ(all.replayed.size(), 1u);
+  EXPECT_EQ(DeadCount("other"), 0);
+
+  Op purge;
+  purge.kind = Op::Kind::kPurgeDead;
+  purge.function = "hello";
+  ASSERT_TRUE(Commit(purge).ok());
+  EXPECT_EQ(purge.affected, 1);
+  EXPECT_EQ(DeadCount("hello"), 0);
 }
 
-TEST_F(SqliteEventQueueTest, RefusesToOpenTheStoresFile) {
+TEST_F(SqliteEventQueueTest, AnIdempotencyKeyCollapsesRepeatsWithinItsWindowOnly) {
+  Op first = Enqueue("hello", "a", "key-1", 1000);
+  ASSERT_TRUE(Commit(first).ok());
+  Op again = Enqueue("hello", "b", "key-1", 1050);  // window starts at 950
+  Op other_fn = Enqueue("other", "c", "key-1", 1050);
+  std::vector<Op> ops{again, other_fn};
+  ASSERT_TRUE(Commit(ops).ok());
+  EXPECT_TRUE(ops[0].duplicate);
+  EXPECT_EQ(ops[0].event.request_id, "req-a");
+  EXPECT_FALSE(ops[1].duplicate);
+  EXPECT_EQ(Pending().size(), 2u);
+
+  Op late = Enqueue("hello", "d", "key-1", 5000);  // window starts at 4900: the key is stale
+  ASSERT_TRUE(Commit(late).ok());
+  EXPECT_FALSE(late.duplicate);
+  EXPECT_EQ(Pending().size(), 3u);
+
+  Op expire;
+  expire.kind = Op::Kind::kExpireKeys;
+  expire.before_ms = 4000;
+  ASSERT_TRUE(Commit(expire).ok());
+  EXPECT_EQ(expire.affected, 1);  // other's key from 1050; hello's was renewed at 5000
+}
+
+TEST_F(SqliteEventQueueTest, SchedulesAreStoredAndAFiringIsRecordedWithItsEvent) {
+  Op set;
+  set.kind = Op::Kind::kSetSchedule;
+  set.schedule = {"tick", "rate(1 minute)", "UTC", 1000, 0};
+  ASSERT_TRUE(Commit(set).ok());
+  Op fire = Enqueue("tick", "{}");
+  fire.schedule_fired_ms = 61'000;
+  ASSERT_TRUE(Commit(fire).ok());
+  Open();
+  auto s = queue_->LoadSchedules();
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->size(), 1u);
+  EXPECT_EQ((*s)[0].expression, "rate(1 minute)");
+  EXPECT_EQ((*s)[0].anchor_ms, 1000);
+  EXPECT_EQ((*s)[0].last_fired_ms, 61'000);
+  EXPECT_EQ(Pending().size(), 1u);
+
+  Op drop;
+  drop.kind = Op::Kind::kDropSchedule;
+  drop.function = "tick";
+  ASSERT_TRUE(Commit(drop).ok());
+  EXPECT_TRUE(queue_->LoadSchedules()->empty());
+}
+
+TEST_F(SqliteEventQueueTest, RefusesAFileThatIsNotAQueue) {
   queue_.reset();
-  // A store file carries another application_id; the queue must not adopt it.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "nimbus.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA application_id=1313690452; CREATE TABLE functions(x)",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  auto q = OpenSqliteEventQueue(dir_ / "nimbus.db");
-  EXPECT_EQ(q.status().code(), Code::kFailedPrecondition);
+  {
+    std::FILE* f = std::fopen((dir_ / "other.db").c_str(), "w");
+    std::fputs("not a database at all, just text that is long enough to look like a header....", f);
+    std::fclose(f);
+  }
+  auto q = OpenSqliteEventQueue(dir_ / "other.db");
+  EXPECT_FALSE(q.ok());
 }
 
 }  // namespace
