@@ -28,6 +28,11 @@ constexpr size_t kMaxEnvironmentBytes = 4096;
 constexpr size_t kMaxDescriptionChars = 256;
 constexpr size_t kMaxHandlerLength = 128;
 constexpr size_t kMaxFilesystems = 5;
+constexpr size_t kMaxTimeZoneLength = 64;
+constexpr long long kMinEventAgeS = 60;      // Lambda's MaximumEventAgeInSeconds bounds
+constexpr long long kMaxEventAgeS = 21600;
+// The on_failure destination that means the dead-letter store rather than a function.
+constexpr std::string_view kDeadLetters = "dlq";
 
 // Variables the platform sets for every instance (docs/api.md), refused in `environment` the
 // way Lambda refuses them: overriding them would break the runtime contract.
@@ -108,6 +113,28 @@ struct Entry {
   YAML::Node value;
 };
 
+// A key as the alias tables compare it: lower-case, without '_' and '-', so Lambda's and SAM's
+// spellings ("MaximumRetryAttempts", "dead-letter") find the entry written "maximum_retry_attempts".
+std::string AliasForm(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '_' || c == '-') continue;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+// The key an unknown key most likely meant: its alias, else the nearest allowed key, else "".
+std::string Suggest(const std::string& name, const std::vector<std::string>& allowed,
+                    const std::map<std::string, std::string>& aliases) {
+  if (auto a = aliases.find(name); a != aliases.end()) return a->second;
+  const std::string form = AliasForm(name);
+  for (const auto& [alias, key] : aliases) {
+    if (AliasForm(alias) == form) return key;
+  }
+  return NearestWord(name, allowed);
+}
+
 // The entries of a mapping whose keys are allowed at this place; reports unknown keys (with
 // the nearest allowed one), non-scalar keys and duplicate keys. `where` prefixes nested key
 // names in messages ("concurrency.").
@@ -132,9 +159,7 @@ std::vector<Entry> Entries(Diagnostics& d, const YAML::Node& map, const std::str
       continue;
     }
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      std::string near;
-      if (auto a = aliases.find(name); a != aliases.end()) near = a->second;
-      if (near.empty()) near = NearestWord(name, allowed);
+      const std::string near = Suggest(name, allowed, aliases);
       std::string m = "unknown key '" + where + name + "'; ";
       if (!near.empty()) {
         m += "did you mean '" + near + "'? (allowed: " + JoinKeys(allowed) + ")";
@@ -289,6 +314,13 @@ bool IsNodeHandler(std::string_view h) {
   return true;
 }
 
+// true or false as YAML 1.2 writes them (True and TRUE too), or nullopt.
+std::optional<bool> BoolValue(std::string_view s) {
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  return std::nullopt;
+}
+
 size_t Utf8Length(std::string_view s) {
   size_t n = 0;
   for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
@@ -296,9 +328,9 @@ size_t Utf8Length(std::string_view s) {
 }
 
 const std::vector<std::string> kTopKeys = {
-    "name",       "runtime",  "handler", "memory",            "timeout",     "concurrency",
-    "keep_alive", "environment", "http", "auth",              "rate_limit",  "schedule",
-    "network",    "ephemeral_storage",   "filesystems",       "build",       "description"};
+    "name",       "runtime",     "handler",  "memory",            "timeout",     "concurrency",
+    "keep_alive", "environment", "http",     "auth",              "rate_limit",  "schedule",
+    "async",      "network",     "ephemeral_storage", "filesystems", "build",    "description"};
 // Names people bring from Lambda, SAM or serverless.yml that edit distance would not catch.
 const std::map<std::string, std::string> kTopAliases = {
     {"env", "environment"},         {"variables", "environment"},   {"routes", "http"},
@@ -307,7 +339,34 @@ const std::map<std::string, std::string> kTopAliases = {
     {"function", "name"},           {"ratelimit", "rate_limit"},    {"throttle", "rate_limit"},
     {"volumes", "filesystems"},     {"mounts", "filesystems"},      {"file_system", "filesystems"},
     {"tmp", "ephemeral_storage"},   {"storage", "ephemeral_storage"},
-    {"networking", "network"}};
+    {"networking", "network"},      {"timezone", "schedule"},       {"tz", "schedule"},
+    {"dlq", "async"},               {"dead_letter", "async"},       {"dead_letter_queue", "async"},
+    {"destinations", "async"},      {"on_success", "async"},        {"on_failure", "async"},
+    {"retries", "async"},           {"max_event_age", "async"},     {"asynchronous", "async"},
+    {"event_invoke_config", "async"}};
+const std::vector<std::string> kRouteKeys = {"method", "path", "async"};
+const std::map<std::string, std::string> kRouteAliases = {
+    {"verb", "method"}, {"route", "path"}, {"asynchronous", "async"}};
+const std::vector<std::string> kScheduleKeys = {"expression", "timezone", "missed"};
+const std::map<std::string, std::string> kScheduleAliases = {
+    {"expr", "expression"},    {"cron", "expression"},      {"rate", "expression"},
+    {"schedule", "expression"}, {"schedule_expression", "expression"},
+    {"tz", "timezone"},        {"zone", "timezone"},        {"time_zone", "timezone"},
+    {"catch_up", "missed"},    {"misfire", "missed"},       {"missed_policy", "missed"}};
+const std::vector<std::string> kAsyncKeys = {"retries", "max_event_age", "on_success",
+                                             "on_failure"};
+// Lambda's names (MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig's
+// OnSuccess and OnFailure; case and '_' do not matter here) and the usual words for them.
+const std::map<std::string, std::string> kAsyncAliases = {
+    {"retry", "retries"},                       {"max_retries", "retries"},
+    {"retry_attempts", "retries"},              {"maximum_retry_attempts", "retries"},
+    {"max_retry_attempts", "retries"},          {"max_age", "max_event_age"},
+    {"event_age", "max_event_age"},             {"maximum_event_age", "max_event_age"},
+    {"maximum_event_age_in_seconds", "max_event_age"},
+    {"max_event_age_in_seconds", "max_event_age"}, {"ttl", "max_event_age"},
+    {"dlq", "on_failure"},                      {"dead_letter", "on_failure"},
+    {"dead_letter_queue", "on_failure"},        {"dead_letter_config", "on_failure"},
+    {"failure", "on_failure"},                  {"success", "on_success"}};
 const std::vector<std::string> kFilesystemKeys = {"host", "mount", "read_only"};
 const std::map<std::string, std::string> kFilesystemAliases = {
     {"source", "host"},  {"src", "host"},        {"path", "mount"},
@@ -335,6 +394,7 @@ class ManifestReader {
       else if (e.key == "auth") ReadAuth(e);
       else if (e.key == "rate_limit") ReadRateLimit(e);
       else if (e.key == "schedule") ReadSchedule(e);
+      else if (e.key == "async") ReadAsync(e);
       else if (e.key == "network") ReadNetwork(e);
       else if (e.key == "ephemeral_storage") ReadEphemeralStorage(e);
       else if (e.key == "filesystems") ReadFilesystems(e);
@@ -524,20 +584,23 @@ class ManifestReader {
         continue;
       }
       std::optional<std::string> method, path;
+      std::optional<bool> async = false;
       bool has_method = false, has_path = false;
-      for (const Entry& r : Entries(d_, item, "http.", {"method", "path"})) {
+      for (const Entry& r : Entries(d_, item, "http.", kRouteKeys, kRouteAliases)) {
         if (r.key == "method") {
           has_method = true;
           method = ReadMethod(r);
-        } else {
+        } else if (r.key == "path") {
           has_path = true;
           path = ReadPath(r);
+        } else {
+          async = ReadBool(r, "http.async", "async: true");
         }
       }
       if (!has_method) d_.Add(item.Mark(), "route is missing 'method'; add e.g. 'method: GET' (or ANY)");
       if (!has_path) d_.Add(item.Mark(), "route is missing 'path'; add e.g. 'path: /hello'");
-      if (!method || !path) continue;
-      Route route{*method, *path};
+      if (!method || !path || !async) continue;
+      Route route{*method, *path, *async};
       std::string shape = route.method + " " + RouteShape(route.path);
       int line = item.Mark().line + 1;
       auto [first, inserted] = shapes.emplace(shape, Seen{route, line});
@@ -637,17 +700,177 @@ class ManifestReader {
                                        "arrive with the gateway)");
   }
 
+  // Either the expression alone (UTC, missed firings caught up once) or a mapping with
+  // expression, timezone and missed.
   void ReadSchedule(const Entry& e) {
-    std::optional<std::string> v = ReadText(d_, e, "schedule", "schedule: rate(5 minutes)");
-    if (!v) return;
-    Status st = CheckScheduleExpression(*v);
-    if (!st.ok()) {
-      d_.Add(e.value.Mark(), "schedule " + Quote(*v) + ": " + st.message());
+    const std::string example = "schedule: rate(5 minutes)";
+    if (e.value.IsSequence()) {
+      d_.Add(e.value.Mark(), "schedule must be text or a mapping, " + Got(e.value) +
+                                 "; write e.g. '" + example + "' or 'schedule: {expression: "
+                                 "\"cron(0 9 * * ? *)\", timezone: Europe/Copenhagen}'");
       return;
     }
-    m_.schedule = *v;
-    NotSupportedYet(e.key_node.Mark(), "'schedule' is not supported yet; remove it (schedules "
-                                       "arrive with the event sources)");
+    if (!e.value.IsMap()) {
+      std::optional<std::string> v = ReadText(d_, e, "schedule", example);
+      if (v && CheckExpression(e.value.Mark(), "schedule", *v)) m_.schedule = Schedule{*v};
+      return;
+    }
+    Schedule schedule;
+    bool has_expression = false, ok = true;
+    for (const Entry& c : Entries(d_, e.value, "schedule.", kScheduleKeys, kScheduleAliases)) {
+      if (c.key == "expression") {
+        has_expression = true;
+        std::optional<std::string> v =
+            ReadText(d_, c, "schedule.expression", "expression: rate(5 minutes)");
+        ok = v && CheckExpression(c.value.Mark(), "schedule.expression", *v) && ok;
+        schedule.expression = v.value_or("");
+      } else if (c.key == "timezone") {
+        std::optional<std::string> v = ReadTimeZone(c);
+        ok = ok && v.has_value();
+        schedule.timezone = v.value_or("");
+      } else {
+        std::optional<std::string> v = ReadText(d_, c, "schedule.missed", "missed: skip");
+        if (v && *v == "once") {
+          schedule.missed = Schedule::Missed::kOnce;
+        } else if (v && *v == "skip") {
+          schedule.missed = Schedule::Missed::kSkip;
+        } else {
+          ok = false;
+          if (v) {
+            d_.Add(c.value.Mark(), "schedule.missed " + Quote(*v) + " is not supported; use once "
+                                   "(firings missed while the daemon was down fire once at "
+                                   "start-up, the default) or skip (they are not caught up)");
+          }
+        }
+      }
+    }
+    if (!has_expression) {
+      d_.Add(e.value.Mark(), "schedule is missing 'expression'; add e.g. 'expression: rate(5 "
+                             "minutes)' or 'expression: \"cron(0 9 * * ? *)\"'");
+      return;
+    }
+    if (ok) m_.schedule = std::move(schedule);
+  }
+
+  bool CheckExpression(const YAML::Mark& at, const std::string& what, const std::string& expr) {
+    Status st = CheckScheduleExpression(expr);
+    if (!st.ok()) d_.Add(at, what + " " + Quote(expr) + ": " + st.message());
+    return st.ok();
+  }
+
+  // The shape of an IANA zone name ("Europe/Copenhagen", "UTC", "Etc/GMT+1"). Whether the zone
+  // exists is the daemon's question, at deploy time, against its own zone database.
+  std::optional<std::string> ReadTimeZone(const Entry& c) {
+    std::optional<std::string> v =
+        ReadText(d_, c, "schedule.timezone", "timezone: Europe/Copenhagen");
+    if (!v) return std::nullopt;
+    const std::string& z = *v;
+    if (z.size() > kMaxTimeZoneLength) {
+      d_.Add(c.value.Mark(), "schedule.timezone is " + std::to_string(z.size()) +
+                                 " characters long; the limit is " +
+                                 std::to_string(kMaxTimeZoneLength) +
+                                 ", write an IANA zone name such as 'Europe/Copenhagen'");
+      return std::nullopt;
+    }
+    bool ok = !z.empty() && z.front() != '/' && z.back() != '/' &&
+              z.find("..") == std::string::npos;
+    for (char c : z) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '+' && c != '-' &&
+          c != '/') {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      d_.Add(c.value.Mark(), "schedule.timezone " + Quote(z) + " is not an IANA time zone name; "
+                             "write e.g. 'Europe/Copenhagen', 'America/New_York' or 'UTC' "
+                             "(letters, digits, '_', '+' and '-', with '/' between parts)");
+      return std::nullopt;
+    }
+    return z;
+  }
+
+  void ReadAsync(const Entry& e) {
+    const std::string example = "async: {retries: 1, max_event_age: 3600, on_failure: dlq}";
+    if (e.value.IsScalar() && BoolValue(e.value.Scalar())) {
+      // `async: true` belongs on a route; say so rather than only "must be a mapping".
+      d_.Add(e.value.Mark(), "async must be a mapping of settings for asynchronous invocations, " +
+                                 Got(e.value) + "; write e.g. '" + example +
+                                 "' (to answer an HTTP route with 202 at once, write 'async: "
+                                 "true' in the route)");
+      return;
+    }
+    if (!ExpectMap(d_, e, "async", example, false)) return;
+    for (const Entry& c : Entries(d_, e.value, "async.", kAsyncKeys, kAsyncAliases)) {
+      if (c.key == "retries") {
+        m_.async.retries = ReadInt(d_, c, "async.retries", 0, 2, "retries after a failed attempt")
+                               .value_or(m_.async.retries);
+      } else if (c.key == "max_event_age") {
+        m_.async.max_event_age_s = ReadEventAge(c).value_or(m_.async.max_event_age_s);
+      } else if (c.key == "on_success") {
+        m_.async.on_success = ReadDestination(c, false).value_or(m_.async.on_success);
+      } else {
+        m_.async.on_failure = ReadDestination(c, true).value_or(m_.async.on_failure);
+      }
+    }
+  }
+
+  // Whole seconds, or one number with the unit s, m or h ("90s", "30m", "6h").
+  std::optional<int> ReadEventAge(const Entry& c) {
+    const std::string rule =
+        "async.max_event_age must be between " + std::to_string(kMinEventAgeS) + " and " +
+        std::to_string(kMaxEventAgeS) + " seconds (1 minute to 6 hours), written as whole "
+        "seconds or as a duration such as '90s', '30m' or '6h'";
+    if (c.value.IsNull()) {
+      d_.Add(c.key_node.Mark(), rule + ", got nothing");
+      return std::nullopt;
+    }
+    if (!c.value.IsScalar()) {
+      d_.Add(c.value.Mark(), rule + ", " + Got(c.value));
+      return std::nullopt;
+    }
+    const std::string& s = c.value.Scalar();
+    std::string_view digits = s;
+    long long unit = 1;
+    if (!s.empty() && (s.back() == 's' || s.back() == 'm' || s.back() == 'h')) {
+      unit = s.back() == 'h' ? 3600 : s.back() == 'm' ? 60 : 1;
+      digits.remove_suffix(1);
+    }
+    long long v = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    const bool number = !digits.empty() && std::isdigit(static_cast<unsigned char>(digits[0])) &&
+                        ptr == digits.data() + digits.size();
+    if (!number || ec != std::errc() || v > kMaxEventAgeS) {
+      d_.Add(c.value.Mark(), rule + ", " + Got(c.value));
+      return std::nullopt;
+    }
+    v *= unit;
+    if (v < kMinEventAgeS || v > kMaxEventAgeS) {
+      d_.Add(c.value.Mark(), rule + ", " + Got(c.value) +
+                                 (unit == 1 ? "" : " (" + std::to_string(v) + " seconds)"));
+      return std::nullopt;
+    }
+    return static_cast<int>(v);
+  }
+
+  // on_success: "" or a function name. on_failure: "" or dlq (the dead-letter store) or a
+  // function name. Naming this function itself is allowed, as on Lambda.
+  std::optional<std::string> ReadDestination(const Entry& c, bool failure) {
+    const std::string what = failure ? "async.on_failure" : "async.on_success";
+    std::optional<std::string> v =
+        ReadText(d_, c, what, failure ? "on_failure: dlq" : "on_success: audit");
+    if (!v) return std::nullopt;
+    if (v->empty() || IsValidName(*v)) {
+      if (!failure && *v == kDeadLetters) {
+        d_.Add(c.value.Mark(), "async.on_success takes a function name; dead letters are for "
+                               "failures (write 'on_failure: dlq')");
+        return std::nullopt;
+      }
+      return v;
+    }
+    d_.Add(c.value.Mark(), what + " " + Quote(*v) + " is not a function name; use 1 to 64 "
+                           "letters, digits, '-' or '_', e.g. 'audit'" +
+                           (failure ? std::string(", or dlq for the dead-letter store") : ""));
+    return std::nullopt;
   }
 
   // A key (or value) the parser reads and validates but nimbus does not act on yet. It is
@@ -815,9 +1038,7 @@ class ManifestReader {
       return std::nullopt;
     }
     if (f.value.IsScalar()) {
-      const std::string& s = f.value.Scalar();
-      if (s == "true" || s == "True" || s == "TRUE") return true;
-      if (s == "false" || s == "False" || s == "FALSE") return false;
+      if (std::optional<bool> b = BoolValue(f.value.Scalar())) return b;
     }
     d_.Add(f.value.Mark(), rule + ", " + Got(f.value));
     return std::nullopt;

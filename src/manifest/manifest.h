@@ -7,10 +7,15 @@
 // how to fix the problem ("FILE:LINE:COL: what is wrong; how to fix it"). When a file has
 // several problems, each gets its own line in the message, in document order.
 //
-// Not supported yet: `auth: key`, `rate_limit` and `schedule` are parsed and validated (a
-// mistyped value gets its precise error), then refused with "... is not supported yet; remove
-// it", so no manifest is accepted with a promise nimbus does not keep. Their fields below stay
-// for when they are supported; a parsed Manifest has them at their defaults.
+// Not supported yet: `auth: key` and `rate_limit` are parsed and validated (a mistyped value
+// gets its precise error), then refused with "... is not supported yet; remove it", so no
+// manifest is accepted with a promise nimbus does not keep. Their fields below stay for when
+// they are supported; a parsed Manifest has them at their defaults.
+//
+// What the parser checks and what it leaves to the daemon: `schedule.timezone` is checked for
+// the shape of an IANA zone name only; whether the zone exists is checked at deploy time on
+// the daemon's machine, as `filesystems.host` is. Function names in `async` destinations are
+// checked here for the shape of a name only.
 //
 // Threading: free functions without shared state; safe to call from any thread.
 #pragma once
@@ -29,6 +34,9 @@ namespace nimbus::manifest {
 struct Route {
   std::string method;  // GET POST PUT PATCH DELETE HEAD OPTIONS or ANY, upper-case
   std::string path;    // e.g. /hello/{name}, /hooks/{proxy+}
+  // Answered 202 at once with the request id; the function runs through the durable event
+  // queue with the function's `async` settings.
+  bool async = false;
   friend bool operator==(const Route&, const Route&) = default;
 };
 
@@ -48,6 +56,26 @@ struct Concurrency {
 enum class Auth { kNone, kKey };
 
 enum class Network { kEgress, kNone };
+
+// When the daemon invokes the function by itself (docs/manifest.md, "schedule").
+struct Schedule {
+  std::string expression;          // rate(...) or cron(...), validated
+  std::string timezone = "UTC";    // IANA zone name; existence checked by the daemon at deploy
+  // Firings missed while the daemon was down: kOnce fires one catch-up invocation at start-up,
+  // kSkip fires none.
+  enum class Missed { kOnce, kSkip } missed = Missed::kOnce;
+  friend bool operator==(const Schedule&, const Schedule&) = default;
+};
+
+// Asynchronous invocation settings, as Lambda's function event invoke config; docs/async.md
+// says what the daemon does with them.
+struct AsyncConfig {
+  int retries = 2;                 // 0..2, as Lambda's MaximumRetryAttempts
+  int max_event_age_s = 21600;     // 60..21600 seconds, as Lambda's MaximumEventAgeInSeconds
+  std::string on_success;          // "" or a function name (same name rules as `name`)
+  std::string on_failure;          // "" (= the dead-letter store), "dlq", or a function name
+  friend bool operator==(const AsyncConfig&, const AsyncConfig&) = default;
+};
 
 // A host directory shared with the function's instances (like Lambda's file system mounts).
 struct Filesystem {
@@ -69,7 +97,8 @@ struct Manifest {
   std::vector<Route> http;                         // in the order written
   Auth auth = Auth::kNone;                         // key: not supported yet
   std::optional<RateLimit> rate_limit;             // not supported yet; burst max(1, 2*rps)
-  std::optional<std::string> schedule;             // not supported yet; rate(...) or cron(...)
+  std::optional<Schedule> schedule;                // none: invoked only when called
+  AsyncConfig async;                               // retries and destinations of async events
   Network network = Network::kEgress;              // egress | none
   std::vector<Filesystem> filesystems;             // host directories under /mnt, at most 5
   int ephemeral_storage_mb = 512;                  // private /tmp, 512..10240 MiB

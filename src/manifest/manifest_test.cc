@@ -56,17 +56,16 @@ rate_limit: {rps: 100, burst: 200, per: client}
 schedule: rate(5 minutes)   # or cron(0 12 * * ? *)
 )";
 
-TEST(Manifest, TheBriefsExampleIsRefusedOnlyForTheKeysNotSupportedYet) {
+TEST(Manifest, TheBriefsExampleIsRefusedOnlyForTheKeyNotSupportedYet) {
   EXPECT_EQ(ErrorOf(kBriefExample),
             "hello/function.yaml:13:1: 'rate_limit' is not supported yet; remove it (rate limits "
-            "arrive with the gateway)\n"
-            "hello/function.yaml:14:1: 'schedule' is not supported yet; remove it (schedules "
-            "arrive with the event sources)");
+            "arrive with the gateway)");
 }
 
-TEST(Manifest, TheBriefsExampleWithoutThemParsesToExactlyTheExpectedStruct) {
+TEST(Manifest, TheBriefsExampleWithoutRateLimitParsesToExactlyTheExpectedStruct) {
   std::string text(kBriefExample);
-  text = text.substr(0, text.find("rate_limit:"));
+  const size_t rate_limit = text.find("rate_limit:");
+  text.erase(rate_limit, text.find('\n', rate_limit) + 1 - rate_limit);
   Manifest want;
   want.name = "hello";
   want.runtime = "python3";
@@ -78,11 +77,13 @@ TEST(Manifest, TheBriefsExampleWithoutThemParsesToExactlyTheExpectedStruct) {
   want.environment = {{"GREETING", "hi"}};
   want.http = {{"GET", "/hello/{name}"}, {"ANY", "/hooks/{proxy+}"}};
   want.auth = Auth::kNone;
+  want.schedule = Schedule{"rate(5 minutes)", "UTC", Schedule::Missed::kOnce};
   Manifest got = ParseOk(text);
   EXPECT_EQ(got.name, want.name);
   EXPECT_EQ(got.timeout_s, want.timeout_s);
   EXPECT_EQ(got.concurrency, want.concurrency);
   EXPECT_EQ(got.http, want.http);
+  EXPECT_EQ(got.schedule, want.schedule);
   EXPECT_TRUE(got == want);
 }
 
@@ -99,7 +100,11 @@ TEST(Manifest, TheExampleInTheManifestReferenceParses) {
   Manifest m = ParseOk(example);
   EXPECT_EQ(m.name, "hello");
   EXPECT_EQ(m.build, "make");
-  EXPECT_EQ(m.http.size(), 2u);
+  EXPECT_EQ(m.http.size(), 3u);
+  EXPECT_TRUE(m.http.at(2).async);
+  EXPECT_EQ(m.schedule,
+            (Schedule{"cron(0 9 * * ? *)", "Europe/Copenhagen", Schedule::Missed::kOnce}));
+  EXPECT_EQ(m.async, (AsyncConfig{1, 3600, "", "dlq"}));
 }
 
 TEST(Manifest, BlockStyleAndQuotedPathsParseTheSameAsTheBriefsFlowStyle) {
@@ -122,6 +127,10 @@ TEST(Manifest, OmittedKeysTakeTheirDefaults) {
   EXPECT_EQ(m.auth, Auth::kNone);
   EXPECT_FALSE(m.rate_limit.has_value());
   EXPECT_FALSE(m.schedule.has_value());
+  EXPECT_EQ(m.async.retries, 2);
+  EXPECT_EQ(m.async.max_event_age_s, 21600);
+  EXPECT_EQ(m.async.on_success, "");
+  EXPECT_EQ(m.async.on_failure, "");
   EXPECT_EQ(m.network, Network::kEgress);
   EXPECT_EQ(m.ephemeral_storage_mb, 512);
   EXPECT_TRUE(m.filesystems.empty());
@@ -134,6 +143,10 @@ TEST(Manifest, EveryOptionalKeyIsRead) {
                        "memory: 10240\ntimeout: 900\nkeep_alive: 86400\n"
                        "concurrency:\n  max: 1000\n  min_warm: 1000\n"
                        "auth: none\n"
+                       "schedule: {expression: \"cron(0 9 * * ? *)\", timezone: Europe/Copenhagen, "
+                       "missed: skip}\n"
+                       "async: {retries: 0, max_event_age: 60, on_success: audit, on_failure: "
+                       "retry-later}\n"
                        "network: none\n"
                        "ephemeral_storage: 10240\n"
                        "filesystems: [{host: /srv/shared, mount: /mnt/shared, read_only: true}]\n"
@@ -144,6 +157,9 @@ TEST(Manifest, EveryOptionalKeyIsRead) {
   EXPECT_EQ(m.keep_alive_s, 86400);
   EXPECT_EQ(m.concurrency, (Concurrency{1000, 1000}));
   EXPECT_EQ(m.auth, Auth::kNone);
+  EXPECT_EQ(m.schedule,
+            (Schedule{"cron(0 9 * * ? *)", "Europe/Copenhagen", Schedule::Missed::kSkip}));
+  EXPECT_EQ(m.async, (AsyncConfig{0, 60, "audit", "retry-later"}));
   EXPECT_EQ(m.network, Network::kNone);
   EXPECT_EQ(m.ephemeral_storage_mb, 10240);
   EXPECT_EQ(m.filesystems, (std::vector<Filesystem>{{"/srv/shared", "/mnt/shared", true}}));
@@ -219,8 +235,8 @@ TEST(Manifest, AnUnknownKeySuggestsTheNearestOne) {
   EXPECT_EQ(ErrorWithBase("memroy: 256\n"),
             "hello/function.yaml:4:1: unknown key 'memroy'; did you mean 'memory'? (allowed: "
             "name, runtime, handler, memory, timeout, concurrency, keep_alive, environment, "
-            "http, auth, rate_limit, schedule, network, ephemeral_storage, filesystems, build, "
-            "description)");
+            "http, auth, rate_limit, schedule, async, network, ephemeral_storage, filesystems, "
+            "build, description)");
 }
 
 TEST(Manifest, AnUnknownKeyWithNothingNearListsTheAllowedKeys) {
@@ -589,9 +605,40 @@ TEST(Manifest, TheSamePathWithDifferentMethodsIsFine) {
             2u);
 }
 
+TEST(Manifest, ARouteIsSynchronousUnlessMarkedAsync) {
+  Manifest m = ParseOk(std::string(kBase) +
+                       "http:\n"
+                       "  - {method: GET, path: /a}\n"
+                       "  - {method: POST, path: /jobs, async: true}\n"
+                       "  - method: POST\n"
+                       "    path: /b/{id}\n"
+                       "    async: false\n");
+  EXPECT_EQ(m.http, (std::vector<Route>{{"GET", "/a", false},
+                                        {"POST", "/jobs", true},
+                                        {"POST", "/b/{id}", false}}));
+}
+
+TEST(Manifest, ARouteAsyncIsTrueOrFalse) {
+  EXPECT_EQ(ErrorWithBase("http:\n  - {method: POST, path: /jobs, async: yes}\n"),
+            "hello/function.yaml:5:40: http.async must be true or false, got 'yes'");
+  EXPECT_EQ(ErrorWithBase("http:\n  - method: POST\n    path: /jobs\n    async:\n"),
+            "hello/function.yaml:7:5: http.async must be true or false, got nothing; write e.g. "
+            "'async: true'");
+}
+
+TEST(Manifest, ARouteWithABadAsyncIsLeftOutAndTheRestIsStillChecked) {
+  // The first route is left out, so the second is not reported as a duplicate of it.
+  EXPECT_EQ(ErrorWithBase("http:\n  - {method: GET, path: /a, async: 1}\n"
+                          "  - {method: GET, path: /a, asynch: true}\n"),
+            "hello/function.yaml:5:36: http.async must be true or false, got '1'\n"
+            "hello/function.yaml:6:29: unknown key 'http.asynch'; did you mean 'async'? "
+            "(allowed: method, path, async)");
+}
+
 TEST(Manifest, AnUnknownKeyInARouteIsRefused) {
   EXPECT_THAT(ErrorWithBase("http:\n  - {method: GET, path: /a, pth: /b}\n"),
-              HasSubstr("5:29: unknown key 'http.pth'; did you mean 'path'? (allowed: method, path)"));
+              HasSubstr("5:29: unknown key 'http.pth'; did you mean 'path'? (allowed: method, path, "
+                        "async)"));
 }
 
 TEST(Manifest, HttpGivenAsAMappingSaysToWriteAList) {
@@ -667,22 +714,145 @@ TEST(Manifest, AnUnknownKeyInRateLimitIsRefused) {
               HasSubstr("4:23: unknown key 'rate_limit.brust'; did you mean 'burst'?"));
 }
 
-// ---- schedule: validated, then refused as not supported yet ----
+// ---- schedule ----
 
-TEST(Manifest, AValidScheduleIsRefusedAsNotSupportedYet) {
-  EXPECT_EQ(ErrorWithBase("schedule: cron(0/15 9-17 ? * MON-FRI *)\n"),
-            "hello/function.yaml:4:1: 'schedule' is not supported yet; remove it (schedules "
-            "arrive with the event sources)");
+TEST(Manifest, AScheduleWrittenAsAnExpressionRunsInUtcAndCatchesUpOnce) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "schedule: rate(5 minutes)\n").schedule,
+            (Schedule{"rate(5 minutes)", "UTC", Schedule::Missed::kOnce}));
+  EXPECT_EQ(ParseOk(std::string(kBase) + "schedule: cron(0/15 9-17 ? * MON-FRI *)\n").schedule,
+            (Schedule{"cron(0/15 9-17 ? * MON-FRI *)", "UTC", Schedule::Missed::kOnce}));
 }
 
-TEST(Manifest, EveryNotYetSupportedKeyIsReportedInDocumentOrder) {
-  EXPECT_EQ(ErrorWithBase("schedule: rate(1 hour)\nauth: key\nrate_limit: {rps: 1}\n"),
-            "hello/function.yaml:4:1: 'schedule' is not supported yet; remove it (schedules "
-            "arrive with the event sources)\n"
-            "hello/function.yaml:5:7: 'auth: key' is not supported yet; remove it or write "
-            "'auth: none' (API keys arrive with the gateway)\n"
-            "hello/function.yaml:6:1: 'rate_limit' is not supported yet; remove it (rate limits "
-            "arrive with the gateway)");
+TEST(Manifest, AScheduleMappingReadsExpressionTimezoneAndMissed) {
+  EXPECT_EQ(ParseOk(std::string(kBase) +
+                    "schedule: {expression: \"cron(0 9 * * ? *)\", timezone: Europe/Copenhagen, "
+                    "missed: skip}\n")
+                .schedule,
+            (Schedule{"cron(0 9 * * ? *)", "Europe/Copenhagen", Schedule::Missed::kSkip}));
+  EXPECT_EQ(ParseOk(std::string(kBase) +
+                    "schedule:\n  expression: cron(30 2 * * ? *)\n  missed: once\n"
+                    "  timezone: America/New_York\n")
+                .schedule,
+            (Schedule{"cron(30 2 * * ? *)", "America/New_York", Schedule::Missed::kOnce}));
+}
+
+TEST(Manifest, AScheduleMappingDefaultsToUtcAndCatchingUpOnce) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "schedule:\n  expression: rate(1 day)\n").schedule,
+            (Schedule{"rate(1 day)", "UTC", Schedule::Missed::kOnce}));
+}
+
+// yaml-cpp reads " ? " inside { } as YAML syntax, so docs/manifest.md says to quote a cron
+// expression in flow style. Block style needs no quotes.
+TEST(Manifest, ACronWithAQuestionMarkMustBeQuotedInsideBraces) {
+  EXPECT_THAT(ErrorWithBase("schedule: {expression: cron(0 9 * * ? *), timezone: UTC}\n"),
+              StartsWith("hello/function.yaml:4:37: YAML syntax error"));
+  EXPECT_EQ(ParseOk(std::string(kBase) + "schedule: {expression: 'cron(0 9 * * ? *)'}\n")
+                .schedule->expression,
+            "cron(0 9 * * ? *)");
+  EXPECT_EQ(ParseOk(std::string(kBase) + "schedule:\n  expression: cron(0 9 * * ? *)\n")
+                .schedule->expression,
+            "cron(0 9 * * ? *)");
+}
+
+TEST(Manifest, TheTextFormAndTheMappingWithDefaultsParseToEqualManifests) {
+  Manifest text = ParseOk(std::string(kBase) + "schedule: rate(5 minutes)\n");
+  Manifest map = ParseOk(std::string(kBase) +
+                         "schedule: {expression: rate(5 minutes), timezone: UTC, missed: once}\n");
+  EXPECT_TRUE(text == map);
+  Manifest skip = ParseOk(std::string(kBase) +
+                          "schedule: {expression: rate(5 minutes), missed: skip}\n");
+  EXPECT_FALSE(text == skip);
+  Manifest copenhagen = ParseOk(std::string(kBase) +
+                                "schedule: {expression: rate(5 minutes), timezone: "
+                                "Europe/Copenhagen}\n");
+  EXPECT_FALSE(text == copenhagen);
+}
+
+TEST(Manifest, ATimezoneWithARateIsAllowed) {
+  EXPECT_EQ(ParseOk(std::string(kBase) +
+                    "schedule: {expression: rate(1 hour), timezone: Asia/Tokyo}\n")
+                .schedule->timezone,
+            "Asia/Tokyo");
+}
+
+TEST(Manifest, TimezonesOfTheIanaShapeAreAcceptedWithoutLookingThemUp) {
+  for (const std::string& tz : std::vector<std::string>{
+           "UTC", "Europe/Copenhagen", "America/Argentina/Buenos_Aires", "Etc/GMT+1", "Etc/GMT-14",
+        "America/Port-au-Prince", "Mars/Olympus_Mons", std::string(64, 'Z')}) {
+    Manifest m = ParseOk(std::string(kBase) + "schedule: {expression: rate(1 hour), timezone: " +
+                         tz + "}\n");
+    ASSERT_TRUE(m.schedule.has_value()) << tz;
+    EXPECT_EQ(m.schedule->timezone, tz);
+  }
+}
+
+TEST(Manifest, ATimezoneThatIsNotAnIanaNameIsRefusedAtItsValue) {
+  // "schedule:\n  expression: rate(1 hour)\n  timezone: X": X starts at line 6, column 13.
+  const std::string rule =
+      " is not an IANA time zone name; write e.g. 'Europe/Copenhagen', 'America/New_York' or "
+      "'UTC' (letters, digits, '_', '+' and '-', with '/' between parts)";
+  for (const std::string& tz : std::vector<std::string>{
+           "Europe/../etc", "/etc/localtime", "Europe/", "Europe.Copenhagen", "CET;rm",
+           "Europe Paris", "''"}) {
+    const std::string shown = tz == "''" ? "" : tz;
+    EXPECT_EQ(ErrorWithBase("schedule:\n  expression: rate(1 hour)\n  timezone: " + tz + "\n"),
+              "hello/function.yaml:6:13: schedule.timezone '" + shown + "'" + rule)
+        << tz;
+  }
+}
+
+TEST(Manifest, ATimezoneLongerThan64CharactersIsRefused) {
+  EXPECT_EQ(ErrorWithBase("schedule:\n  expression: rate(1 hour)\n  timezone: " +
+                          std::string(65, 'Z') + "\n"),
+            "hello/function.yaml:6:13: schedule.timezone is 65 characters long; the limit is "
+            "64, write an IANA zone name such as 'Europe/Copenhagen'");
+}
+
+TEST(Manifest, MissedIsOnceOrSkip) {
+  EXPECT_EQ(ErrorWithBase("schedule: {expression: rate(1 hour), missed: all}\n"),
+            "hello/function.yaml:4:46: schedule.missed 'all' is not supported; use once (firings "
+            "missed while the daemon was down fire once at start-up, the default) or skip (they "
+            "are not caught up)");
+}
+
+TEST(Manifest, AScheduleMappingNeedsAnExpression) {
+  EXPECT_EQ(ErrorWithBase("schedule: {timezone: UTC}\n"),
+            "hello/function.yaml:4:11: schedule is missing 'expression'; add e.g. 'expression: "
+            "rate(5 minutes)' or 'expression: \"cron(0 9 * * ? *)\"'");
+}
+
+TEST(Manifest, ABadExpressionInAScheduleMappingIsReportedAtItsValue) {
+  EXPECT_EQ(ErrorWithBase("schedule: {expression: rate(5 minute)}\n"),
+            "hello/function.yaml:4:24: schedule.expression 'rate(5 minute)': use the plural unit "
+            "for 5: rate(5 minutes)");
+}
+
+TEST(Manifest, AnUnknownKeyInAScheduleSuggestsTheNearestOne) {
+  EXPECT_EQ(ErrorWithBase("schedule: {expression: rate(1 hour), tz: UTC}\n"),
+            "hello/function.yaml:4:38: unknown key 'schedule.tz'; did you mean 'timezone'? "
+            "(allowed: expression, timezone, missed)");
+  EXPECT_THAT(ErrorWithBase("schedule: {expresion: rate(1 hour)}\n"),
+              HasSubstr("4:12: unknown key 'schedule.expresion'; did you mean 'expression'?"));
+  EXPECT_THAT(ErrorWithBase("schedule: {ScheduleExpression: rate(1 hour)}\n"),
+              HasSubstr("unknown key 'schedule.ScheduleExpression'; did you mean 'expression'?"));
+}
+
+TEST(Manifest, ATopLevelTimezonePointsIntoTheSchedule) {
+  EXPECT_THAT(ErrorWithBase("timezone: Europe/Copenhagen\n"),
+              HasSubstr("4:1: unknown key 'timezone'; did you mean 'schedule'?"));
+}
+
+TEST(Manifest, AScheduleGivenAsAListSaysWhatToWrite) {
+  EXPECT_EQ(ErrorWithBase("schedule: [rate(1 hour)]\n"),
+            "hello/function.yaml:4:11: schedule must be text or a mapping, got a list; write e.g. "
+            "'schedule: rate(5 minutes)' or 'schedule: {expression: \"cron(0 9 * * ? *)\", "
+            "timezone: Europe/Copenhagen}'");
+}
+
+TEST(Manifest, AScheduleWithoutValueSaysWhatToWrite) {
+  EXPECT_EQ(ErrorWithBase("schedule:\n"),
+            "hello/function.yaml:4:1: schedule has no value; write e.g. 'schedule: rate(5 "
+            "minutes)'");
 }
 
 TEST(Manifest, ABadScheduleIsReportedAtItsValueWithTheFix) {
@@ -694,6 +864,166 @@ TEST(Manifest, ABadScheduleIsReportedAtItsValueWithTheFix) {
 TEST(Manifest, AFiveFieldCrontabExplainsTheAwsForm) {
   EXPECT_THAT(ErrorWithBase("schedule: cron(0 12 * * *)\n"),
               HasSubstr("needs 6 fields"));
+}
+
+TEST(Manifest, EveryNotYetSupportedKeyIsReportedInDocumentOrderAndAScheduleIsNotAmongThem) {
+  EXPECT_EQ(ErrorWithBase("schedule: rate(1 hour)\nauth: key\nrate_limit: {rps: 1}\n"),
+            "hello/function.yaml:5:7: 'auth: key' is not supported yet; remove it or write "
+            "'auth: none' (API keys arrive with the gateway)\n"
+            "hello/function.yaml:6:1: 'rate_limit' is not supported yet; remove it (rate limits "
+            "arrive with the gateway)");
+}
+
+// ---- async ----
+
+TEST(Manifest, AsyncReadsEveryKey) {
+  EXPECT_EQ(ParseOk(std::string(kBase) +
+                    "async: {retries: 1, max_event_age: 3600, on_success: audit, on_failure: dlq}\n")
+                .async,
+            (AsyncConfig{1, 3600, "audit", "dlq"}));
+}
+
+TEST(Manifest, AsyncKeysAreAllOptional) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {}\n").async, AsyncConfig{});
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async:\n  retries: 0\n").async,
+            (AsyncConfig{0, 21600, "", ""}));
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {on_failure: errors}\n").async,
+            (AsyncConfig{2, 21600, "", "errors"}));
+}
+
+TEST(Manifest, AsyncRetriesAreZeroToTwoAsOnLambda) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {retries: 0}\n").async.retries, 0);
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {retries: 2}\n").async.retries, 2);
+  EXPECT_EQ(ErrorWithBase("async: {retries: 3}\n"),
+            "hello/function.yaml:4:18: async.retries must be an integer between 0 and 2 (retries "
+            "after a failed attempt), got '3'");
+  EXPECT_THAT(ErrorWithBase("async: {retries: -1}\n"), HasSubstr("4:18: async.retries must be an "
+                                                                 "integer between 0 and 2"));
+  EXPECT_THAT(ErrorWithBase("async: {retries: many}\n"), HasSubstr("got 'many'"));
+}
+
+TEST(Manifest, AsyncMaxEventAgeIsAMinuteToSixHoursInWholeSeconds) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {max_event_age: 60}\n").async.max_event_age_s, 60);
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {max_event_age: 21600}\n").async.max_event_age_s,
+            21600);
+  const std::string rule =
+      "async.max_event_age must be between 60 and 21600 seconds (1 minute to 6 hours), written "
+      "as whole seconds or as a duration such as '90s', '30m' or '6h'";
+  EXPECT_EQ(ErrorWithBase("async: {max_event_age: 59}\n"),
+            "hello/function.yaml:4:24: " + rule + ", got '59'");
+  EXPECT_EQ(ErrorWithBase("async: {max_event_age: 21601}\n"),
+            "hello/function.yaml:4:24: " + rule + ", got '21601'");
+  EXPECT_EQ(ErrorWithBase("async:\n  max_event_age:\n"),
+            "hello/function.yaml:5:3: " + rule + ", got nothing");
+}
+
+TEST(Manifest, AsyncMaxEventAgeAcceptsADurationInSecondsMinutesOrHours) {
+  for (auto [text, seconds] : {std::pair{"90s", 90}, std::pair{"1m", 60}, std::pair{"30m", 1800},
+                               std::pair{"6h", 21600}, std::pair{"360m", 21600}}) {
+    EXPECT_EQ(ParseOk(std::string(kBase) + "async: {max_event_age: " + text + "}\n")
+                  .async.max_event_age_s,
+              seconds)
+        << text;
+  }
+}
+
+TEST(Manifest, AsyncMaxEventAgeOutOfRangeAsADurationShowsItsSeconds) {
+  EXPECT_THAT(ErrorWithBase("async: {max_event_age: 7h}\n"),
+              HasSubstr("4:24: async.max_event_age must be between 60 and 21600 seconds"));
+  EXPECT_THAT(ErrorWithBase("async: {max_event_age: 7h}\n"), HasSubstr("got '7h' (25200 seconds)"));
+  EXPECT_THAT(ErrorWithBase("async: {max_event_age: 0m}\n"), HasSubstr("got '0m' (0 seconds)"));
+  EXPECT_THAT(ErrorWithBase("async: {max_event_age: 59s}\n"), testing::EndsWith("got '59s'"));
+}
+
+TEST(Manifest, AsyncMaxEventAgeRefusesOtherForms) {
+  for (const char* bad : {"1h30m", "1.5h", "h", "-60", "+60", "0x3c", "60 s", "6d", "60.0",
+                          "99999999999999999999h"}) {
+    EXPECT_THAT(ErrorWithBase(std::string("async: {max_event_age: ") + bad + "}\n"),
+                HasSubstr(std::string("got '") + bad + "'"))
+        << bad;
+  }
+}
+
+TEST(Manifest, AsyncOnSuccessMayNotBeTheDeadLetterStore) {
+  EXPECT_EQ(ErrorWithBase("async: {on_success: dlq}\n"),
+            "hello/function.yaml:4:21: async.on_success takes a function name; dead letters are "
+            "for failures (write 'on_failure: dlq')");
+}
+
+TEST(Manifest, AsyncDestinationsMayNameThisFunctionItself) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {on_success: hello, on_failure: hello}\n").async,
+            (AsyncConfig{2, 21600, "hello", "hello"}));
+}
+
+TEST(Manifest, AnEmptyAsyncDestinationIsTheDefault) {
+  EXPECT_EQ(ParseOk(std::string(kBase) + "async: {on_success: \"\", on_failure: \"\"}\n").async,
+            AsyncConfig{});
+}
+
+TEST(Manifest, AsyncDestinationsFollowTheNameRules) {
+  EXPECT_EQ(ErrorWithBase("async: {on_success: audit log}\n"),
+            "hello/function.yaml:4:21: async.on_success 'audit log' is not a function name; use "
+            "1 to 64 letters, digits, '-' or '_', e.g. 'audit'");
+  EXPECT_EQ(ErrorWithBase("async: {on_failure: arn:aws:sqs:dlq}\n"),
+            "hello/function.yaml:4:21: async.on_failure 'arn:aws:sqs:dlq' is not a function "
+            "name; use 1 to 64 letters, digits, '-' or '_', e.g. 'audit', or dlq for the "
+            "dead-letter store");
+  EXPECT_THAT(ErrorWithBase("async: {on_failure: " + std::string(65, 'f') + "}\n"),
+              HasSubstr("4:21: async.on_failure '"));
+  EXPECT_THAT(ErrorWithBase("async: {on_failure: [a, b]}\n"),
+              HasSubstr("4:21: async.on_failure must be text, got a list"));
+}
+
+TEST(Manifest, MistypedAsyncKeysSuggestOurs) {
+  EXPECT_EQ(ErrorWithBase("async: {retry: 1}\n"),
+            "hello/function.yaml:4:9: unknown key 'async.retry'; did you mean 'retries'? "
+            "(allowed: retries, max_event_age, on_success, on_failure)");
+  EXPECT_THAT(ErrorWithBase("async: {max_age: 60}\n"), HasSubstr("did you mean 'max_event_age'?"));
+  EXPECT_THAT(ErrorWithBase("async: {onFailure: dlq}\n"), HasSubstr("did you mean 'on_failure'?"));
+  EXPECT_THAT(ErrorWithBase("async: {OnSuccess: audit}\n"), HasSubstr("did you mean 'on_success'?"));
+  EXPECT_THAT(ErrorWithBase("async: {MaximumRetryAttempts: 1}\n"),
+              HasSubstr("did you mean 'retries'?"));
+  EXPECT_THAT(ErrorWithBase("async: {MaximumEventAgeInSeconds: 60}\n"),
+              HasSubstr("did you mean 'max_event_age'?"));
+  EXPECT_THAT(ErrorWithBase("async: {dead_letter: dlq}\n"), HasSubstr("did you mean 'on_failure'?"));
+  EXPECT_THAT(ErrorWithBase("async: {dlq: errors}\n"), HasSubstr("did you mean 'on_failure'?"));
+}
+
+TEST(Manifest, AsyncSettingsAtTheTopLevelPointIntoAsync) {
+  for (const char* key : {"dlq", "dead_letter", "destinations", "on_failure", "retries",
+                          "max_event_age", "DeadLetterQueue"}) {
+    EXPECT_THAT(ErrorWithBase(std::string(key) + ": x\n"),
+                HasSubstr(std::string("4:1: unknown key '") + key + "'; did you mean 'async'?"))
+        << key;
+  }
+}
+
+TEST(Manifest, ATopLevelAsyncTrueSaysItBelongsOnARoute) {
+  EXPECT_EQ(ErrorWithBase("async: true\n"),
+            "hello/function.yaml:4:8: async must be a mapping of settings for asynchronous "
+            "invocations, got 'true'; write e.g. 'async: {retries: 1, max_event_age: 3600, "
+            "on_failure: dlq}' (to answer an HTTP route with 202 at once, write 'async: true' in "
+            "the route)");
+}
+
+TEST(Manifest, AsyncGivenAsTextOrNothingSaysToWriteAMapping) {
+  EXPECT_EQ(ErrorWithBase("async: 5\n"),
+            "hello/function.yaml:4:8: async must be a mapping, got '5'; write e.g. 'async: "
+            "{retries: 1, max_event_age: 3600, on_failure: dlq}'");
+  EXPECT_EQ(ErrorWithBase("async:\n"),
+            "hello/function.yaml:4:1: async must be a mapping, got nothing; write e.g. 'async: "
+            "{retries: 1, max_event_age: 3600, on_failure: dlq}'");
+}
+
+TEST(Manifest, EveryAsyncProblemIsItsOwnLine) {
+  EXPECT_EQ(ErrorWithBase("async:\n  retries: 5\n  max_event_age: 10\n  on_success: dlq\n"),
+            "hello/function.yaml:5:12: async.retries must be an integer between 0 and 2 (retries "
+            "after a failed attempt), got '5'\n"
+            "hello/function.yaml:6:18: async.max_event_age must be between 60 and 21600 seconds "
+            "(1 minute to 6 hours), written as whole seconds or as a duration such as '90s', "
+            "'30m' or '6h', got '10'\n"
+            "hello/function.yaml:7:15: async.on_success takes a function name; dead letters are "
+            "for failures (write 'on_failure: dlq')");
 }
 
 // ---- network ----
