@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "admin/admin_token.h"
+#include "common/iso_time.h"
 #include "common/percent.h"
 #include "http/api_error.h"
 #include "manifest/manifest.h"
@@ -116,8 +117,11 @@ void AdminApi::Handle(const http::ConnectionPtr& conn, http::Request&& req) {
     conn->Reply(std::move(res));
     return;
   }
-  if (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) {
-    conn->Reply(Route(req));  // reads only the catalog snapshot: cheap, stays on the loop
+  // Reads of the catalog snapshot are cheap and stay on the loop; writes and the event calls
+  // (the journal, the dead-letter store) go to the blocking pool.
+  const bool events_call = std::string_view(req.target()).find("/events") != std::string_view::npos;
+  if ((req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) && !events_call) {
+    conn->Reply(Route(req));
     return;
   }
   boost::asio::post(blocking_, [this, conn, req = std::move(req)]() mutable { conn->Reply(Route(req)); });
@@ -155,6 +159,7 @@ http::Response AdminApi::Route(http::Request& req) {
         }
       }
       if (parts.size() == 4 && parts[3] == "logs" && method == bhttp::verb::get) return Logs(req, name);
+      if (parts.size() >= 4 && parts[3] == "events") return Events(req, name, parts);
       if (parts.size() == 5 && parts[3] == "aliases") {
         if (method == bhttp::verb::put) return PutAlias(req, name, parts[4]);
         if (method == bhttp::verb::delete_) return DeleteAlias(req, name, parts[4]);
@@ -185,6 +190,7 @@ void AdminApi::Publish(std::shared_ptr<catalog::Snapshot> snap, const std::strin
     }
   }
   catalog_.Set(std::move(snap));
+  if (trigger_ != nullptr) trigger_->Sync();
   scheduler_.RetireVersions(name, keep);
   for (const auto& cfg : warm) scheduler_.KeepWarm(cfg);
 }
@@ -203,6 +209,10 @@ Status AdminApi::CheckHostNeeds(const manifest::Manifest& m) const {
   for (const auto& f : m.filesystems) {
     auto real = sandbox::CheckShareableHostDir(f.host, protected_dirs_);
     if (!real.ok()) return Status::InvalidArgument("function.yaml: filesystems: " + real.status().message());
+  }
+  if (m.schedule) {
+    auto parsed = schedule::ParseManifestSchedule(*m.schedule);
+    if (!parsed.ok()) return Status::InvalidArgument("function.yaml: schedule: " + parsed.status().message());
   }
   return Status::Ok();
 }
@@ -381,7 +391,11 @@ json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string
   const auto& cfg = *e.versions.at(e.latest);
   const auto& m = cfg.manifest;
   json::array routes, versions;
-  for (const auto& r : m.http) routes.push_back(json::object{{"method", r.method}, {"path", r.path}});
+  for (const auto& r : m.http) {
+    json::object route{{"method", r.method}, {"path", r.path}};
+    if (r.async) route["async"] = true;
+    routes.push_back(std::move(route));
+  }
   std::vector<long long> numbers;
   for (const auto& [v, c] : e.versions) numbers.push_back(std::stoll(v));
   std::sort(numbers.begin(), numbers.end());  // "10" after "9", not after "1"
@@ -390,7 +404,7 @@ json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string
   for (const auto& [a, v] : e.aliases) aliases[a] = v;
   json::object env;
   for (const auto& [k, v] : m.environment) env[k] = v;
-  return json::object{
+  json::object doc{
       {"name", name},
       {"runtime", m.runtime},
       {"handler", m.handler},
@@ -414,7 +428,23 @@ json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string
       {"network", m.network == manifest::Network::kNone ? "none" : "egress"},
       {"ephemeral_storage", m.ephemeral_storage_mb},
       {"sandbox", sandboxed_},
+      {"async", json::object{{"retries", m.async.retries},
+                             {"max_event_age", m.async.max_event_age_s},
+                             {"on_success", m.async.on_success},
+                             {"on_failure", m.async.on_failure}}},
+      {"events", EventCounts(name)},
   };
+  if (m.schedule) {
+    std::optional<int64_t> next = trigger_ ? trigger_->NextFiring(name) : std::nullopt;
+    doc["schedule"] = json::object{
+        {"expression", m.schedule->expression},
+        {"timezone", m.schedule->timezone},
+        {"missed", m.schedule->missed == manifest::Schedule::Missed::kSkip ? "skip" : "once"},
+        {"next_firing", next ? json::value(IsoTimeMs(*next)) : json::value(nullptr)},
+    };
+    if (next) doc["next_firing"] = IsoTimeMs(*next);
+  }
+  return doc;
 }
 
 }  // namespace nimbus::admin

@@ -18,6 +18,8 @@
 #include "http/server.h"
 #include "observability/log_store.h"
 #include "package/package.h"
+#include "queue/delivery.h"
+#include "schedule/trigger.h"
 #include "scheduler/scheduler.h"
 #include "store/store.h"
 
@@ -41,6 +43,14 @@ class AdminApi {
   void set_sandboxed(bool on) { sandboxed_ = on; }
   // Directories no `filesystems` entry may contain or be inside (sandbox::CheckShareableHostDir).
   void set_protected_dirs(std::vector<std::string> dirs) { protected_dirs_ = std::move(dirs); }
+  // The asynchronous side: events calls, event counts and schedules in documents, and the
+  // trigger told of every deploy and delete. Set before serving; without them those calls
+  // answer 503.
+  void set_async(queue::Delivery* delivery, queue::EventQueue* queue, schedule::Trigger* trigger) {
+    delivery_ = delivery;
+    queue_ = queue;
+    trigger_ = trigger;
+  }
 
  private:
   http::Response Route(http::Request& req);
@@ -49,6 +59,9 @@ class AdminApi {
   http::Response PutAlias(http::Request& req, const std::string& name, const std::string& alias);
   http::Response DeleteAlias(http::Request& req, const std::string& name, const std::string& alias);
   http::Response Logs(http::Request& req, const std::string& name);
+  // /v1/functions/NAME/events[/dlq|/replay] (admin_events.cc). Blocking: on the pool only.
+  http::Response Events(http::Request& req, const std::string& name, const std::vector<std::string>& parts);
+  boost::json::object EventCounts(const std::string& name) const;
   boost::json::object Document(const catalog::Snapshot& snap, const std::string& name,
                                const scheduler::Counts& counts) const;
   // What a manifest needs of this host: the sandbox for `network: none` and `filesystems`, and
@@ -68,6 +81,9 @@ class AdminApi {
   const std::string admin_token_;
   bool sandboxed_ = true;
   std::vector<std::string> protected_dirs_;
+  queue::Delivery* delivery_ = nullptr;
+  queue::EventQueue* queue_ = nullptr;
+  schedule::Trigger* trigger_ = nullptr;
   std::mutex write_mu_;  // one deploy/delete/alias change at a time
 };
 

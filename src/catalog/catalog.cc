@@ -43,7 +43,7 @@ Status RebuildRoutes(Snapshot& snap, std::string_view newcomer) {
     auto v = entry.versions.find(entry.latest);
     if (v == entry.versions.end()) return Status::Ok();
     for (const auto& r : v->second->manifest.http) {
-      NIMBUS_RETURN_IF_ERROR(routes.Add(r.method, r.path, gateway::RouteTarget{name, r.method + " " + r.path}));
+      NIMBUS_RETURN_IF_ERROR(routes.Add(r.method, r.path, gateway::RouteTarget{name, r.method + " " + r.path, r.async}));
     }
     return Status::Ok();
   };

@@ -21,9 +21,12 @@
 #include "observability/log_store.h"
 #include "observability/metrics.h"
 #include "package/package.h"
+#include "queue/delivery.h"
+#include "queue/journal.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/launcher.h"
 #include "sandbox/process_launcher.h"
+#include "schedule/trigger.h"
 #include "scheduler/scheduler.h"
 #include "store/sqlite_store.h"
 
@@ -44,16 +47,38 @@ std::string DefaultShareDir() {
 
 static const char* kUsage =
     "usage: nimbus serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--init-timeout S]\n"
-    "                    [--insecure-no-sandbox]\n"
+    "                    [--async-max-payload BYTES] [--async-retry-base DURATION]\n"
+    "                    [--idempotency-window DURATION] [--insecure-no-sandbox]\n"
     "  --listen ADDR:PORT  where the gateway, admin and Invoke APIs listen (default 127.0.0.1:8080)\n"
     "  --data-dir DIR      state: store, code packages (default ./.nimbus)\n"
     "  --threads N         event loops (default: one per core)\n"
     "  --share-dir DIR     runtimes and SDKs (default: share/nimbus next to the executable)\n"
     "  --init-timeout S    seconds a runtime may take to reach its first /next (default 10)\n"
+    "  --async-max-payload BYTES\n"
+    "                      largest asynchronous invocation payload (default 262144, Lambda's 256 KB)\n"
+    "  --async-retry-base DURATION\n"
+    "                      wait before the first retry of a failed asynchronous invocation; each later\n"
+    "                      retry waits twice as long, with +-20% jitter (default 1m, as Lambda)\n"
+    "  --idempotency-window DURATION\n"
+    "                      how long X-Nimbus-Idempotency-Key values are remembered (default 1h)\n"
+    "                      (DURATION: 250ms, 30s, 5m, 1h; a bare number is seconds)\n"
     "  --insecure-no-sandbox\n"
     "                      run functions unconfined: as the daemon's user, on the host's files and\n"
     "                      network, without namespaces or seccomp (cgroups still limit memory when\n"
     "                      available). Only for machines where the sandbox cannot work.\n";
+
+std::optional<int64_t> ParseDurationMs(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 9) return std::nullopt;
+  int64_t n = std::stoll(std::string(text.substr(0, digits)));
+  std::string_view unit = text.substr(digits);
+  if (unit == "ms") return n;
+  if (unit.empty() || unit == "s") return n * 1000;
+  if (unit == "m") return n * 60'000;
+  if (unit == "h") return n * 3'600'000;
+  return std::nullopt;
+}
 
 std::optional<int> ParseServeFlags(int argc, char** argv, ServeOptions& out) {
   for (int i = 0; i < argc; ++i) {
@@ -84,6 +109,29 @@ std::optional<int> ParseServeFlags(int argc, char** argv, ServeOptions& out) {
         return 2;
       }
       out.init_timeout_s = static_cast<int>(s);
+    } else if (const char* v = value("--async-max-payload")) {
+      char* end = nullptr;
+      unsigned long long n = strtoull(v, &end, 10);
+      if (!end || *end || n < 1024 || n > 6ull * 1024 * 1024) {
+        std::cerr << "nimbus serve: --async-max-payload wants bytes from 1024 to 6291456, got '" << v << "'\n";
+        return 2;
+      }
+      out.async_max_payload = static_cast<size_t>(n);
+    } else if (const char* v = value("--async-retry-base")) {
+      auto ms = ParseDurationMs(v);
+      if (!ms || *ms < 10 || *ms > 3'600'000) {
+        std::cerr << "nimbus serve: --async-retry-base wants a duration from 10ms to 1h (e.g. 30s), got '" << v << "'\n";
+        return 2;
+      }
+      out.async_retry_base_ms = *ms;
+    } else if (const char* v = value("--idempotency-window")) {
+      auto ms = ParseDurationMs(v);
+      if (!ms || *ms < 1000 || *ms > 7 * 24 * 3'600'000LL) {
+        std::cerr << "nimbus serve: --idempotency-window wants a duration from 1s to 168h (e.g. 1h), got '" << v
+                  << "'\n";
+        return 2;
+      }
+      out.idempotency_window_ms = *ms;
     } else if (a == "--insecure-no-sandbox") {
       out.sandbox = false;
     } else {
@@ -180,14 +228,36 @@ int Serve(const ServeOptions& opt) {
   sopt.runtimes_dir = (fs::path(share) / "runtimes").string();
   sopt.init_timeout = std::chrono::seconds(opt.init_timeout_s);
   scheduler::Scheduler scheduler(loops, *launcher, logs, sopt);
+
+  // Asynchronous invocations: the durable queue, its group-commit journal, the delivery engine
+  // and the schedules that feed it.
+  auto event_queue = queue::OpenSqliteEventQueue(data / "queue.db");
+  if (!event_queue.ok()) return fail(event_queue.status().message());
+  queue::Journal journal(**event_queue);
+  queue::DeliveryOptions dopt;
+  dopt.max_payload = opt.async_max_payload;
+  dopt.retry_base_ms = opt.async_retry_base_ms;
+  dopt.idempotency_window_ms = opt.idempotency_window_ms;
+  queue::Delivery delivery(
+      **event_queue, journal, catalog,
+      [&scheduler](const catalog::ConfigPtr& fn, scheduler::InvokeRequest req, scheduler::Completion done) {
+        scheduler.Invoke(fn, std::move(req), std::move(done));
+      },
+      dopt);
+  schedule::Trigger trigger(**event_queue, journal, delivery, catalog);
+
   admin::AdminApi admin(**store, code, catalog, scheduler, logs, blocking, *admin_token);
   admin.set_sandboxed(opt.sandbox);
   admin.set_protected_dirs(lopt.protected_dirs);
+  admin.set_async(&delivery, event_queue->get(), &trigger);
   Status st = admin.Load();
   if (!st.ok()) return fail("cannot load the store: " + st.message());
+  // Every event accepted before a stop or a crash is pending again, and runs.
+  st = delivery.Recover();
+  if (!st.ok()) return fail("cannot read the event queue: " + st.message());
 
   gateway::FrontDoor front(
-      catalog, scheduler,
+      catalog, scheduler, delivery,
       [&admin](const http::ConnectionPtr& c, http::Request&& r) { admin.Handle(c, std::move(r)); },
       [&] { return observability::RenderMetrics(*catalog.Get(), scheduler); });
   // Deploys carry packages up to 50 MB; larger bodies get 413 from the connection itself.
@@ -207,6 +277,9 @@ int Serve(const ServeOptions& opt) {
               << " (send it as Authorization: Bearer; the CLI on this machine finds it)" << std::endl;
   }
   loops.Start();
+  delivery.Start();
+  st = trigger.Start();
+  if (!st.ok()) return fail("cannot start the schedules: " + st.message());
 
   std::cerr << "nimbus: listening on http://" << opt.listen.substr(0, colon) << ":" << listener.port() << " ("
             << threads << " event loops; data in " << data.string() << "; " << catalog.Get()->functions.size()
@@ -220,12 +293,15 @@ int Serve(const ServeOptions& opt) {
   std::cerr << "nimbus: " << strsignal(sig) << ", stopping" << std::endl;
   listener.Close();
   loops.Stop();
-  scheduler.Shutdown();
+  trigger.Stop();
+  delivery.Stop();       // nothing new starts; events still running end with the scheduler
+  scheduler.Shutdown();  // interrupted events stay pending and run after the restart
+  journal.Stop();        // every completion recorded so far is written
   blocking.join();
   launcher->Drain();  // every released instance reaped and its cgroup removed
   launcher.reset();   // stops the launcher thread and its waiting stems
   cgroups.reset();   // removes nimbus's parent cgroup, now empty
-  // Instances are killed; the store commits every change as it happens. Leave without running
+  // Instances are killed; the store and the journal have committed every change. Leave without running
   // destructors of objects whose loops are gone.
   std::cerr.flush();
   _exit(0);

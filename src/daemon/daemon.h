@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace nimbus::daemon {
 
@@ -15,7 +16,14 @@ struct ServeOptions {
   size_t threads = 0;     // event loops; 0 = one per core
   bool sandbox = true;    // confine instances; false only with --insecure-no-sandbox
   int init_timeout_s = 10;  // a runtime's start-up, up to its first /next
+  // Asynchronous invocations (docs/async.md).
+  size_t async_max_payload = 256 * 1024;     // largest Event payload
+  int64_t async_retry_base_ms = 60'000;      // the first retry's wait; later ones double
+  int64_t idempotency_window_ms = 3'600'000; // how long an idempotency key is remembered
 };
+
+// "250ms", "30s", "5m", "1h" or a bare number of seconds, in milliseconds; nullopt if malformed.
+std::optional<int64_t> ParseDurationMs(std::string_view text);
 
 // Parses `nimbus serve` flags. Returns std::nullopt to go on serving, or the exit code to leave
 // with (0 after --help, 2 for a usage error, which it has printed).

@@ -4,10 +4,11 @@
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <random>
 
 #include "gateway/apigw_v2.h"
+#include "common/json_text.h"
 #include "common/percent.h"
+#include "common/request_id.h"
 #include "http/api_error.h"
 
 namespace nimbus::gateway {
@@ -27,7 +28,9 @@ int64_t EpochMs() {
   ::nimbus::http::Response res{status, version};
   res.keep_alive(keep_alive);
   res.set(bhttp::field::content_type, "application/json");
-  res.body() = "{\"message\":\"" + std::string(message) + "\"}";
+  res.body() = "{\"message\":";
+  AppendJsonString(res.body(), message);
+  res.body() += "}";
   if (!error_type.empty()) res.set("x-amzn-ErrorType", error_type);
   if (!request_id.empty()) res.set("apigw-requestid", request_id);
   return res;
@@ -44,25 +47,30 @@ void SplitFunctionRef(std::string_view ref, std::string_view& name, std::string_
   qualifier = colon == std::string_view::npos ? std::string_view() : ref.substr(colon + 1);
 }
 
-}  // namespace
-
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
-  uint64_t a = rng(), b = rng();
-  // Version 4, variant 1.
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[37];
-  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
+queue::Event AsyncEvent(const catalog::FunctionConfig& cfg, std::string_view qualifier, const std::string& request_id,
+                        std::string payload, const char* source) {
+  queue::Event e;
+  e.request_id = request_id;
+  e.function = cfg.name;
+  e.qualifier = std::string(qualifier);
+  e.payload = std::move(payload);
+  e.source = source;
+  return e;
 }
 
-FrontDoor::FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, ::nimbus::http::Handler admin,
-                     std::function<std::string()> metrics)
-    : catalog_(catalog), scheduler_(scheduler), admin_(std::move(admin)), metrics_(std::move(metrics)) {}
+std::string IdempotencyKey(const ::nimbus::http::Request& req) {
+  return std::string(req[kIdempotencyKeyHeader]);
+}
+
+}  // namespace
+
+FrontDoor::FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, queue::Delivery& delivery,
+                     ::nimbus::http::Handler admin, std::function<std::string()> metrics)
+    : catalog_(catalog),
+      scheduler_(scheduler),
+      delivery_(delivery),
+      admin_(std::move(admin)),
+      metrics_(std::move(metrics)) {}
 
 void FrontDoor::Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req) {
   std::string_view target = req.target();
@@ -84,7 +92,8 @@ void FrontDoor::Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http
     return;
   }
   std::string fn = match->target->function;
-  HandleTrigger(conn, std::move(req), fn, {}, match->target->route_key, std::move(match->path_params));
+  HandleTrigger(conn, std::move(req), fn, {}, match->target->route_key, std::move(match->path_params),
+                match->target->async);
 }
 
 void FrontDoor::HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view rest) {
@@ -107,7 +116,7 @@ void FrontDoor::HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::ht
 
 void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view name,
                               std::string_view qualifier, std::string route_key,
-                              std::vector<std::pair<std::string, std::string>> params) {
+                              std::vector<std::pair<std::string, std::string>> params, bool async) {
   auto cfg = catalog_.Get()->Resolve(name, qualifier);
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
@@ -132,6 +141,35 @@ void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbu
   scheduler::InvokeRequest ir;
   ir.payload = BuildEventV2(req, ctx);
   ir.request_id = request_id;
+  if (async) {
+    std::string key = IdempotencyKey(req);
+    if (key.size() > kMaxIdempotencyKey) {
+      conn->Reply(GatewayError(version, keep_alive, bhttp::status::bad_request,
+                               "X-Nimbus-Idempotency-Key is longer than 256 characters", "BadRequestException",
+                               request_id));
+      return;
+    }
+    delivery_.Accept(AsyncEvent(**cfg, qualifier, request_id, std::move(ir.payload), "http"), std::move(key), [conn, version, keep_alive](Result<queue::Accepted> r) {
+      if (!r.ok()) {
+        const Status& st = r.status();
+        auto status = st.code() == Code::kTooLarge           ? bhttp::status::payload_too_large
+                      : st.code() == Code::kTooManyRequests ? bhttp::status::too_many_requests
+                                                            : bhttp::status::service_unavailable;
+        conn->Reply(GatewayError(version, keep_alive, status, st.message(),
+                                 st.code() == Code::kTooLarge ? "RequestTooLargeException" : "TooManyRequestsException",
+                                 {}));
+        return;
+      }
+      ::nimbus::http::Response res{bhttp::status::accepted, version};
+      res.keep_alive(keep_alive);
+      res.set(bhttp::field::content_type, "application/json");
+      res.set("apigw-requestid", r->request_id);
+      if (r->duplicate) res.set("X-Nimbus-Idempotent-Replay", "true");
+      res.body() = "{\"requestId\":\"" + r->request_id + "\"}";
+      conn->Reply(std::move(res));
+    });
+    return;
+  }
   scheduler_.Invoke(*cfg, std::move(ir),
                     [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
                       ::nimbus::http::Response res;
@@ -204,6 +242,18 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
                                "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun"));
     return;
   }
+  std::string idempotency_key = IdempotencyKey(req);
+  if (!idempotency_key.empty() && type != "Event") {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+                                         "X-Nimbus-Idempotency-Key applies to asynchronous invocations only "
+                                         "(X-Amz-Invocation-Type: Event)"));
+    return;
+  }
+  if (idempotency_key.size() > kMaxIdempotencyKey) {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+                                         "X-Nimbus-Idempotency-Key is longer than 256 characters"));
+    return;
+  }
   if (req.body().empty()) req.body() = "{}";
   {
     boost::system::error_code ec;
@@ -235,21 +285,19 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
   if (type == "Event") {
-    // TODO(durability): accepted events go through the scheduler directly; the EventQueue
-    // (retries, dead letters, surviving a restart) takes over in the async-events work.
-    // Until then an event that never ran must not vanish without a word: the daemon's console
-    // names it (a throttle, a failed start, a shutdown).
-    scheduler_.Invoke(*cfg, std::move(ir), [request_id, fn = (*cfg)->name](scheduler::InvokeResult&& r) {
-      using scheduler::Outcome;
-      if (r.outcome == Outcome::kThrottled || r.outcome == Outcome::kStartFailed || r.outcome == Outcome::kShutdown) {
-        std::fprintf(stderr, "nimbus: Event invocation %s of '%s' answered 202 but was not run (%s: %s); it is lost\n",
-                     request_id.c_str(), fn.c_str(), r.error_type.c_str(), r.body.c_str());
+    delivery_.Accept(AsyncEvent(**cfg, qualifier, request_id, std::move(ir.payload), "invoke"),
+                     std::move(idempotency_key), [conn, version, keep_alive](Result<queue::Accepted> r) {
+      if (!r.ok()) {
+        ::nimbus::http::Response res = ::nimbus::http::ApiError(version, keep_alive, r.status());
+        conn->Reply(std::move(res));
+        return;
       }
+      ::nimbus::http::Response res{bhttp::status::accepted, version};
+      res.keep_alive(keep_alive);
+      res.set("x-amzn-RequestId", r->request_id);
+      if (r->duplicate) res.set("X-Nimbus-Idempotent-Replay", "true");
+      conn->Reply(std::move(res));
     });
-    ::nimbus::http::Response res{bhttp::status::accepted, version};
-    res.keep_alive(keep_alive);
-    res.set("x-amzn-RequestId", request_id);
-    conn->Reply(std::move(res));
     return;
   }
   scheduler_.Invoke(*cfg, std::move(ir), [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {

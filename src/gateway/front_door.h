@@ -2,8 +2,12 @@
 // admin API (/v1), the Lambda Invoke API (/2015-03-31), /metrics, the HTTP trigger (/fn/NAME and
 // manifest routes), turns HTTP requests into invocations and invocation results back into HTTP.
 //
+// Asynchronous invocations (Invoke with X-Amz-Invocation-Type: Event, routes marked `async`) go
+// to the Delivery engine and are answered 202 only once the event is durable.
+//
 // Threading: Handle() runs on the loop of the connection; it reads the catalog snapshot without
-// locks and hands work to the scheduler, whose completion replies through the connection.
+// locks and hands work to the scheduler or the delivery engine, whose completions reply through
+// the connection (from an instance loop or the journal's thread).
 #pragma once
 
 #include <functional>
@@ -11,33 +15,35 @@
 
 #include "catalog/catalog.h"
 #include "http/server.h"
+#include "queue/delivery.h"
 #include "scheduler/scheduler.h"
 
 namespace nimbus::gateway {
 
 // Largest request payload for a synchronous invocation (Lambda's limit).
 inline constexpr size_t kMaxInvokePayload = 6 * 1024 * 1024;
+// Collapses repeats of an asynchronous invocation within the idempotency window (docs/async.md).
+inline constexpr std::string_view kIdempotencyKeyHeader = "X-Nimbus-Idempotency-Key";
+inline constexpr size_t kMaxIdempotencyKey = 256;
 
 class FrontDoor {
  public:
-  FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, ::nimbus::http::Handler admin,
-            std::function<std::string()> metrics);
+  FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, queue::Delivery& delivery,
+            ::nimbus::http::Handler admin, std::function<std::string()> metrics);
   void Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req);
 
  private:
   void HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view name,
                      std::string_view qualifier, std::string route_key,
-                     std::vector<std::pair<std::string, std::string>> params);
+                     std::vector<std::pair<std::string, std::string>> params, bool async = false);
   void HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path);
   void HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path);
 
   catalog::Catalog& catalog_;
   scheduler::Scheduler& scheduler_;
+  queue::Delivery& delivery_;
   ::nimbus::http::Handler admin_;
   std::function<std::string()> metrics_;
 };
-
-// A fresh request id in UUID form. Thread-safe.
-std::string NewRequestId();
 
 }  // namespace nimbus::gateway

@@ -31,6 +31,8 @@ struct RouteTarget {
   // "GET /hello/{name}" as API Gateway writes it; "ANY /hooks/{proxy+}". Add fills it in
   // from the method and pattern when it is left empty.
   std::string route_key;
+  // `async: true` in the manifest: answered 202 at once, run through the event queue.
+  bool async = false;
 };
 
 struct RouteMatch {

@@ -5,20 +5,26 @@
 
 namespace nimbus::http {
 
-Response ApiError(const Request& req, bhttp::status status, std::string_view error_type, std::string_view message) {
+namespace {
+
+Response ErrorResponse(unsigned version, bool keep_alive, bhttp::status status, std::string_view error_type,
+                       std::string_view message) {
   std::string body = "{\"Type\":\"User\",\"message\":";
   AppendJsonString(body, message);
   body += ",\"errorType\":";
   AppendJsonString(body, error_type);
   body += "}";
-  Response res = MakeResponse(req, status, std::move(body));
+  Response res{status, version};
+  res.keep_alive(keep_alive);
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = std::move(body);
   res.set("x-amzn-ErrorType", error_type);
   return res;
 }
 
-Response ApiError(const Request& req, const Status& st) {
+std::string_view ErrorTypeFor(Code code) {
   std::string_view type = "ServiceException";
-  switch (st.code()) {
+  switch (code) {
     case Code::kInvalidArgument: type = "InvalidParameterValueException"; break;
     case Code::kNotFound: type = "ResourceNotFoundException"; break;
     case Code::kAlreadyExists: type = "ResourceConflictException"; break;
@@ -28,7 +34,20 @@ Response ApiError(const Request& req, const Status& st) {
     case Code::kUnavailable: type = "ServiceException"; break;
     default: break;
   }
-  return ApiError(req, static_cast<bhttp::status>(HttpStatusFor(st.code())), type, st.message());
+  return type;
+}
+
+}  // namespace
+
+Response ApiError(const Request& req, bhttp::status status, std::string_view error_type, std::string_view message) {
+  return ErrorResponse(req.version(), req.keep_alive(), status, error_type, message);
+}
+
+Response ApiError(const Request& req, const Status& st) { return ApiError(req.version(), req.keep_alive(), st); }
+
+Response ApiError(unsigned version, bool keep_alive, const Status& st) {
+  return ErrorResponse(version, keep_alive, static_cast<bhttp::status>(HttpStatusFor(st.code())),
+                       ErrorTypeFor(st.code()), st.message());
 }
 
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query) {

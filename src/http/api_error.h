@@ -14,6 +14,8 @@ namespace nimbus::http {
 Response ApiError(const Request& req, bhttp::status status, std::string_view error_type, std::string_view message);
 // Maps a Status onto Lambda's error types: NotFound -> 404 ResourceNotFoundException, ...
 Response ApiError(const Request& req, const Status& st);
+// The same, for an answer given after the request is gone (HTTP version and keep-alive kept).
+Response ApiError(unsigned version, bool keep_alive, const Status& st);
 
 // Splits "a=1&b=x%20y" into decoded pairs, in order.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
