@@ -1,7 +1,9 @@
-// Dispatch for the `nimbus` CLI: global flags, command lookup, top-level help and version,
-// and the helpers every command shares for turning answers into messages and exit codes.
+// Dispatch for the `nimbus` CLI: global flags, command and subcommand lookup (`nimbus events ls`),
+// top-level help and version, and the helpers every command shares for turning answers into
+// messages and exit codes.
 #include "cli/cli.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -48,6 +50,43 @@ void PrintTopLevelHelp(std::ostream& out) {
          "run `nimbus COMMAND --help` for a command's flags.\n";
 }
 
+// The group a command belongs to: "events" for "events ls", "" for a one-word command.
+std::string GroupOf(const std::string& command_name) {
+  size_t space = command_name.find(' ');
+  return space == std::string::npos ? "" : command_name.substr(0, space);
+}
+
+bool IsGroup(const std::string& word) {
+  for (const auto& c : AllCommands()) {
+    if (GroupOf(c.spec.name) == word) return true;
+  }
+  return false;
+}
+
+// "ls, dlq, replay or purge"
+std::string SubcommandList(const std::string& group) {
+  std::vector<std::string> subs;
+  for (const auto& c : AllCommands()) {
+    if (GroupOf(c.spec.name) == group) subs.push_back(c.spec.name.substr(group.size() + 1));
+  }
+  std::string text;
+  for (size_t i = 0; i < subs.size(); ++i) {
+    text += (i == 0 ? "" : i + 1 == subs.size() ? " or " : ", ") + subs[i];
+  }
+  return text;
+}
+
+// `nimbus events --help`: the group's subcommands with their summaries.
+void PrintGroupHelp(const std::string& group, std::ostream& out) {
+  out << "usage: nimbus " << group << " SUBCOMMAND ARGS... [--endpoint URL] [--token TOKEN] [--json]\n"
+      << "\nsubcommands:\n";
+  for (const auto& c : AllCommands()) {
+    if (GroupOf(c.spec.name) != group) continue;
+    out << "  " << UsageLine(c.spec) << "\n      " << c.spec.summary << "\n";
+  }
+  out << "\nrun `nimbus " << group << " SUBCOMMAND --help` for a subcommand's details.\n";
+}
+
 bool IsGlobalFlagWord(const std::string& word) {
   return word == "--json" || word == "--endpoint" || word.rfind("--endpoint=", 0) == 0 || word == "--token" ||
          word.rfind("--token=", 0) == 0;
@@ -76,6 +115,8 @@ const std::vector<Command>& AllCommands() {
       {kInitSpec, RunInit},   {kDeploySpec, RunDeploy}, {kInvokeSpec, RunInvoke},
       {kLsSpec, RunLs},       {kInfoSpec, RunInfo},     {kLogsSpec, RunLogs},
       {kAliasSpec, RunAlias}, {kRmSpec, RunRm},
+      {kEventsLsSpec, RunEventsLs},         {kEventsDlqSpec, RunEventsDlq},
+      {kEventsReplaySpec, RunEventsReplay}, {kEventsPurgeSpec, RunEventsPurge},
   };
   return kCommands;
 }
@@ -111,6 +152,25 @@ int ReportHttpError(Context& ctx, const HttpResponse& response) {
   if (response.status == 401 && response.Header("WWW-Authenticate").rfind("Bearer", 0) == 0) NoteTokenSent(ctx);
   if (ctx.json && !ec) PrintBody(ctx.out, response.body);
   return ExitCodeForHttpStatus(response.status);
+}
+
+int AdminCall(Context& ctx, const HttpRequest& request, HttpResponse* out) {
+  Result<HttpResponse> response = ctx.AdminClient().Send(request);
+  if (!response.ok()) return ReportTransportError(ctx, response.status());
+  if (response->status < 200 || response->status >= 300) return ReportHttpError(ctx, *response);
+  *out = std::move(*response);
+  return -1;
+}
+
+std::optional<boost::json::object> ParseJsonObject(Context& ctx, const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(body, ec);
+  if (ec || !doc.is_object()) {
+    ctx.err << "error: the daemon's answer is not a JSON object; is --endpoint " << ctx.endpoint.url
+            << " a nimbus daemon?\n";
+    return std::nullopt;
+  }
+  return std::move(doc.as_object());
 }
 
 int ReportLocalError(Context& ctx, const std::string& message) {
@@ -175,12 +235,39 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
       PrintTopLevelHelp(out);
       return kExitOk;
     }
+    // `nimbus help events ls` keeps the subcommand word.
     name = rest[0];
-    rest = {"--help"};
+    rest.erase(rest.begin());
+    if (rest.size() > 1) rest.resize(1);
+    rest.push_back("--help");
   }
   if (name == "version") {
     out << "nimbus " << kVersion << "\n";
     return kExitOk;
+  }
+  if (IsGroup(name)) {
+    // The subcommand is the word right after the group: `nimbus events ls NAME`.
+    const bool wants_help = !rest.empty() && (rest[0] == "--help" || rest[0] == "-h");
+    if (wants_help) {
+      PrintGroupHelp(name, out);
+      return kExitOk;
+    }
+    if (rest.empty() || rest[0].rfind("-", 0) == 0) {
+      err << "error: `nimbus " << name << "` needs a subcommand right after it: " << SubcommandList(name) << "\n";
+      PrintGroupHelp(name, err);
+      return kExitUsage;
+    }
+    std::string sub = rest[0];
+    rest.erase(rest.begin());
+    bool known = false;
+    for (const auto& c : AllCommands()) known = known || c.spec.name == name + " " + sub;
+    if (!known) {
+      err << "error: unknown subcommand '" << sub << "' for `nimbus " << name << "`; use "
+          << SubcommandList(name) << "\n"
+          << "run `nimbus " << name << " --help` for what each does\n";
+      return kExitUsage;
+    }
+    name += " " + sub;
   }
   const Command* command = nullptr;
   for (const auto& c : AllCommands()) {

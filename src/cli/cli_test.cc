@@ -155,7 +155,11 @@ TEST(AdminToken, EveryAdminCommandSendsTheTokenGivenWithTheFlag) {
   ASSERT_EQ(RunCliCaptured({"init", "hello", "--runtime", "python3", "--dir", dir.string()}).code, kExitOk);
   FakeDaemon daemon(
       [](const RecordedRequest& req) {
+        if (req.method == "DELETE" && req.target.find("/events") != std::string::npos) {
+          return JsonAnswer(200, R"({"purged": 0})");
+        }
         if (req.method == "DELETE") return NoContent();
+        if (req.target.find("/events/replay") != std::string::npos) return JsonAnswer(200, R"({"replayed": 1, "missing": []})");
         if (req.target == "/v1/functions") return JsonAnswer(200, R"({"functions": []})");
         if (req.target.find("/logs") != std::string::npos) return JsonAnswer(200, R"({"lines": []})");
         if (req.target.find("/aliases/") != std::string::npos) return JsonAnswer(200, R"({"name": "live", "version": "1"})");
@@ -164,7 +168,8 @@ TEST(AdminToken, EveryAdminCommandSendsTheTokenGivenWithTheFlag) {
       kToken);
   const std::vector<std::vector<std::string>> commands = {
       {"ls"}, {"info", "hello"}, {"logs", "hello"}, {"alias", "hello", "live", "1"}, {"rm", "hello"},
-      {"deploy", dir.string()}};
+      {"deploy", dir.string()}, {"events", "ls", "hello"}, {"events", "dlq", "hello"},
+      {"events", "replay", "hello", "--all"}, {"events", "purge", "hello"}, {"events", "purge", "hello", "--dlq"}};
   for (auto args : commands) {
     args.insert(args.end(), {"--endpoint", daemon.url(), "--token", kToken});
     CliRun r = RunCliCaptured(args);
@@ -420,6 +425,47 @@ TEST(Invoke, AnEventIsQueuedAndReportedWithItsRequestId) {
   EXPECT_EQ(r.out, "queued an event for hello (request id req-1)\n");
 }
 
+HttpResponse Accepted(const std::string& request_id) {
+  HttpResponse r;
+  r.status = 202;
+  r.headers = {{"x-amzn-RequestId", request_id}};
+  return r;
+}
+
+TEST(Invoke, AnEventWithAnIdempotencyKeySendsItInAHeader) {
+  FakeDaemon daemon([](const RecordedRequest&) { return Accepted("req-1"); });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Event", "--idempotency-key", "order-42",
+                             "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  auto req = daemon.requests().at(0);
+  EXPECT_EQ(req.headers["x-amz-invocation-type"], "Event");
+  EXPECT_EQ(req.headers["x-nimbus-idempotency-key"], "order-42");
+  EXPECT_EQ(r.out, "queued an event for hello (request id req-1)\n");
+}
+
+TEST(Invoke, AnEventWithoutAnIdempotencyKeySendsNoKeyHeader) {
+  FakeDaemon daemon([](const RecordedRequest&) { return Accepted("req-2"); });
+  ASSERT_EQ(RunCliCaptured({"invoke", "hello", "--type", "Event", "--endpoint", daemon.url()}).code, kExitOk);
+  EXPECT_EQ(daemon.requests().at(0).headers.count("x-nimbus-idempotency-key"), 0u);
+}
+
+TEST(Invoke, RefusesAnIdempotencyKeyWithoutTypeEventBeforeSendingAnything) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, "{}"); });
+  for (std::vector<std::string> args : {std::vector<std::string>{"invoke", "hello", "--idempotency-key", "k"},
+                                        {"invoke", "hello", "--type", "DryRun", "--idempotency-key", "k"},
+                                        {"invoke", "hello", "--type", "RequestResponse", "--idempotency-key", "k"}}) {
+    args.insert(args.end(), {"--endpoint", daemon.url()});
+    CliRun r = RunCliCaptured(args);
+    EXPECT_EQ(r.code, kExitUsage);
+    EXPECT_TRUE(Contains(r.err, "error: --idempotency-key applies to --type Event\n")) << r.err;
+    EXPECT_TRUE(Contains(r.err, "usage: nimbus invoke NAME")) << r.err;
+  }
+  CliRun empty = RunCliCaptured({"invoke", "hello", "--type", "Event", "--idempotency-key=", "--endpoint", daemon.url()});
+  EXPECT_EQ(empty.code, kExitUsage);
+  EXPECT_TRUE(Contains(empty.err, "--idempotency-key needs a value")) << empty.err;
+  EXPECT_TRUE(daemon.requests().empty());
+}
+
 TEST(Invoke, ATimeoutFlagBoundsTheWaitForTheDaemon) {
   FakeDaemon daemon([](const RecordedRequest&) {
     std::this_thread::sleep_for(std::chrono::milliseconds(800));
@@ -597,6 +643,71 @@ TEST(Info, AnUnknownFunctionExits3) {
   EXPECT_TRUE(Contains(r.err, "does not exist"));
 }
 
+TEST(Ls, AddsANextFiringColumnWhenAFunctionHasASchedule) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    return JsonAnswer(200, R"({"functions": [
+      {"name": "hello", "runtime": "python3", "version": "2", "memory": 128, "timeout": 3,
+       "routes": [], "instances": {"busy": 0, "idle": 0}},
+      {"name": "nightly", "runtime": "nodejs", "version": "1", "memory": 128, "timeout": 60,
+       "routes": [], "instances": {"busy": 0, "idle": 0}, "next_firing": "2026-11-30T02:00:00.000Z"}]})");
+  });
+  CliRun r = RunCliCaptured({"ls", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "NAME      RUNTIME   VERSION   MEMORY   TIMEOUT   ROUTES   INSTANCES   NEXT FIRING\n"
+            "hello     python3   2         128 MB   3 s       -        0/0         -\n"
+            "nightly   nodejs    1         128 MB   60 s      -        0/0         2026-11-30T02:00:00.000Z\n");
+}
+
+std::string WithFields(std::string doc, const std::string& fields) {
+  doc.insert(doc.rfind('}'), "," + fields);
+  return doc;
+}
+
+TEST(Info, ShowsAsyncSettingsScheduleWithNextFiringAndEventCounts) {
+  const std::string doc = WithFields(kFunctionDoc, R"json(
+    "async": {"retries": 2, "max_event_age": 21600, "on_success": "", "on_failure": "failures"},
+    "schedule": {"expression": "rate(5 minutes)", "timezone": "UTC", "missed": "once",
+                 "next_firing": "2026-11-29T12:05:00.000Z"},
+    "events": {"queued": 3, "retrying": 1, "in_flight": 2, "dead_letters": 4})json");
+  FakeDaemon daemon([&](const RecordedRequest&) { return JsonAnswer(200, doc); });
+  CliRun r = RunCliCaptured({"info", "hello", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const std::string expected =
+      "instances:     0 busy, 1 idle\n"
+      "async:         retries 2, max event age 21600 s\n"
+      "on_failure:    failures\n"
+      "schedule:      rate(5 minutes), timezone UTC, missed firings: once\n"
+      "               next firing 2026-11-29T12:05:00.000Z\n"
+      "events:        queued 3, retrying 1, in flight 2, dead letters 4 (`nimbus events dlq hello`)\n"
+      "code:          1.2 KB, sha256 ab12cd34ef567890\n";
+  EXPECT_TRUE(Contains(r.out, expected)) << r.out;
+  EXPECT_FALSE(Contains(r.out, "on_success:")) << r.out;
+}
+
+TEST(Info, SaysWhenAScheduleHasNoNextFiringAndLeavesOutWhatTheDocumentLacks) {
+  const std::string doc = WithFields(kFunctionDoc, R"json(
+    "schedule": {"expression": "cron(0 12 1 1 ? 2020)", "timezone": "Europe/Paris", "missed": "skip",
+                 "next_firing": null},
+    "events": {"queued": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0})json");
+  FakeDaemon daemon([&](const RecordedRequest&) { return JsonAnswer(200, doc); });
+  CliRun r = RunCliCaptured({"info", "hello", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(Contains(r.out,
+                       "schedule:      cron(0 12 1 1 ? 2020), timezone Europe/Paris, missed firings: skip\n"
+                       "               no next firing: the expression names no future time\n"
+                       "events:        queued 0, retrying 0, in flight 0, dead letters 0\n"))
+      << r.out;
+  EXPECT_FALSE(Contains(r.out, "async:")) << r.out;
+
+  FakeDaemon plain([](const RecordedRequest&) { return JsonAnswer(200, kFunctionDoc); });
+  CliRun p = RunCliCaptured({"info", "hello", "--endpoint", plain.url()});
+  ASSERT_EQ(p.code, kExitOk) << p.err;
+  for (const char* label : {"async:", "schedule:", "next firing", "events:"}) {
+    EXPECT_FALSE(Contains(p.out, label)) << label << " in:\n" << p.out;
+  }
+}
+
 TEST(Rm, DeletesTheFunction) {
   FakeDaemon daemon([](const RecordedRequest&) {
     HttpResponse r;
@@ -695,6 +806,276 @@ TEST(Logs, FollowStopsWithExit3WhenTheFunctionIsDeleted) {
   CliRun r = RunCliCaptured({"logs", "hello", "--follow", "--endpoint", daemon.url()}, env);
   EXPECT_EQ(r.code, kExitNotFound);
   EXPECT_EQ(r.out, "1970-01-01T00:00:00.001Z a one\n");
+}
+
+// --- events ---------------------------------------------------------------------------------
+
+const char* kEventsDoc = R"({"function": "hello", "queued": 1, "retrying": 1, "in_flight": 0, "dead_letters": 0,
+  "events": [
+    {"id": 12, "request_id": "r-12", "state": "retrying", "attempts": 1,
+     "enqueued": "2026-11-29T12:00:00.123Z", "next_attempt": "2026-11-29T12:01:00.000Z",
+     "last_error": "Sandbox.Timedout: Task timed out after 3.00 seconds", "source": "invoke"},
+    {"id": 13, "request_id": "r-13", "state": "queued", "attempts": 0,
+     "enqueued": "2026-11-29T12:00:01.000Z", "source": "schedule"}]})";
+
+const char* kDeadLettersDoc = R"({"function": "hello", "total": 2, "dead_letters": [
+    {"id": 7, "request_id": "r-7", "condition": "RetriesExhausted", "attempts": 3,
+     "enqueued": "2026-11-29T11:00:00.000Z", "dead_at": "2026-11-29T11:03:00.000Z", "error": "Unhandled: boom",
+     "payload": "{\"order\": 1}", "record": {"version": "1.0"}},
+    {"id": 9, "request_id": "r-9", "condition": "EventAgeExceeded", "attempts": 0,
+     "enqueued": "2026-11-29T05:00:00.000Z", "dead_at": "2026-11-29T11:00:00.000Z",
+     "payload": "{}", "record": {"version": "1.0"}}]})";
+
+TEST(Events, LsPrintsTheCountsThenOneRowPerEvent) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, kEventsDoc); }, kToken);
+  CliRun r = RunCliCaptured({"events", "ls", "hello", "--limit", "5", "--endpoint", daemon.url(), "--token", kToken});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto req = daemon.requests().at(0);
+  EXPECT_EQ(req.method, "GET");
+  EXPECT_EQ(req.target, "/v1/functions/hello/events?limit=5");
+  EXPECT_EQ(r.out,
+            "queued 1, retrying 1, in flight 0, dead letters 0\n"
+            "ID   REQUEST ID   STATE      ATTEMPTS   ENQUEUED                   NEXT ATTEMPT               LAST ERROR\n"
+            "12   r-12         retrying   1          2026-11-29T12:00:00.123Z   2026-11-29T12:01:00.000Z   "
+            "Sandbox.Timedout: Task timed out after 3.00 seconds\n"
+            "13   r-13         queued     0          2026-11-29T12:00:01.000Z   -                          -\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Events, LsShortensLongErrorsToOneLineAndSaysWhatTheLimitLeftOut) {
+  const std::string long_error = "Unhandled: Traceback (most recent call last):\n  File \"app.py\", line 3, in handler\n"
+                                 "    raise ValueError('the order is not there')";
+  boost::json::object doc = {{"function", "hello"}, {"queued", 5}, {"retrying", 0}, {"in_flight", 0},
+                             {"dead_letters", 2}};
+  doc["events"] = boost::json::array{{{"id", 1}, {"request_id", "r-1"}, {"state", "queued"}, {"attempts", 2},
+                                      {"enqueued", "2026-11-29T12:00:00.000Z"}, {"last_error", long_error}}};
+  FakeDaemon daemon([&](const RecordedRequest&) { return JsonAnswer(200, boost::json::serialize(doc)); });
+  CliRun r = RunCliCaptured({"events", "ls", "hello", "--limit", "1", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(Contains(r.out, "   Unhandled: Traceback (most recent call last):   File \"app...\n")) << r.out;
+  EXPECT_EQ(r.err,
+            "showing 1 of 5 events; --limit N shows more (up to 10000)\n"
+            "`nimbus events dlq hello` lists the dead letters\n");
+}
+
+TEST(Events, LsWithNothingWaitingPrintsOnlyTheCounts) {
+  FakeDaemon daemon([](const RecordedRequest& req) {
+    EXPECT_EQ(req.target, "/v1/functions/hello/events");
+    return JsonAnswer(200, R"({"function": "hello", "queued": 0, "retrying": 0, "in_flight": 0,
+                               "dead_letters": 0, "events": []})");
+  });
+  CliRun r = RunCliCaptured({"events", "ls", "hello", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "queued 0, retrying 0, in flight 0, dead letters 0\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Events, LsWithJsonPrintsTheDaemonsDocumentAsIs) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, kEventsDoc); });
+  CliRun r = RunCliCaptured({"--json", "events", "ls", "hello", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, std::string(kEventsDoc) + "\n");
+}
+
+TEST(Events, LsOfAnUnknownFunctionExits3WithTheDaemonsMessage) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    auto r = JsonAnswer(404, kNotFound);
+    r.headers.emplace_back("x-amzn-ErrorType", "ResourceNotFoundException");
+    return r;
+  });
+  CliRun r = RunCliCaptured({"events", "ls", "helo", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_EQ(r.err,
+            "error: function 'helo' does not exist; `nimbus ls` lists deployed functions "
+            "(ResourceNotFoundException)\n");
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(Events, LsAndDlqRefuseALimitOutsideOneTo10000BeforeSendingAnything) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, kEventsDoc); });
+  for (const char* sub : {"ls", "dlq"}) {
+    for (const char* limit : {"0", "10001", "ten", "-1", ""}) {
+      CliRun r = RunCliCaptured({"events", sub, "hello", std::string("--limit=") + limit, "--endpoint", daemon.url()});
+      EXPECT_EQ(r.code, kExitUsage) << sub << " " << limit;
+      EXPECT_TRUE(Contains(r.err, "give a number from 1 to 10000")) << r.err;
+      EXPECT_TRUE(Contains(r.err, std::string("usage: nimbus events ") + sub + " NAME [--limit N]")) << r.err;
+    }
+  }
+  EXPECT_TRUE(daemon.requests().empty());
+  FakeDaemon ok([](const RecordedRequest&) { return JsonAnswer(200, kEventsDoc); });
+  EXPECT_EQ(RunCliCaptured({"events", "ls", "hello", "--limit", "10000", "--endpoint", ok.url()}).code, kExitOk);
+  EXPECT_EQ(ok.requests().at(0).target, "/v1/functions/hello/events?limit=10000");
+}
+
+TEST(Events, DlqPrintsTheDeadLettersAndHowToReplayThem) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, kDeadLettersDoc); });
+  CliRun r = RunCliCaptured({"events", "dlq", "hello", "--limit", "2", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto req = daemon.requests().at(0);
+  EXPECT_EQ(req.method, "GET");
+  EXPECT_EQ(req.target, "/v1/functions/hello/events/dlq?limit=2");
+  EXPECT_EQ(r.out,
+            "ID   REQUEST ID   CONDITION          ATTEMPTS   DEAD AT                    ERROR\n"
+            "7    r-7          RetriesExhausted   3          2026-11-29T11:03:00.000Z   Unhandled: boom\n"
+            "9    r-9          EventAgeExceeded   0          2026-11-29T11:00:00.000Z   -\n");
+  EXPECT_EQ(r.err,
+            "replay with `nimbus events replay hello --id 7` (several: --id 7,9) or `--all`; "
+            "`nimbus events purge hello --dlq` deletes them\n");
+}
+
+TEST(Events, DlqSaysWhenThereAreNoneAndWhenTheLimitLeftSomeOut) {
+  FakeDaemon empty([](const RecordedRequest&) {
+    return JsonAnswer(200, R"({"function": "hello", "total": 0, "dead_letters": []})");
+  });
+  CliRun r = RunCliCaptured({"events", "dlq", "hello", "--endpoint", empty.url()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "no dead letters for hello\n");
+
+  std::string doc = kDeadLettersDoc;
+  doc.replace(doc.find("\"total\": 2"), 10, "\"total\": 40");
+  FakeDaemon more([&](const RecordedRequest&) { return JsonAnswer(200, doc); });
+  CliRun m = RunCliCaptured({"events", "dlq", "hello", "--endpoint", more.url()});
+  EXPECT_EQ(m.code, kExitOk) << m.err;
+  EXPECT_TRUE(Contains(m.err, "showing 2 of 40 dead letters; --limit N shows more (up to 10000)\n")) << m.err;
+}
+
+TEST(Events, DlqWithJsonPrintsPayloadsAndRecordsAsTheDaemonSentThem) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, kDeadLettersDoc); });
+  CliRun r = RunCliCaptured({"events", "dlq", "hello", "--json", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, std::string(kDeadLettersDoc) + "\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Events, ReplayPostsTheCommaSeparatedIds) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"replayed": 2, "missing": []})"); });
+  CliRun r = RunCliCaptured({"events", "replay", "hello", "--id", "7,9", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto req = daemon.requests().at(0);
+  EXPECT_EQ(req.method, "POST");
+  EXPECT_EQ(req.target, "/v1/functions/hello/events/replay");
+  EXPECT_EQ(req.headers["content-type"], "application/json");
+  EXPECT_EQ(boost::json::parse(req.body), boost::json::parse(R"({"ids": [7, 9]})"));
+  EXPECT_EQ(r.out, "replayed 2\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Events, ReplayAllPostsAllTrue) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"replayed": 5, "missing": []})"); });
+  CliRun r = RunCliCaptured({"events", "replay", "hello", "--all", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(boost::json::parse(daemon.requests().at(0).body), boost::json::parse(R"({"all": true})"));
+  EXPECT_EQ(r.out, "replayed 5\n");
+}
+
+TEST(Events, ReplayNamesTheIdsThatWereNotDeadLettersAndExits1) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"replayed": 1, "missing": [9, 11]})"); });
+  CliRun r = RunCliCaptured({"events", "replay", "hello", "--id", "7,9,11", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_EQ(r.out, "replayed 1\n");
+  EXPECT_EQ(r.err,
+            "error: hello has no dead letter with ids 9, 11 (already replayed or purged?); "
+            "`nimbus events dlq hello` lists the ones there are\n");
+
+  FakeDaemon one([](const RecordedRequest&) { return JsonAnswer(200, R"({"replayed": 0, "missing": [9]})"); });
+  CliRun j = RunCliCaptured({"events", "replay", "hello", "--id", "9", "--json", "--endpoint", one.url()});
+  EXPECT_EQ(j.code, kExitFailed);
+  EXPECT_EQ(j.out, "{\"replayed\": 0, \"missing\": [9]}\n");
+  EXPECT_TRUE(Contains(j.err, "error: hello has no dead letter with id 9 (")) << j.err;
+}
+
+TEST(Events, ReplayNeedsExactlyOneOfIdAndAllAndWellFormedIds) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"replayed": 0, "missing": []})"); });
+  struct Case {
+    std::vector<std::string> flags;
+    std::string message;
+  };
+  for (const Case& c : {Case{{}, "error: say which dead letters: --id ID[,ID...] or --all\n"},
+                        Case{{"--id", "7", "--all"}, "error: give either --id or --all, not both\n"},
+                        Case{{"--id", "7,x"}, "error: bad --id '7,x'; give dead-letter ids from"},
+                        Case{{"--id", "7,"}, "error: bad --id '7,'"},
+                        Case{{"--id", "-3"}, "error: bad --id '-3'"},
+                        Case{{"--id", "7", "--id", "9"}, "error: flag '--id' given twice"}}) {
+    std::vector<std::string> args = {"events", "replay", "hello", "--endpoint", daemon.url()};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    CliRun r = RunCliCaptured(args);
+    EXPECT_EQ(r.code, kExitUsage) << c.message;
+    EXPECT_TRUE(Contains(r.err, c.message)) << r.err;
+    EXPECT_TRUE(Contains(r.err, "usage: nimbus events replay NAME [--id ID[,ID...]] [--all]")) << r.err;
+  }
+  EXPECT_TRUE(daemon.requests().empty());
+}
+
+TEST(Events, PurgeDeletesTheQueuedEventsOrWithDlqTheDeadLetters) {
+  FakeDaemon daemon([](const RecordedRequest& req) {
+    return JsonAnswer(200, req.target.ends_with("/dlq") ? R"({"purged": 4})" : R"({"purged": 6})");
+  });
+  CliRun q = RunCliCaptured({"events", "purge", "hello", "--endpoint", daemon.url()});
+  ASSERT_EQ(q.code, kExitOk) << q.err;
+  EXPECT_EQ(q.out, "purged 6 queued events\n");
+  CliRun d = RunCliCaptured({"events", "purge", "hello", "--dlq", "--endpoint", daemon.url()});
+  ASSERT_EQ(d.code, kExitOk) << d.err;
+  EXPECT_EQ(d.out, "purged 4 dead letters\n");
+  auto reqs = daemon.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].method, "DELETE");
+  EXPECT_EQ(reqs[0].target, "/v1/functions/hello/events");
+  EXPECT_EQ(reqs[1].method, "DELETE");
+  EXPECT_EQ(reqs[1].target, "/v1/functions/hello/events/dlq");
+}
+
+TEST(Events, PurgeOfAnUnknownFunctionExits3) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(404, kNotFound); });
+  CliRun r = RunCliCaptured({"events", "purge", "helo", "--dlq", "--endpoint", daemon.url()});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_TRUE(Contains(r.err, "does not exist")) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(Events, EscapesTheFunctionName) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(404, kNotFound); });
+  RunCliCaptured({"events", "ls", "../x", "--endpoint", daemon.url()});
+  EXPECT_EQ(daemon.requests().at(0).target, "/v1/functions/..%2Fx/events");
+}
+
+TEST(Events, WithoutASubcommandIsAUsageErrorListingThem) {
+  CliRun r = RunCliCaptured({"events"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "error: `nimbus events` needs a subcommand right after it: ls, dlq, replay or purge\n")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "  nimbus events purge NAME [--dlq]\n")) << r.err;
+  CliRun flag_first = RunCliCaptured({"events", "--json", "ls", "hello"});
+  EXPECT_EQ(flag_first.code, kExitUsage);
+  EXPECT_TRUE(Contains(flag_first.err, "needs a subcommand")) << flag_first.err;
+}
+
+TEST(Events, AnUnknownSubcommandIsAUsageError) {
+  CliRun r = RunCliCaptured({"events", "list", "hello"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "error: unknown subcommand 'list' for `nimbus events`; use ls, dlq, replay or purge\n"))
+      << r.err;
+}
+
+TEST(Events, HelpListsTheSubcommandsAndEachHasItsOwn) {
+  CliRun group = RunCliCaptured({"events", "--help"});
+  EXPECT_EQ(group.code, kExitOk);
+  for (const char* line : {"  nimbus events ls NAME [--limit N]\n", "  nimbus events dlq NAME [--limit N]\n",
+                           "  nimbus events replay NAME [--id ID[,ID...]] [--all]\n",
+                           "  nimbus events purge NAME [--dlq]\n"}) {
+    EXPECT_TRUE(Contains(group.out, line)) << line << "in:\n" << group.out;
+  }
+  EXPECT_EQ(RunCliCaptured({"help", "events"}).out, group.out);
+
+  CliRun sub = RunCliCaptured({"events", "replay", "--help"});
+  EXPECT_EQ(sub.code, kExitOk);
+  EXPECT_TRUE(Contains(sub.out, "usage: nimbus events replay NAME [--id ID[,ID...]] [--all]")) << sub.out;
+  EXPECT_TRUE(Contains(sub.out, "Give exactly one of --id and --all.")) << sub.out;
+  EXPECT_EQ(RunCliCaptured({"help", "events", "replay"}).out, sub.out);
+
+  CliRun top = RunCliCaptured({"--help"});
+  for (const char* word : {"events ls", "events dlq", "events replay", "events purge"}) {
+    EXPECT_TRUE(Contains(top.out, std::string("  ") + word + " ")) << word;
+  }
 }
 
 // --- init -----------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ struct Command {
   int (*run)(Context& ctx, const ParsedArgs& args);
 };
 
-// The commands in the order `nimbus --help` lists them.
+// The commands in the order `nimbus --help` lists them. A name of two words ("events ls")
+// is a subcommand: the first word names the group, typed as `nimbus events ls NAME`.
 const std::vector<Command>& AllCommands();
 
 // Prints "error: MESSAGE", the usage line and a pointer to --help; returns kExitUsage.
@@ -66,6 +67,13 @@ int ReportTransportError(Context& ctx, const Status& status);
 // a bearer token (the admin API's) adds a note on which token was sent, or that none was.
 int ReportHttpError(Context& ctx, const HttpResponse& response);
 
+// Sends an admin API request (with the token) and handles failure the shared way: on a 2xx
+// answer stores it in *out and returns -1; else prints the error and returns the exit code.
+int AdminCall(Context& ctx, const HttpRequest& request, HttpResponse* out);
+
+// Parses an answer that must be a JSON object; prints an error and returns nullopt otherwise.
+std::optional<boost::json::object> ParseJsonObject(Context& ctx, const std::string& body);
+
 // Prints a local failure ("error: ...") and returns kExitFailed.
 int ReportLocalError(Context& ctx, const std::string& message);
 
@@ -76,6 +84,10 @@ void PrintBody(std::ostream& out, const std::string& body);
 // the CLI shows what it understands). JsonText renders strings and integers as text.
 std::string JsonText(const boost::json::object& obj, std::string_view key);
 int64_t JsonInt(const boost::json::object& obj, std::string_view key, int64_t fallback = 0);
+
+// "queued Q, retrying R, in flight F, dead letters D" from an object with those counts (the
+// events answer, or the function document's "events").
+std::string EventCounts(const boost::json::object& counts);
 
 // The URL path of a function in the admin API: "/v1/functions/NAME".
 std::string FunctionPath(const std::string& name);
@@ -101,5 +113,14 @@ extern const CommandSpec kAliasSpec;
 int RunAlias(Context& ctx, const ParsedArgs& args);
 extern const CommandSpec kLogsSpec;
 int RunLogs(Context& ctx, const ParsedArgs& args);
+// The `events` group (commands_events.cc): its commands are named with two words.
+extern const CommandSpec kEventsLsSpec;
+int RunEventsLs(Context& ctx, const ParsedArgs& args);
+extern const CommandSpec kEventsDlqSpec;
+int RunEventsDlq(Context& ctx, const ParsedArgs& args);
+extern const CommandSpec kEventsReplaySpec;
+int RunEventsReplay(Context& ctx, const ParsedArgs& args);
+extern const CommandSpec kEventsPurgeSpec;
+int RunEventsPurge(Context& ctx, const ParsedArgs& args);
 
 }  // namespace nimbus::cli

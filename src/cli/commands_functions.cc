@@ -11,28 +11,6 @@
 namespace nimbus::cli {
 namespace {
 
-// GET/PUT/DELETE on the admin API with the shared error handling: on a 2xx answer stores it in
-// *out and returns -1, else returns the exit code after printing the error.
-int Call(Context& ctx, HttpRequest request, HttpResponse* out) {
-  Result<HttpResponse> response = ctx.AdminClient().Send(request);
-  if (!response.ok()) return ReportTransportError(ctx, response.status());
-  if (response->status < 200 || response->status >= 300) return ReportHttpError(ctx, *response);
-  *out = std::move(*response);
-  return -1;
-}
-
-// Parses a JSON object answer; prints an error and returns nullopt for anything else.
-std::optional<boost::json::object> ParseObject(Context& ctx, const std::string& body) {
-  boost::system::error_code ec;
-  boost::json::value doc = boost::json::parse(body, ec);
-  if (ec || !doc.is_object()) {
-    ctx.err << "error: the daemon's answer is not a JSON object; is --endpoint " << ctx.endpoint.url
-            << " a nimbus daemon?\n";
-    return std::nullopt;
-  }
-  return std::move(doc.as_object());
-}
-
 std::vector<std::pair<std::string, std::string>> Routes(const boost::json::object& fn) {
   std::vector<std::pair<std::string, std::string>> out;
   if (auto* routes = fn.if_contains("routes"); routes && routes->is_array()) {
@@ -57,17 +35,18 @@ const CommandSpec kLsSpec = {
     "list deployed functions",
     {},
     {},
-    "Columns: NAME RUNTIME VERSION ($LATEST) MEMORY TIMEOUT ROUTES INSTANCES (busy/idle).",
+    "Columns: NAME RUNTIME VERSION ($LATEST) MEMORY TIMEOUT ROUTES INSTANCES (busy/idle), and\n"
+    "NEXT FIRING (UTC) when a function has a schedule.",
 };
 
 int RunLs(Context& ctx, const ParsedArgs& args) {
   HttpResponse res;
-  if (int code = Call(ctx, {"GET", "/v1/functions", {}, ""}, &res); code >= 0) return code;
+  if (int code = AdminCall(ctx, {"GET", "/v1/functions", {}, ""}, &res); code >= 0) return code;
   if (ctx.json) {
     PrintBody(ctx.out, res.body);
     return kExitOk;
   }
-  std::optional<boost::json::object> doc = ParseObject(ctx, res.body);
+  std::optional<boost::json::object> doc = ParseJsonObject(ctx, res.body);
   if (!doc) return kExitFailed;
   const boost::json::array* functions = nullptr;
   if (auto* v = doc->if_contains("functions"); v && v->is_array()) functions = &v->as_array();
@@ -76,7 +55,14 @@ int RunLs(Context& ctx, const ParsedArgs& args) {
                "and deploy it with `nimbus deploy hello`\n";
     return kExitOk;
   }
-  Table table({"NAME", "RUNTIME", "VERSION", "MEMORY", "TIMEOUT", "ROUTES", "INSTANCES"});
+  // The NEXT FIRING column only appears when some function has a schedule.
+  bool any_schedule = false;
+  for (const auto& v : *functions) {
+    if (v.is_object() && !JsonText(v.as_object(), "next_firing").empty()) any_schedule = true;
+  }
+  std::vector<std::string> header = {"NAME", "RUNTIME", "VERSION", "MEMORY", "TIMEOUT", "ROUTES", "INSTANCES"};
+  if (any_schedule) header.push_back("NEXT FIRING");
+  Table table(header);
   for (const auto& v : *functions) {
     if (!v.is_object()) continue;
     const auto& fn = v.as_object();
@@ -84,9 +70,14 @@ int RunLs(Context& ctx, const ParsedArgs& args) {
     for (const auto& [method, path] : Routes(fn)) {
       routes += (routes.empty() ? "" : ",") + method + " " + path;
     }
-    table.AddRow({JsonText(fn, "name"), JsonText(fn, "runtime"), JsonText(fn, "version"),
-                  JsonText(fn, "memory") + " MB", JsonText(fn, "timeout") + " s",
-                  routes.empty() ? "-" : routes, Instances(fn)});
+    std::vector<std::string> row = {JsonText(fn, "name"), JsonText(fn, "runtime"), JsonText(fn, "version"),
+                                    JsonText(fn, "memory") + " MB", JsonText(fn, "timeout") + " s",
+                                    routes.empty() ? "-" : routes, Instances(fn)};
+    if (any_schedule) {
+      const std::string next = JsonText(fn, "next_firing");
+      row.push_back(next.empty() ? "-" : next);
+    }
+    table.AddRow(std::move(row));
   }
   table.Render(ctx.out);
   return kExitOk;
@@ -94,7 +85,7 @@ int RunLs(Context& ctx, const ParsedArgs& args) {
 
 const CommandSpec kInfoSpec = {
     "info",
-    "show one function: versions, aliases, routes, URLs",
+    "show one function: versions, aliases, routes, URLs, async settings, schedule",
     {{"NAME", "the function"}},
     {},
     "",
@@ -103,12 +94,12 @@ const CommandSpec kInfoSpec = {
 int RunInfo(Context& ctx, const ParsedArgs& args) {
   const std::string& name = args.positionals[0];
   HttpResponse res;
-  if (int code = Call(ctx, {"GET", FunctionPath(name), {}, ""}, &res); code >= 0) return code;
+  if (int code = AdminCall(ctx, {"GET", FunctionPath(name), {}, ""}, &res); code >= 0) return code;
   if (ctx.json) {
     PrintBody(ctx.out, res.body);
     return kExitOk;
   }
-  std::optional<boost::json::object> doc = ParseObject(ctx, res.body);
+  std::optional<boost::json::object> doc = ParseJsonObject(ctx, res.body);
   if (!doc) return kExitFailed;
   const auto& fn = *doc;
 
@@ -149,6 +140,27 @@ int RunInfo(Context& ctx, const ParsedArgs& args) {
     row("instances:", JsonText(v->as_object(), "busy") + " busy, " +
                           JsonText(v->as_object(), "idle") + " idle");
   }
+  if (auto* v = fn.if_contains("async"); v && v->is_object()) {
+    const auto& async = v->as_object();
+    row("async:", "retries " + JsonText(async, "retries") + ", max event age " +
+                      JsonText(async, "max_event_age") + " s");
+    if (std::string dest = JsonText(async, "on_success"); !dest.empty()) row("on_success:", dest);
+    if (std::string dest = JsonText(async, "on_failure"); !dest.empty()) row("on_failure:", dest);
+  }
+  if (auto* v = fn.if_contains("schedule"); v && v->is_object()) {
+    const auto& schedule = v->as_object();
+    std::string text = JsonText(schedule, "expression");
+    if (std::string tz = JsonText(schedule, "timezone"); !tz.empty()) text += ", timezone " + tz;
+    if (std::string missed = JsonText(schedule, "missed"); !missed.empty()) text += ", missed firings: " + missed;
+    row("schedule:", text);
+    const std::string next = JsonText(schedule, "next_firing");
+    row("", next.empty() ? "no next firing: the expression names no future time" : "next firing " + next);
+  }
+  if (auto* v = fn.if_contains("events"); v && v->is_object()) {
+    std::string text = EventCounts(v->as_object());
+    if (JsonInt(v->as_object(), "dead_letters") > 0) text += " (`nimbus events dlq " + name + "`)";
+    row("events:", text);
+  }
   row("code:", FormatSize(static_cast<uint64_t>(std::max<int64_t>(0, JsonInt(fn, "code_size")))) +
                    ", sha256 " + JsonText(fn, "code_sha256"));
   if (int64_t ms = JsonInt(fn, "last_modified_ms", -1); ms >= 0) row("modified:", FormatTimeMs(ms));
@@ -178,7 +190,7 @@ const CommandSpec kRmSpec = {
 int RunRm(Context& ctx, const ParsedArgs& args) {
   const std::string& name = args.positionals[0];
   HttpResponse res;
-  if (int code = Call(ctx, {"DELETE", FunctionPath(name), {}, ""}, &res); code >= 0) return code;
+  if (int code = AdminCall(ctx, {"DELETE", FunctionPath(name), {}, ""}, &res); code >= 0) return code;
   if (ctx.json) {
     if (!res.body.empty()) PrintBody(ctx.out, res.body);
     return kExitOk;
@@ -204,7 +216,7 @@ int RunAlias(Context& ctx, const ParsedArgs& args) {
   HttpRequest request{"PUT", FunctionPath(name) + "/aliases/" + UrlEncode(alias),
                       {{"Content-Type", "application/json"}}, boost::json::serialize(body)};
   HttpResponse res;
-  if (int code = Call(ctx, request, &res); code >= 0) return code;
+  if (int code = AdminCall(ctx, request, &res); code >= 0) return code;
   if (ctx.json) {
     PrintBody(ctx.out, res.body);
     return kExitOk;

@@ -61,6 +61,8 @@ const CommandSpec kInvokeSpec = {
      {"qualifier", "Q", "a version or alias to call instead of $LATEST"},
      {"type", "RequestResponse|Event|DryRun",
       "wait for the answer (default), queue an event (202), or only check the function exists"},
+     {"idempotency-key", "KEY",
+      "with --type Event: a repeat with the same KEY (within the daemon's window) is queued once"},
      {"log", "", "print the end of the invocation's log to stderr"},
      {"timeout", "SECONDS", "give up waiting for the daemon after this long (default: 910)"}},
     "Prints the function's answer on stdout. If the function failed (an exception, a timeout,\n"
@@ -73,6 +75,12 @@ int RunInvoke(Context& ctx, const ParsedArgs& args) {
   if (type != "RequestResponse" && type != "Event" && type != "DryRun") {
     return UsageError(ctx, kInvokeSpec,
                       "bad --type '" + type + "'; use RequestResponse, Event or DryRun");
+  }
+  if (args.Has("idempotency-key") && type != "Event") {
+    return UsageError(ctx, kInvokeSpec, "--idempotency-key applies to --type Event");
+  }
+  if (args.Has("idempotency-key") && args.Get("idempotency-key").empty()) {
+    return UsageError(ctx, kInvokeSpec, "--idempotency-key needs a value, e.g. the order id the event is about");
   }
   double timeout_s = kDefaultInvokeTimeoutSeconds;
   if (args.Has("timeout")) {
@@ -97,6 +105,9 @@ int RunInvoke(Context& ctx, const ParsedArgs& args) {
   if (args.Has("qualifier")) request.target += "?Qualifier=" + UrlEncode(args.Get("qualifier"));
   request.headers = {{"Content-Type", "application/json"}, {"X-Amz-Invocation-Type", type}};
   if (args.Has("log")) request.headers.emplace_back("X-Amz-Log-Type", "Tail");
+  if (args.Has("idempotency-key")) {
+    request.headers.emplace_back("X-Nimbus-Idempotency-Key", args.Get("idempotency-key"));
+  }
   request.body = std::move(payload);
 
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(timeout_s * 1000)));
