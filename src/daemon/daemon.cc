@@ -259,7 +259,7 @@ int Serve(const ServeOptions& opt) {
   gateway::FrontDoor front(
       catalog, scheduler, delivery,
       [&admin](const http::ConnectionPtr& c, http::Request&& r) { admin.Handle(c, std::move(r)); },
-      [&] { return observability::RenderMetrics(*catalog.Get(), scheduler); });
+      [&] { return observability::RenderMetrics(*catalog.Get(), scheduler, &delivery); });
   // Deploys carry packages up to 50 MB; larger bodies get 413 from the connection itself.
   http::Listener listener(
       [&front](const http::ConnectionPtr& c, http::Request&& r) { front.Handle(c, std::move(r)); },

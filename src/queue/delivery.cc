@@ -210,7 +210,9 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
       std::lock_guard<std::mutex> lock(mu_);
       reserved_events_--;
       pending_bytes_ -= std::min(pending_bytes_, bytes);
+      if (st.ok() && op.duplicate) stats_.duplicates++;
       if (st.ok() && !op.duplicate) {
+        stats_.accepted++;
         a.id = op.event.id;
         a.request_id = op.event.request_id;
         AddReadyLocked(std::move(op.event));
@@ -253,6 +255,11 @@ std::map<std::string, FunctionCounts> Delivery::AllCounts() const {
     out[fn] = {static_cast<int64_t>(fs.ready.size()), fs.retrying, fs.in_flight, fs.dead};
   }
   return out;
+}
+
+DeliveryStats Delivery::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
 }
 
 std::vector<EventView> Delivery::List(const std::string& function, size_t limit) const {
@@ -476,6 +483,7 @@ void Delivery::OnResult(int64_t id, const catalog::ConfigPtr& cfg, InvokeResult&
     return;
   }
   if (r.outcome == Outcome::kSuccess) {
+    stats_.succeeded++;
     std::optional<Event> next;
     const std::string& to = cfg->manifest.async.on_success;
     if (!to.empty()) {
@@ -493,6 +501,7 @@ void Delivery::OnResult(int64_t id, const catalog::ConfigPtr& cfg, InvokeResult&
     CompleteLocked(id, std::move(next));
     return;
   }
+  stats_.failed++;
   p.event.attempts++;
   p.event.last_error = ErrorText(r);
   const manifest::AsyncConfig& async = cfg->manifest.async;
@@ -589,6 +598,7 @@ void Delivery::DeadLetterLocked(Pending& p, const std::string& condition, std::s
   op->dead_letter.condition = condition;
   op->dead_letter.record = std::move(record);
   fns_[p.event.function].dead++;
+  stats_.dead_lettered++;
   std::fprintf(stderr, "nimbus: event %s of '%s' dead-lettered (%s after %d attempts: %s)\n",
                p.event.request_id.c_str(), p.event.function.c_str(), condition.c_str(), p.event.attempts,
                p.event.last_error.c_str());

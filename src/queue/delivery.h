@@ -92,6 +92,15 @@ struct EventView {
   enum class State { kQueued, kRetrying, kInFlight } state = State::kQueued;
 };
 
+// Totals since the daemon started (for /metrics).
+struct DeliveryStats {
+  uint64_t accepted = 0;       // events made durable (duplicates not counted)
+  uint64_t duplicates = 0;     // repeats collapsed by an idempotency key
+  uint64_t succeeded = 0;      // runs that returned
+  uint64_t failed = 0;         // runs that failed (each attempt)
+  uint64_t dead_lettered = 0;  // events moved to the dead-letter store
+};
+
 struct ReplayResult {
   int64_t replayed = 0;
   std::vector<int64_t> missing;
@@ -124,6 +133,7 @@ class Delivery {
 
   FunctionCounts Counts(const std::string& function) const;
   std::map<std::string, FunctionCounts> AllCounts() const;
+  DeliveryStats stats() const;
   // Pending events of `function` in id order (in flight, retrying and queued), at most `limit`.
   std::vector<EventView> List(const std::string& function, size_t limit) const;
   // Dead letters (all when `ids` is empty) back into the queue, attempts reset.
@@ -189,6 +199,7 @@ class Delivery {
   bool dirty_ = false;                             // guarded by mu_; something to look at
   bool stopping_ = false;                          // guarded by mu_
   int64_t next_key_expiry_ms_ = 0;                 // guarded by mu_
+  DeliveryStats stats_;                            // guarded by mu_
   std::thread thread_;
 };
 

@@ -173,6 +173,8 @@ TEST_F(DeliveryTest, RunsAcceptedEventsWithTheirRequestIdAndForgetsThemOnSuccess
   Finish(0, Outcome::kSuccess);
   EXPECT_TRUE(Pending().empty());
   EXPECT_EQ(delivery_->Counts("work").in_flight, 0);
+  EXPECT_EQ(delivery_->stats().accepted, 1u);
+  EXPECT_EQ(delivery_->stats().succeeded, 1u);
 }
 
 TEST_F(DeliveryTest, AsyncWorkLeavesAFifthOfTheConcurrencyToSynchronousCallers) {
@@ -262,6 +264,8 @@ TEST_F(DeliveryTest, AfterTheLastRetryTheEventIsDeadLetteredWithItsDestinationRe
   EXPECT_EQ(record.at("responseContext").as_object().at("functionError"), "Unhandled");
   EXPECT_EQ(record.at("responsePayload").as_object().at("errorMessage"), "attempt 3");
   EXPECT_EQ(delivery_->Counts("work").dead, 1);
+  EXPECT_EQ(delivery_->stats().failed, 3u);
+  EXPECT_EQ(delivery_->stats().dead_lettered, 1u);
 }
 
 TEST_F(DeliveryTest, ThrottlesAndFailedStartsCountAsFailures) {
@@ -378,6 +382,7 @@ TEST_F(DeliveryTest, AnIdempotencyKeyCollapsesRepeatsWithinTheWindow) {
   EXPECT_FALSE(a->duplicate);
   EXPECT_TRUE(b->duplicate);
   EXPECT_EQ(b->request_id, a->request_id);
+  EXPECT_EQ(delivery_->stats().duplicates, 1u);
   delivery_->PumpOnce();
   EXPECT_EQ(calls_.size(), 1u);
   clock_.now += 61'000;
