@@ -149,15 +149,19 @@ void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbu
                                request_id));
       return;
     }
-    delivery_.Accept(AsyncEvent(**cfg, qualifier, request_id, std::move(ir.payload), "http"), std::move(key), [conn, version, keep_alive](Result<queue::Accepted> r) {
+    auto reply = [conn, version, keep_alive](Result<queue::Accepted> r) {
       if (!r.ok()) {
         const Status& st = r.status();
-        auto status = st.code() == Code::kTooLarge           ? bhttp::status::payload_too_large
-                      : st.code() == Code::kTooManyRequests ? bhttp::status::too_many_requests
-                                                            : bhttp::status::service_unavailable;
-        conn->Reply(GatewayError(version, keep_alive, status, st.message(),
-                                 st.code() == Code::kTooLarge ? "RequestTooLargeException" : "TooManyRequestsException",
-                                 {}));
+        auto status = bhttp::status::service_unavailable;
+        std::string_view type = "ServiceException";
+        if (st.code() == Code::kTooLarge) {
+          status = bhttp::status::payload_too_large;
+          type = "RequestEntityTooLargeException";
+        } else if (st.code() == Code::kTooManyRequests) {
+          status = bhttp::status::too_many_requests;
+          type = "TooManyRequestsException";
+        }
+        conn->Reply(GatewayError(version, keep_alive, status, st.message(), type, {}));
         return;
       }
       ::nimbus::http::Response res{bhttp::status::accepted, version};
@@ -167,7 +171,9 @@ void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbu
       if (r->duplicate) res.set("X-Nimbus-Idempotent-Replay", "true");
       res.body() = "{\"requestId\":\"" + r->request_id + "\"}";
       conn->Reply(std::move(res));
-    });
+    };
+    delivery_.Accept(AsyncEvent(**cfg, qualifier, request_id, std::move(ir.payload), "http"), std::move(key),
+                     std::move(reply));
     return;
   }
   scheduler_.Invoke(*cfg, std::move(ir),
@@ -288,8 +294,11 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
     delivery_.Accept(AsyncEvent(**cfg, qualifier, request_id, std::move(ir.payload), "invoke"),
                      std::move(idempotency_key), [conn, version, keep_alive](Result<queue::Accepted> r) {
       if (!r.ok()) {
-        ::nimbus::http::Response res = ::nimbus::http::ApiError(version, keep_alive, r.status());
-        conn->Reply(std::move(res));
+        // Lambda answers an oversized Event payload with RequestEntityTooLargeException.
+        conn->Reply(r.status().code() == Code::kTooLarge
+                        ? ::nimbus::http::ApiError(version, keep_alive, bhttp::status::payload_too_large,
+                                                   "RequestEntityTooLargeException", r.status().message())
+                        : ::nimbus::http::ApiError(version, keep_alive, r.status()));
         return;
       }
       ::nimbus::http::Response res{bhttp::status::accepted, version};

@@ -45,6 +45,11 @@ Response ApiError(const Request& req, bhttp::status status, std::string_view err
 
 Response ApiError(const Request& req, const Status& st) { return ApiError(req.version(), req.keep_alive(), st); }
 
+Response ApiError(unsigned version, bool keep_alive, bhttp::status status, std::string_view error_type,
+                  std::string_view message) {
+  return ErrorResponse(version, keep_alive, status, error_type, message);
+}
+
 Response ApiError(unsigned version, bool keep_alive, const Status& st) {
   return ErrorResponse(version, keep_alive, static_cast<bhttp::status>(HttpStatusFor(st.code())),
                        ErrorTypeFor(st.code()), st.message());

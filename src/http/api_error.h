@@ -16,6 +16,8 @@ Response ApiError(const Request& req, bhttp::status status, std::string_view err
 Response ApiError(const Request& req, const Status& st);
 // The same, for an answer given after the request is gone (HTTP version and keep-alive kept).
 Response ApiError(unsigned version, bool keep_alive, const Status& st);
+Response ApiError(unsigned version, bool keep_alive, bhttp::status status, std::string_view error_type,
+                  std::string_view message);
 
 // Splits "a=1&b=x%20y" into decoded pairs, in order.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);

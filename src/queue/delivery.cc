@@ -173,8 +173,9 @@ void Delivery::EraseLocked(int64_t id) {
 void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std::optional<int64_t> schedule_fired_ms) {
   const bool external = e.source == "invoke" || e.source == "http";
   if (external && e.payload.size() > options_.max_payload) {
-    done(Status::TooLarge("Request must be smaller than " + std::to_string(options_.max_payload) +
-                          " bytes for an asynchronous invocation"));
+    // Lambda's words for the same refusal.
+    done(Status::TooLarge(std::to_string(e.payload.size()) + " byte payload is too large for the Event invocation type (limit " +
+                          std::to_string(options_.max_payload) + " bytes)"));
     return;
   }
   const int64_t now = clock_.NowMs();
