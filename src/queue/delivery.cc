@@ -20,6 +20,7 @@ using State = EventView::State;
 
 constexpr int64_t kMaxRetryDelayMs = 15 * 60 * 1000;
 constexpr int64_t kKeyExpiryEveryMs = 60 * 1000;
+constexpr int kDeadLetterLinesPerSecond = 10;
 
 class RealClock final : public Clock {
  public:
@@ -75,7 +76,7 @@ int64_t RetryDelayMs(int64_t base_ms, int attempt, double unit) {
 }
 
 std::string DestinationRecord(const Event& e, const std::string& condition, const InvokeResult* r,
-                              const std::string& function_arn, int64_t now_ms) {
+                              const std::string& function_arn, int64_t now_ms, size_t limit) {
   boost::json::object request_context{
       {"requestId", e.request_id},
       {"functionArn", function_arn + ":" + (e.qualifier.empty() ? "$LATEST" : e.qualifier)},
@@ -94,7 +95,17 @@ std::string DestinationRecord(const Event& e, const std::string& condition, cons
     record["responseContext"] = std::move(response_context);
     record["responsePayload"] = r->body.empty() ? boost::json::value(nullptr) : AsJson(r->body);
   }
-  return boost::json::serialize(record);
+  std::string text = boost::json::serialize(record);
+  // A record is an event like any other: over the limit, the payloads give way, the response
+  // first (the request is in the dead-letter store or with the caller anyway).
+  for (const char* field : {"responsePayload", "requestPayload"}) {
+    if (text.size() <= limit || !record.contains(field)) continue;
+    const size_t size = field == std::string_view("responsePayload") ? r->body.size() : e.payload.size();
+    record[field] = "(" + std::to_string(size) + " bytes left out: the destination record would exceed " +
+                    std::to_string(limit) + " bytes)";
+    text = boost::json::serialize(record);
+  }
+  return text;
 }
 
 Delivery::Delivery(EventQueue& queue, Journal& journal, catalog::Catalog& catalog, InvokeFn invoke,
@@ -117,17 +128,12 @@ Status Delivery::Recover() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [fn, n] : *dead) fns_[fn].dead = n;
   for (Event& e : *pending) {
-    if (e.visible_at_ms > now) {
-      int64_t id = e.id;
-      int64_t at = e.visible_at_ms;
-      FnState& fs = fns_[e.function];
-      fs.retrying++;
-      pending_bytes_ += e.payload.size();
-      events_[id] = Pending{std::move(e), State::kRetrying};
-      delayed_.emplace(at, id);
-    } else {
-      AddReadyLocked(std::move(e));
-    }
+    FnState& fs = fns_[e.function];
+    fs.events++;  // InsertLocked takes over this reservation
+    fs.bytes += e.payload_size;
+    reserved_events_++;
+    pending_bytes_ += static_cast<size_t>(e.payload_size);
+    InsertLocked(std::move(e), now);
   }
   WakeLocked();
   return Status::Ok();
@@ -154,19 +160,74 @@ void Delivery::WakeLocked() {
   wake_.notify_one();
 }
 
-void Delivery::AddReadyLocked(Event e) {
-  int64_t id = e.id;
+Status Delivery::ReserveLocked(const std::string& function, size_t bytes) {
+  FnState& fs = fns_[function];
+  const size_t events = events_.size() + reserved_events_;
+  if (events >= options_.max_pending_events) {
+    return Status::TooManyRequests("nimbus holds " + std::to_string(events) +
+                                   " pending asynchronous events, its limit; retry once the backlog drains");
+  }
+  if (pending_bytes_ + bytes > options_.max_pending_bytes) {
+    return Status::TooManyRequests("the pending asynchronous events hold " + std::to_string(pending_bytes_) +
+                                   " bytes of payloads, nimbus's limit of " + std::to_string(options_.max_pending_bytes) +
+                                   "; retry once the backlog drains");
+  }
+  if (fs.events >= static_cast<int64_t>(options_.max_pending_events / 2) ||
+      fs.bytes + static_cast<int64_t>(bytes) > static_cast<int64_t>(options_.max_pending_bytes / 2)) {
+    return Status::TooManyRequests("'" + function + "' holds " + std::to_string(fs.events) + " pending events (" +
+                                   std::to_string(fs.bytes) +
+                                   " bytes), half of nimbus's asynchronous backlog, the most one function may "
+                                   "take; retry once it drains");
+  }
+  fs.events++;
+  fs.bytes += static_cast<int64_t>(bytes);
+  reserved_events_++;
+  pending_bytes_ += bytes;
+  return Status::Ok();
+}
+
+void Delivery::UnreserveLocked(const std::string& function, size_t bytes) {
+  FnState& fs = fns_[function];
+  fs.events--;
+  fs.bytes -= static_cast<int64_t>(bytes);
+  reserved_events_--;
+  pending_bytes_ -= std::min(pending_bytes_, bytes);
+}
+
+void Delivery::InsertLocked(Event e, int64_t now) {
+  const int64_t id = e.id;
   FnState& fs = fns_[e.function];
-  fs.ready.push_back(id);
-  runnable_.insert(e.function);
-  pending_bytes_ += e.payload.size();
-  events_[id] = Pending{std::move(e), State::kQueued};
+  reserved_events_--;  // the reservation is now this event
+  Pending p;
+  p.in_memory = !e.payload.empty() || e.payload_size == 0;
+  if (p.in_memory && memory_bytes_ + e.payload.size() > options_.memory_payload_budget) {
+    p.in_memory = false;  // durable already: read back when it runs
+    e.payload = std::string();
+  }
+  if (p.in_memory) memory_bytes_ += e.payload.size();
+  if (e.visible_at_ms > now) {
+    p.state = State::kRetrying;
+    fs.retrying++;
+    delayed_.emplace(e.visible_at_ms, id);
+  } else {
+    p.state = State::kQueued;
+    fs.ready.push_back(id);
+    runnable_.insert(e.function);
+  }
+  p.event = std::move(e);
+  events_[id] = std::move(p);
 }
 
 void Delivery::EraseLocked(int64_t id) {
   auto it = events_.find(id);
   if (it == events_.end()) return;
-  pending_bytes_ -= std::min(pending_bytes_, it->second.event.payload.size());
+  const Pending& p = it->second;
+  const size_t bytes = static_cast<size_t>(p.event.payload_size);
+  FnState& fs = fns_[p.event.function];
+  fs.events--;
+  fs.bytes -= static_cast<int64_t>(bytes);
+  pending_bytes_ -= std::min(pending_bytes_, bytes);
+  if (p.in_memory) memory_bytes_ -= std::min(memory_bytes_, p.event.payload.size());
   events_.erase(it);
 }
 
@@ -180,18 +241,16 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
   }
   const int64_t now = clock_.NowMs();
   const size_t bytes = e.payload.size();
+  e.payload_size = static_cast<int64_t>(bytes);
+  const std::string function = e.function;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (events_.size() + reserved_events_ >= options_.max_pending_events ||
-        pending_bytes_ + bytes > options_.max_pending_bytes) {
-      std::string held = std::to_string(events_.size() + reserved_events_);
+    Status room = ReserveLocked(function, bytes);
+    if (!room.ok()) {
       lock.unlock();
-      done(Status::TooManyRequests("nimbus holds " + held +
-                                   " pending asynchronous events, its limit; retry once the backlog drains"));
+      done(room);
       return;
     }
-    reserved_events_++;
-    pending_bytes_ += bytes;
   }
   auto op = std::make_unique<Op>();
   op->kind = Op::Kind::kEnqueue;
@@ -209,15 +268,15 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
     Accepted a;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      reserved_events_--;
-      pending_bytes_ -= std::min(pending_bytes_, bytes);
       if (st.ok() && op.duplicate) stats_.duplicates++;
       if (st.ok() && !op.duplicate) {
         stats_.accepted++;
         a.id = op.event.id;
         a.request_id = op.event.request_id;
-        AddReadyLocked(std::move(op.event));
+        InsertLocked(std::move(op.event), 0);
         WakeLocked();
+      } else {
+        UnreserveLocked(op.event.function, bytes);
       }
     }
     if (!st.ok()) return done(st);
@@ -230,8 +289,7 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
   if (!queued) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      reserved_events_--;
-      pending_bytes_ -= std::min(pending_bytes_, bytes);
+      UnreserveLocked(function, bytes);
     }
     (*refused)(Status::Unavailable("nimbus is shutting down; send the event again once it is back"));
   }
@@ -296,7 +354,14 @@ void Delivery::Replay(const std::string& function, std::vector<int64_t> ids,
       std::lock_guard<std::mutex> lock(mu_);
       FnState& fs = fns_[op.function];
       fs.dead = std::max<int64_t>(0, fs.dead - r.replayed);
-      for (Event& e : op.replayed) AddReadyLocked(std::move(e));
+      for (Event& e : op.replayed) {
+        // Replayed events come back without asking for room: they were accepted once already.
+        fs.events++;
+        fs.bytes += e.payload_size;
+        reserved_events_++;
+        pending_bytes_ += static_cast<size_t>(e.payload_size);
+        InsertLocked(std::move(e), 0);
+      }
       WakeLocked();
     }
     done(std::move(r));
@@ -364,12 +429,7 @@ void Delivery::Run() {
     std::vector<Dispatch> work = CollectLocked(clock_.NowMs());
     if (!work.empty()) {
       lock.unlock();
-      for (Dispatch& d : work) {
-        int64_t id = d.id;
-        catalog::ConfigPtr cfg = d.cfg;
-        invoke_(d.cfg, std::move(d.req),
-                [this, id, cfg](InvokeResult&& r) { OnResult(id, cfg, std::move(r)); });
-      }
+      RunDispatches(work);
       lock.lock();
       continue;
     }
@@ -389,9 +449,28 @@ void Delivery::PumpOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     work = CollectLocked(clock_.NowMs());
   }
+  RunDispatches(work);
+}
+
+void Delivery::RunDispatches(std::vector<Dispatch>& work) {
   for (Dispatch& d : work) {
-    int64_t id = d.id;
+    const int64_t id = d.id;
     catalog::ConfigPtr cfg = d.cfg;
+    if (d.load) {
+      auto payload = queue_.LoadPayload(id);
+      if (!payload.ok()) {
+        // Counted as a failed attempt: retried, then dead-lettered with this reason.
+        InvokeResult r;
+        r.outcome = Outcome::kStartFailed;
+        r.error_type = "Nimbus.QueueReadError";
+        boost::json::object body{{"errorMessage", "cannot read the event from the queue: " + payload.status().message()},
+                                 {"errorType", "Nimbus.QueueReadError"}};
+        r.body = boost::json::serialize(body);
+        OnResult(id, cfg, std::move(r));
+        continue;
+      }
+      d.req.payload = std::move(payload).value();
+    }
     invoke_(d.cfg, std::move(d.req), [this, id, cfg](InvokeResult&& r) { OnResult(id, cfg, std::move(r)); });
   }
 }
@@ -432,8 +511,7 @@ std::vector<Delivery::Dispatch> Delivery::CollectLocked(int64_t now) {
       if (!cfg.ok()) {
         fs.ready.pop_front();
         p.event.last_error = "ResourceNotFoundException: " + cfg.status().message();
-        DeadLetterLocked(p, "FunctionNotFound", DestinationRecord(p.event, "FunctionNotFound", nullptr,
-                                                                  catalog::FunctionArn(fn), now),
+        DeadLetterLocked(p, "FunctionNotFound", RecordLocked(p, "FunctionNotFound", nullptr, catalog::FunctionArn(fn), now),
                          now);
         continue;
       }
@@ -451,7 +529,11 @@ std::vector<Delivery::Dispatch> Delivery::CollectLocked(int64_t now) {
       d.cfg = *cfg;
       d.id = p.event.id;
       d.req.request_id = p.event.request_id;
-      d.req.payload = p.event.payload;
+      if (p.in_memory) {
+        d.req.payload = p.event.payload;
+      } else {
+        d.load = true;
+      }
       d.req.invoked_arn = (*cfg)->arn;
       if (!p.event.qualifier.empty()) d.req.invoked_arn += ":" + p.event.qualifier;
       out.push_back(std::move(d));
@@ -488,7 +570,7 @@ void Delivery::OnResult(int64_t id, const catalog::ConfigPtr& cfg, InvokeResult&
     std::optional<Event> next;
     const std::string& to = cfg->manifest.async.on_success;
     if (!to.empty()) {
-      std::string record = DestinationRecord(p.event, "Success", &r, cfg->arn, now);
+      std::string record = RecordLocked(p, "Success", &r, cfg->arn, now);
       auto dest = DestinationEventLocked(p, to, record);
       if (!dest.ok()) {
         p.event.last_error = dest.status().message();
@@ -544,7 +626,7 @@ Result<Event> Delivery::DestinationEventLocked(const Pending& p, const std::stri
 
 void Delivery::FailForGoodLocked(Pending& p, const std::string& condition, const InvokeResult* r,
                                  const catalog::ConfigPtr& cfg, int64_t now) {
-  std::string record = DestinationRecord(p.event, condition, r, cfg->arn, now);
+  std::string record = RecordLocked(p, condition, r, cfg->arn, now);
   if (condition == "EventAgeExceeded" && p.event.last_error.empty()) {
     p.event.last_error = "EventAgeExceeded: older than async.max_event_age (" +
                          std::to_string(cfg->manifest.async.max_event_age_s) + " s)";
@@ -557,10 +639,22 @@ void Delivery::FailForGoodLocked(Pending& p, const std::string& condition, const
   auto dest = DestinationEventLocked(p, to, record);
   if (!dest.ok()) {
     p.event.last_error += "; " + dest.status().message();
-    DeadLetterLocked(p, condition, std::move(record), now);
+    DeadLetterLocked(p, dest.status().code() == Code::kNotFound ? "DestinationNotFound" : "RecursionLimit",
+                     std::move(record), now);
     return;
   }
   CompleteLocked(p.event.id, std::move(dest).value());
+}
+
+std::string Delivery::RecordLocked(const Pending& p, const std::string& condition, const InvokeResult* r,
+                                   const std::string& function_arn, int64_t now) {
+  if (p.in_memory) return DestinationRecord(p.event, condition, r, function_arn, now, options_.max_payload);
+  // The payload was left on disk: read it for the record (rare: a record for an event of a
+  // backlog larger than the memory budget).
+  Event e = p.event;
+  auto payload = queue_.LoadPayload(e.id);
+  e.payload = payload.ok() ? std::move(payload).value() : std::string("(payload unreadable: ") + payload.status().message() + ")";
+  return DestinationRecord(e, condition, r, function_arn, now, options_.max_payload);
 }
 
 void Delivery::CompleteLocked(int64_t id, std::optional<Event> next) {
@@ -570,25 +664,29 @@ void Delivery::CompleteLocked(int64_t id, std::optional<Event> next) {
   if (next) {
     op->next_event = true;
     op->event = std::move(*next);
+    op->event.payload_size = static_cast<int64_t>(op->event.payload.size());
+    // A destination record takes room without asking: refusing it would lose the outcome.
+    FnState& fs = fns_[op->event.function];
+    fs.events++;
+    fs.bytes += op->event.payload_size;
     reserved_events_++;
     pending_bytes_ += op->event.payload.size();
   }
   EraseLocked(id);
   const size_t bytes = op->event.payload.size();
   const bool has_next = op->next_event;
+  const std::string to = op->event.function;
   bool queued = journal_.Submit(std::move(op), [this, bytes](Status st, Op& op) {
     if (!op.next_event) return;
     std::lock_guard<std::mutex> lock(mu_);
-    reserved_events_--;
-    pending_bytes_ -= std::min(pending_bytes_, bytes);
-    if (!st.ok()) return;  // the original stays pending in the journal: it runs again after a restart
-    AddReadyLocked(std::move(op.event));
+    if (!st.ok()) {  // the original stays pending in the journal: it runs again after a restart
+      UnreserveLocked(op.event.function, bytes);
+      return;
+    }
+    InsertLocked(std::move(op.event), 0);
     WakeLocked();
   });
-  if (!queued && has_next) {  // shutting down: the original stays pending in the journal
-    reserved_events_--;
-    pending_bytes_ -= std::min(pending_bytes_, bytes);
-  }
+  if (!queued && has_next) UnreserveLocked(to, bytes);  // shutting down: the original stays pending
 }
 
 void Delivery::DeadLetterLocked(Pending& p, const std::string& condition, std::string record, int64_t now) {
@@ -600,9 +698,25 @@ void Delivery::DeadLetterLocked(Pending& p, const std::string& condition, std::s
   op->dead_letter.record = std::move(record);
   fns_[p.event.function].dead++;
   stats_.dead_lettered++;
-  std::fprintf(stderr, "nimbus: event %s of '%s' dead-lettered (%s after %d attempts: %s)\n",
-               p.event.request_id.c_str(), p.event.function.c_str(), condition.c_str(), p.event.attempts,
-               p.event.last_error.c_str());
+  // One line per dead letter, at most kDeadLetterLinesPerSecond a second; the rest are counted.
+  const int64_t second = now / 1000;
+  if (second != log_second_) {
+    if (unlogged_dead_ > 0) {
+      std::fprintf(stderr, "nimbus: %lld more events dead-lettered without a line of their own (`nimbus events dlq`)\n",
+                   static_cast<long long>(unlogged_dead_));
+    }
+    log_second_ = second;
+    logged_this_second_ = 0;
+    unlogged_dead_ = 0;
+  }
+  if (logged_this_second_ < kDeadLetterLinesPerSecond) {
+    logged_this_second_++;
+    std::fprintf(stderr, "nimbus: event %s of '%s' dead-lettered (%s after %d attempt%s: %s)\n",
+                 p.event.request_id.c_str(), p.event.function.c_str(), condition.c_str(), p.event.attempts,
+                 p.event.attempts == 1 ? "" : "s", p.event.last_error.c_str());
+  } else {
+    unlogged_dead_++;
+  }
   EraseLocked(p.event.id);  // p is gone from here on
   (void)journal_.Submit(std::move(op), [](Status, Op&) {});
 }

@@ -62,10 +62,14 @@ struct DeliveryOptions {
   // A repeat of an idempotency key within this window gets the first event's request id and
   // is not queued again.
   int64_t idempotency_window_ms = 3'600'000;
-  // Events waiting in memory (queued, retrying, in flight); past either bound new events are
-  // refused with TooManyRequests until the backlog drains.
+  // Pending events (queued, retrying, in flight) and their payload bytes, across all functions;
+  // past either bound new events are refused with TooManyRequests until the backlog drains. One
+  // function may hold at most half of each, so a flooded function leaves room for the others.
   size_t max_pending_events = 1'000'000;
-  size_t max_pending_bytes = size_t{1} << 30;
+  size_t max_pending_bytes = size_t{4} << 30;
+  // Payloads kept in memory, at most this many bytes; the others stay in the queue file and are
+  // read back when their event runs. Every pending event costs about 300 bytes of memory besides.
+  size_t memory_payload_budget = size_t{64} << 20;
   // Destination hops in one chain (A's on_success invokes B whose on_success invokes A ...);
   // the event that would go deeper is dead-lettered with RecursionLimit.
   int max_depth = 16;
@@ -151,17 +155,21 @@ class Delivery {
   struct Pending {
     Event event;
     EventView::State state = EventView::State::kQueued;
+    bool in_memory = true;  // event.payload holds the payload; else it is read from the queue
   };
   struct FnState {
     std::deque<int64_t> ready;  // ids, oldest first
     int in_flight = 0;
     int64_t retrying = 0;
     int64_t dead = 0;
+    int64_t events = 0;         // pending, in every state, plus reserved
+    int64_t bytes = 0;          // their payload bytes, plus reserved
   };
   struct Dispatch {
     catalog::ConfigPtr cfg;
     scheduler::InvokeRequest req;
     int64_t id = 0;
+    bool load = false;  // the payload is to be read from the queue first
   };
 
   void Run();
@@ -175,10 +183,21 @@ class Delivery {
   // Removes the event from memory and records it done, delivering `next` with it. mu_ held.
   void CompleteLocked(int64_t id, std::optional<Event> next);
   void DeadLetterLocked(Pending& p, const std::string& condition, std::string record, int64_t now);
+  // The destination record of `p` (its payload read back from the queue when not in memory).
+  std::string RecordLocked(const Pending& p, const std::string& condition, const scheduler::InvokeResult* r,
+                           const std::string& function_arn, int64_t now);
   // A destination event for `to` carrying `record`, or the condition that stops it.
   Result<Event> DestinationEventLocked(const Pending& p, const std::string& to, std::string record);
+  // Room for one more event of `bytes` for `function`, reserved until Insert or Unreserve;
+  // TooManyRequests naming the bound that is full.
+  Status ReserveLocked(const std::string& function, size_t bytes);
+  void UnreserveLocked(const std::string& function, size_t bytes);
+  // Adds a durable event (its reservation becomes the event) as queued, or as retrying when
+  // its visible_at_ms is later than now.
+  void InsertLocked(Event e, int64_t now);
   void EraseLocked(int64_t id);
-  void AddReadyLocked(Event e);
+  // Hands the dispatches to the scheduler, reading payloads left on disk first. Without mu_.
+  void RunDispatches(std::vector<Dispatch>& work);
   void WakeLocked();
 
   EventQueue& queue_;
@@ -195,19 +214,24 @@ class Delivery {
   std::set<std::string> runnable_;                 // guarded by mu_; functions with ready events
   std::multimap<int64_t, int64_t> delayed_;        // guarded by mu_; visible_at_ms -> id
   size_t reserved_events_ = 0;                     // guarded by mu_; accepted, not yet durable
-  size_t pending_bytes_ = 0;                       // guarded by mu_; payloads in memory and reserved
+  size_t pending_bytes_ = 0;                       // guarded by mu_; payload bytes pending and reserved
+  size_t memory_bytes_ = 0;                        // guarded by mu_; payload bytes held in memory
   bool dirty_ = false;                             // guarded by mu_; something to look at
   bool stopping_ = false;                          // guarded by mu_
   int64_t next_key_expiry_ms_ = 0;                 // guarded by mu_
   DeliveryStats stats_;                            // guarded by mu_
+  int64_t log_second_ = 0;                         // guarded by mu_; dead-letter lines this second
+  int logged_this_second_ = 0;                     // guarded by mu_
+  int64_t unlogged_dead_ = 0;                      // guarded by mu_
   std::thread thread_;
 };
 
 // Lambda's destination record for an event that ended with `condition` (Success,
 // RetriesExhausted, EventAgeExceeded, ...). `r` is the last attempt's result, or null when the
-// event never ran.
+// event never ran. Over `limit` bytes, responsePayload and then requestPayload are replaced by a
+// note of their size.
 std::string DestinationRecord(const Event& e, const std::string& condition, const scheduler::InvokeResult* r,
-                              const std::string& function_arn, int64_t now_ms);
+                              const std::string& function_arn, int64_t now_ms, size_t limit);
 
 // The wait before the retry that follows failed attempt `attempt` (1, 2, ...), with `unit` in
 // [0, 1) choosing the jitter.

@@ -57,6 +57,7 @@ class DeliveryTest : public ::testing::Test {
     opt.retry_base_ms = kBase;
     opt.idempotency_window_ms = 60'000;
     opt.max_pending_events = max_pending_;
+    opt.memory_payload_budget = memory_budget_;
     delivery_ = std::make_unique<Delivery>(
         *queue_, *journal_, catalog_,
         [this](const catalog::ConfigPtr& cfg, scheduler::InvokeRequest req, scheduler::Completion done) {
@@ -139,6 +140,7 @@ class DeliveryTest : public ::testing::Test {
   std::unique_ptr<Delivery> delivery_;
   std::vector<Call> calls_;
   size_t max_pending_ = 1'000'000;
+  size_t memory_budget_ = size_t{64} << 20;
   int seq_ = 0;
 };
 
@@ -160,7 +162,7 @@ TEST_F(DeliveryTest, AnEventIsDurableBeforeItsAcceptanceIsAnswered) {
   });
   answered.get_future().get();
   ASSERT_EQ(seen_at_answer.size(), 1u);
-  EXPECT_EQ(seen_at_answer[0].payload, "{\"n\":1}");
+  EXPECT_EQ(seen_at_answer[0].payload_size, 7);
 }
 
 TEST_F(DeliveryTest, RunsAcceptedEventsWithTheirRequestIdAndForgetsThemOnSuccess) {
@@ -420,14 +422,73 @@ TEST_F(DeliveryTest, RefusesOversizedPayloadsAndAFullBacklog) {
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.status().code(), Code::kTooLarge);
   Close();
-  max_pending_ = 2;
+  max_pending_ = 4;
   Open();
   ASSERT_TRUE(Accept("work", "{}").ok());
   ASSERT_TRUE(Accept("work", "{}").ok());
-  auto full = Accept("work", "{}");
+  auto half = Accept("work", "{}");
+  ASSERT_FALSE(half.ok()) << "one function may hold half of the backlog";
+  EXPECT_EQ(half.status().code(), Code::kTooManyRequests);
+  EXPECT_NE(half.status().message().find("'work' holds 2 pending events"), std::string::npos);
+  ASSERT_TRUE(Accept("audit", "{}").ok()) << "a flooded function leaves room for the others";
+  ASSERT_TRUE(Accept("audit", "{}").ok());
+  AddFunction("third");
+  auto full = Accept("third", "{}");
   ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.status().code(), Code::kTooManyRequests);
-  EXPECT_EQ(Pending().size(), 2u);
+  EXPECT_NE(full.status().message().find("4 pending asynchronous events, its limit"), std::string::npos);
+  EXPECT_EQ(Pending().size(), 4u);
+  delivery_->PumpOnce();
+  for (size_t i = 0; i < calls_.size(); ++i) Finish(i, Outcome::kSuccess);
+  EXPECT_TRUE(Accept("third", "{}").ok()) << "room again once the backlog drains";
+}
+
+TEST_F(DeliveryTest, PayloadsBeyondTheMemoryBudgetStayOnDiskAndAreReadBackToRun) {
+  Close();
+  memory_budget_ = 10;  // bytes: only the first payload fits
+  Open();
+  AddFunction("work", [](manifest::Manifest& m) {
+    m.async.retries = 0;
+    m.async.on_failure = "audit";
+  });
+  ASSERT_TRUE(Accept("work", "{\"n\":1}").ok());
+  ASSERT_TRUE(Accept("work", "{\"n\":\"two\"}").ok());
+  delivery_->PumpOnce();
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[0].req.payload, "{\"n\":1}");
+  EXPECT_EQ(calls_[1].req.payload, "{\"n\":\"two\"}");
+  Finish(1, Outcome::kFunctionError);
+  delivery_->PumpOnce();
+  ASSERT_EQ(calls_.size(), 3u);
+  auto record = boost::json::parse(calls_[2].req.payload).as_object();
+  EXPECT_EQ(record.at("requestPayload").as_object().at("n"), "two");
+}
+
+TEST_F(DeliveryTest, AnOversizedDestinationRecordLeavesThePayloadsOut) {
+  AddFunction("work", [](manifest::Manifest& m) { m.async.on_success = "audit"; });
+  std::string big(200 * 1024, 'x');
+  ASSERT_TRUE(Accept("work", "\"" + big + "\"").ok());
+  delivery_->PumpOnce();
+  Finish(0, Outcome::kSuccess, "\"" + big + "\"");
+  delivery_->PumpOnce();
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_LE(calls_[1].req.payload.size(), 256u * 1024);
+  auto record = boost::json::parse(calls_[1].req.payload).as_object();
+  EXPECT_EQ(record.at("requestPayload").as_string(), big) << "the request still fits";
+  EXPECT_NE(std::string(record.at("responsePayload").as_string()).find("bytes left out"), std::string::npos);
+}
+
+TEST_F(DeliveryTest, AMissingFailureDestinationIsNamedAsSuch) {
+  AddFunction("work", [](manifest::Manifest& m) {
+    m.async.retries = 0;
+    m.async.on_failure = "ghost";
+  });
+  ASSERT_TRUE(Accept("work", "{}").ok());
+  delivery_->PumpOnce();
+  Finish(0, Outcome::kFunctionError);
+  auto dead = DeadLetters("work");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].condition, "DestinationNotFound");
+  EXPECT_EQ(dead[0].event.payload, "{}");
 }
 
 TEST_F(DeliveryTest, PurgeRemovesQueuedAndRetryingEventsButNotRunningOnes) {

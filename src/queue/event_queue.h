@@ -30,7 +30,8 @@ struct Event {
   std::string request_id;    // the id the caller got with its 202; the function's aws_request_id
   std::string function;
   std::string qualifier;     // "" = $LATEST at the time it runs
-  std::string payload;
+  std::string payload;       // may be left on disk (LoadPending, Delivery's memory budget)
+  int64_t payload_size = 0;  // bytes, whether or not `payload` holds them
   std::string source;        // invoke | http | schedule | destination | replay
   int attempts = 0;          // failed attempts recorded so far
   int depth = 0;             // destination hops that led to this event (loop guard)
@@ -69,7 +70,8 @@ struct Op {
     kPurgeDead,    // function's dead letters deleted
     kSetSchedule,  // schedule upserted
     kDropSchedule, // function's schedule removed
-    kExpireKeys,   // idempotency keys older than before_ms forgotten
+    kExpireKeys,   // idempotency keys older than before_ms forgotten, and free pages of the
+                   // file given back to the file system (incremental vacuum)
   };
   Kind kind = Kind::kEnqueue;
   int64_t id = 0;
@@ -98,8 +100,12 @@ class EventQueue {
   // is applied (the transaction is rolled back) and every op of the batch failed.
   virtual Status Commit(std::vector<Op*>& batch) = 0;
 
-  // Every pending event (not completed, not dead-lettered), oldest id first.
+  // Every pending event (not completed, not dead-lettered), oldest id first, with payload_size
+  // set and `payload` left empty: LoadPayload reads it when it is needed.
   virtual Result<std::vector<Event>> LoadPending() = 0;
+  // The payload of a pending event. NotFound when the event is gone (completed, purged).
+  // Served by a connection of its own, so it does not wait for the journal's commits.
+  virtual Result<std::string> LoadPayload(int64_t id) = 0;
   // A function's dead letters, newest first, at most `limit`.
   virtual Result<std::vector<DeadLetter>> DeadLetters(const std::string& function, size_t limit) = 0;
   // Dead letters per function.

@@ -27,6 +27,7 @@ class RecordingQueue : public EventQueue {
     return Status::Ok();
   }
   Result<std::vector<Event>> LoadPending() override { return std::vector<Event>{}; }
+  Result<std::string> LoadPayload(int64_t) override { return Status::NotFound("none"); }
   Result<std::vector<DeadLetter>> DeadLetters(const std::string&, size_t) override {
     return std::vector<DeadLetter>{};
   }

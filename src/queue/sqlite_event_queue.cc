@@ -77,6 +77,7 @@ constexpr const char* kEventColumns =
 
 Event ReadEvent(const Stmt& q) {
   Event e;
+  e.payload_size = static_cast<int64_t>(q.Text(4).size());
   e.id = q.Int(0);
   e.request_id = q.Text(1);
   e.function = q.Text(2);
@@ -93,7 +94,8 @@ Event ReadEvent(const Stmt& q) {
 
 class SqliteEventQueue final : public EventQueue {
  public:
-  explicit SqliteEventQueue(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  SqliteEventQueue(std::unique_ptr<SqliteDb> db, std::unique_ptr<SqliteDb> reader)
+      : db_(std::move(db)), reader_(std::move(reader)) {}
 
   Status Commit(std::vector<Op*>& batch) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -115,16 +117,32 @@ class SqliteEventQueue final : public EventQueue {
 
   Result<std::vector<Event>> LoadPending() override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto q = db_->Prepare(std::string("SELECT ") + kEventColumns + " FROM events ORDER BY id");
+    // The payload column stays on disk: '' in its place, its length in column 11.
+    auto q = db_->Prepare(
+        "SELECT id, request_id, function, qualifier, '', source, attempts, depth, enqueued_ms, visible_at_ms, "
+        "last_error, length(payload) FROM events ORDER BY id");
     if (!q.ok()) return q.status();
     std::vector<Event> out;
     for (;;) {
       auto row = q->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      out.push_back(ReadEvent(*q));
+      Event e = ReadEvent(*q);
+      e.payload_size = q->Int(11);
+      out.push_back(std::move(e));
     }
     return out;
+  }
+
+  Result<std::string> LoadPayload(int64_t id) override {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    auto q = reader_->Prepare("SELECT payload FROM events WHERE id = ?1");
+    if (!q.ok()) return q.status();
+    q->Bind(1, id);
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::NotFound("event " + std::to_string(id) + " is no longer pending");
+    return q->Text(0);
   }
 
   Result<std::vector<DeadLetter>> DeadLetters(const std::string& function, size_t limit) override {
@@ -267,17 +285,20 @@ class SqliteEventQueue final : public EventQueue {
       case Op::Kind::kDeadLetter: {
         const DeadLetter& d = op.dead_letter;
         const Event& e = d.event;
-        NIMBUS_RETURN_IF_ERROR(Run("DELETE FROM events WHERE id = ?1", [&](Stmt& q) { q.Bind(1, e.id); }));
-        op.affected = Changes();
-        return Run(
+        // The payload comes from the events row: the caller may not hold it in memory.
+        NIMBUS_RETURN_IF_ERROR(Run(
             "INSERT OR REPLACE INTO dead_letters(id, request_id, function, qualifier, payload, source, attempts, "
             "depth, enqueued_ms, last_error, dead_at_ms, condition, record) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "SELECT id, request_id, function, qualifier, payload, source, ?2, depth, enqueued_ms, ?3, ?4, ?5, ?6 "
+            "FROM events WHERE id = ?1",
             [&](Stmt& q) {
-              q.Bind(1, e.id).Bind(2, e.request_id).Bind(3, e.function).Bind(4, e.qualifier).BindBlob(5, e.payload);
-              q.Bind(6, e.source).Bind(7, e.attempts).Bind(8, e.depth).Bind(9, e.enqueued_ms).Bind(10, e.last_error);
-              q.Bind(11, d.dead_at_ms).Bind(12, d.condition).BindBlob(13, d.record);
-            });
+              q.Bind(1, e.id).Bind(2, e.attempts).Bind(3, e.last_error).Bind(4, d.dead_at_ms).Bind(5, d.condition);
+              q.BindBlob(6, d.record);
+            }));
+        if (Changes() == 0) return Status::Ok();  // already gone (purged meanwhile): nothing to keep
+        NIMBUS_RETURN_IF_ERROR(Run("DELETE FROM events WHERE id = ?1", [&](Stmt& q) { q.Bind(1, e.id); }));
+        op.affected = Changes();
+        return Status::Ok();
       }
       case Op::Kind::kDelete:
         for (int64_t id : op.ids) {
@@ -307,7 +328,9 @@ class SqliteEventQueue final : public EventQueue {
         NIMBUS_RETURN_IF_ERROR(
             Run("DELETE FROM idempotency_keys WHERE at_ms < ?1", [&](Stmt& q) { q.Bind(1, op.before_ms); }));
         op.affected = Changes();
-        return Status::Ok();
+        // Pages freed by completed and purged events go back to the file system, so a drained
+        // backlog does not leave the file at its largest size.
+        return Run("PRAGMA incremental_vacuum(16384)", [](Stmt&) {});
     }
     return Status::Internal("unknown queue operation");
   }
@@ -357,6 +380,8 @@ class SqliteEventQueue final : public EventQueue {
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;                                // guarded by mu_
   std::map<std::string, std::unique_ptr<Stmt>> stmts_;          // guarded by mu_; keyed by SQL text
+  std::mutex read_mu_;
+  std::unique_ptr<SqliteDb> reader_;                            // guarded by read_mu_; payload reads
 };
 
 }  // namespace
@@ -370,7 +395,25 @@ Result<std::unique_ptr<EventQueue>> OpenSqliteEventQueue(const std::filesystem::
   static_assert(kQueueSchemaVersion == 2, "update Migrations() with the schema version");
   auto db = SqliteDb::Open(db_file, options);
   if (!db.ok()) return db.status();
-  return std::unique_ptr<EventQueue>(new SqliteEventQueue(std::move(db).value()));
+  // Free pages are given back by an incremental vacuum (see kExpireKeys), and the WAL is cut
+  // back to 64 MiB after each checkpoint: a drained backlog shrinks the files again. A file made
+  // without auto_vacuum is rebuilt once to switch it on.
+  bool incremental = false;
+  {
+    auto mode = (*db)->Prepare("PRAGMA auto_vacuum");
+    if (!mode.ok()) return mode.status();
+    auto row = mode->Step();
+    if (!row.ok()) return row.status();
+    incremental = mode->Int(0) == 2;
+  }  // finalized: VACUUM refuses to run beside a live statement
+  if (!incremental) {
+    NIMBUS_RETURN_IF_ERROR((*db)->Exec("PRAGMA auto_vacuum=INCREMENTAL"));
+    NIMBUS_RETURN_IF_ERROR((*db)->Exec("VACUUM"));
+  }
+  NIMBUS_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_size_limit=67108864"));
+  auto reader = SqliteDb::Open(db_file, options);
+  if (!reader.ok()) return reader.status();
+  return std::unique_ptr<EventQueue>(new SqliteEventQueue(std::move(db).value(), std::move(reader).value()));
 }
 
 }  // namespace nimbus::queue

@@ -76,10 +76,13 @@ TEST_F(SqliteEventQueueTest, EnqueuedEventsSurviveAReopenWithEveryField) {
   Open();
   auto pending = Pending();
   ASSERT_EQ(pending.size(), 2u);
-  EXPECT_EQ(pending[0].payload, "{\"n\":1}");
+  // Payloads stay on disk until they are needed.
+  EXPECT_TRUE(pending[0].payload.empty());
+  EXPECT_EQ(pending[0].payload_size, 7);
+  EXPECT_EQ(*queue_->LoadPayload(pending[0].id), "{\"n\":1}");
   EXPECT_EQ(pending[0].request_id, "req-{\"n\":1}");
   EXPECT_EQ(pending[0].source, "invoke");
-  EXPECT_EQ(pending[1].payload, std::string("bin\0ary", 7));
+  EXPECT_EQ(*queue_->LoadPayload(pending[1].id), std::string("bin\0ary", 7));
   EXPECT_EQ(pending[1].qualifier, "live");
   EXPECT_EQ(pending[1].depth, 3);
   EXPECT_EQ(pending[1].enqueued_ms, 1000);
@@ -167,7 +170,7 @@ TEST_F(SqliteEventQueueTest, DeadLettersKeepTheEventTheConditionAndTheRecordAndR
   EXPECT_EQ(replay.missing, (std::vector<int64_t>{ops[2].event.id, 12345}));
   auto pending = Pending();
   ASSERT_EQ(pending.size(), 1u);
-  EXPECT_EQ(pending[0].payload, "a");
+  EXPECT_EQ(*queue_->LoadPayload(pending[0].id), "a");
   EXPECT_EQ(pending[0].request_id, "req-a");
   EXPECT_EQ(pending[0].attempts, 0);
   EXPECT_EQ(pending[0].enqueued_ms, 7000);
@@ -235,6 +238,38 @@ TEST_F(SqliteEventQueueTest, SchedulesAreStoredAndAFiringIsRecordedWithItsEvent)
   drop.function = "tick";
   ASSERT_TRUE(Commit(drop).ok());
   EXPECT_TRUE(queue_->LoadSchedules()->empty());
+}
+
+TEST_F(SqliteEventQueueTest, ADeadLetterKeepsThePayloadItsCallerNoLongerHolds) {
+  Op a = Enqueue("hello", "{\"big\":true}");
+  ASSERT_TRUE(Commit(a).ok());
+  Op dead;
+  dead.kind = Op::Kind::kDeadLetter;
+  dead.dead_letter.event = a.event;
+  dead.dead_letter.event.payload.clear();  // left on disk by the caller
+  dead.dead_letter.condition = "RetriesExhausted";
+  ASSERT_TRUE(Commit(dead).ok());
+  auto dl = queue_->DeadLetters("hello", 10);
+  ASSERT_TRUE(dl.ok());
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].event.payload, "{\"big\":true}");
+  EXPECT_EQ(queue_->LoadPayload(a.event.id).status().code(), Code::kNotFound);
+}
+
+TEST_F(SqliteEventQueueTest, FreedPagesAreGivenBackToTheFileSystem) {
+  std::vector<Op> ops;
+  for (int i = 0; i < 200; ++i) ops.push_back(Enqueue("hello", std::string(64 * 1024, 'x')));
+  ASSERT_TRUE(Commit(ops).ok());
+  Op del;
+  del.kind = Op::Kind::kDelete;
+  for (Op& op : ops) del.ids.push_back(op.event.id);
+  ASSERT_TRUE(Commit(del).ok());
+  Op expire;
+  expire.kind = Op::Kind::kExpireKeys;
+  ASSERT_TRUE(Commit(expire).ok());
+  queue_.reset();  // the last connection checkpoints the WAL into the file
+  EXPECT_LT(fs::file_size(dir_ / "queue.db"), 2u << 20) << "12 MiB of payloads were deleted";
+  Open();
 }
 
 TEST_F(SqliteEventQueueTest, RefusesAFileThatIsNotAQueue) {
