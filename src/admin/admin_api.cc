@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -213,6 +214,14 @@ Status AdminApi::CheckHostNeeds(const manifest::Manifest& m) const {
   if (m.schedule) {
     auto parsed = schedule::ParseManifestSchedule(*m.schedule);
     if (!parsed.ok()) return Status::InvalidArgument("function.yaml: schedule: " + parsed.status().message());
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    if (!parsed->NextAfter(now, now)) {
+      return Status::InvalidArgument("function.yaml: schedule: '" + m.schedule->expression +
+                                     "' never fires from now on (its dates are past or do not exist, before 2200); "
+                                     "fix its day, month or year fields");
+    }
   }
   return Status::Ok();
 }

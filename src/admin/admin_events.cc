@@ -118,6 +118,12 @@ http::Response AdminApi::Events(http::Request& req, const std::string& name, con
     return Json(req, bhttp::status::ok, json::object{{"purged", *n}});
   }
   if (parts.size() == 5 && parts[4] == "replay" && method == bhttp::verb::post) {
+    if (!known) {
+      return http::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
+                            "function '" + name +
+                                "' does not exist, so its dead letters would only die again (FunctionNotFound); "
+                                "deploy it before replaying them");
+    }
     const char* usage = "send {\"ids\": [ID, ...]} or {\"all\": true}";
     boost::system::error_code ec;
     json::value body = json::parse(req.body(), ec);

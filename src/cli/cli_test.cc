@@ -425,11 +425,45 @@ TEST(Invoke, AnEventIsQueuedAndReportedWithItsRequestId) {
   EXPECT_EQ(r.out, "queued an event for hello (request id req-1)\n");
 }
 
-HttpResponse Accepted(const std::string& request_id) {
+// The daemon's 202 for an Event; for a repeat of an idempotency key already queued it carries
+// the first event's request id and "X-Nimbus-Idempotent-Replay: true".
+HttpResponse Accepted(const std::string& request_id, bool replay = false) {
   HttpResponse r;
   r.status = 202;
   r.headers = {{"x-amzn-RequestId", request_id}};
+  if (replay) r.headers.emplace_back("X-Nimbus-Idempotent-Replay", "true");
   return r;
+}
+
+TEST(Invoke, AnEventWithJsonPrintsTheRequestIdAndThatItWasNew) {
+  FakeDaemon daemon([](const RecordedRequest&) { return Accepted("req-1"); });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Event", "--json", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_EQ(r.out.back(), '\n');
+  EXPECT_EQ(boost::json::parse(r.out), boost::json::parse(R"({"request_id": "req-1", "duplicate": false})")) << r.out;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Invoke, AnEventWithJsonSaysDuplicateWhenTheDaemonAnsweredWithTheReplayHeader) {
+  FakeDaemon daemon([](const RecordedRequest&) { return Accepted("req-first", /*replay=*/true); });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Event", "--idempotency-key", "order-42", "--json",
+                             "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_EQ(boost::json::parse(r.out), boost::json::parse(R"({"request_id": "req-first", "duplicate": true})"))
+      << r.out;
+}
+
+TEST(Invoke, AnEventTheDaemonHadAlreadyQueuedForTheKeySaysNothingNewWasQueued) {
+  FakeDaemon daemon([](const RecordedRequest&) { return Accepted("req-first", /*replay=*/true); });
+  CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Event", "--idempotency-key", "order-42",
+                             "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "an event with this idempotency key was already queued for hello (request id req-first); "
+            "nothing new was queued\n");
+  EXPECT_EQ(r.err, "");
 }
 
 TEST(Invoke, AnEventWithAnIdempotencyKeySendsItInAHeader) {
@@ -460,10 +494,43 @@ TEST(Invoke, RefusesAnIdempotencyKeyWithoutTypeEventBeforeSendingAnything) {
     EXPECT_TRUE(Contains(r.err, "error: --idempotency-key applies to --type Event\n")) << r.err;
     EXPECT_TRUE(Contains(r.err, "usage: nimbus invoke NAME")) << r.err;
   }
-  CliRun empty = RunCliCaptured({"invoke", "hello", "--type", "Event", "--idempotency-key=", "--endpoint", daemon.url()});
-  EXPECT_EQ(empty.code, kExitUsage);
-  EXPECT_TRUE(Contains(empty.err, "--idempotency-key needs a value")) << empty.err;
   EXPECT_TRUE(daemon.requests().empty());
+}
+
+TEST(Invoke, RefusesAnIdempotencyKeyThatIsNotOneTo256VisibleAsciiCharactersBeforeSendingAnything) {
+  FakeDaemon daemon([](const RecordedRequest&) { return Accepted("req-1"); });
+  for (const std::string& key : {std::string(""), std::string(257, 'k'), std::string("order 42"),
+                                 std::string("order-42\r\nX-Injected: yes"), std::string("order-42\n"),
+                                 std::string("tab\tkey"), std::string("nul\0key", 7), std::string("del\x7f"),
+                                 std::string("caf\xc3\xa9")}) {
+    CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Event", "--idempotency-key=" + key,
+                               "--endpoint", daemon.url()});
+    EXPECT_EQ(r.code, kExitUsage) << key;
+    EXPECT_TRUE(Contains(r.err,
+                         "error: --idempotency-key wants 1-256 visible ASCII characters (letters, digits, "
+                         "punctuation; no spaces)\n"))
+        << r.err;
+    EXPECT_TRUE(Contains(r.err, "usage: nimbus invoke NAME")) << r.err;
+    EXPECT_FALSE(Contains(r.err, "cannot reach")) << r.err;
+  }
+  EXPECT_TRUE(daemon.requests().empty());
+}
+
+TEST(Invoke, AcceptsAnIdempotencyKeyOf256VisibleAsciiCharactersIncludingPunctuation) {
+  FakeDaemon daemon([](const RecordedRequest&) { return Accepted("req-1"); });
+  std::string printable;
+  for (char c = 0x21; c <= 0x7E; ++c) printable.push_back(c);
+  const std::string longest = std::string(256 - printable.size(), 'k') + printable;
+  for (const std::string& key : {std::string("k"), printable, longest}) {
+    CliRun r = RunCliCaptured({"invoke", "hello", "--type", "Event", "--idempotency-key=" + key,
+                               "--endpoint", daemon.url()});
+    EXPECT_EQ(r.code, kExitOk) << key << ": " << r.err;
+  }
+  auto reqs = daemon.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0].headers["x-nimbus-idempotency-key"], "k");
+  EXPECT_EQ(reqs[1].headers["x-nimbus-idempotency-key"], printable);
+  EXPECT_EQ(reqs[2].headers["x-nimbus-idempotency-key"], longest);
 }
 
 TEST(Invoke, ATimeoutFlagBoundsTheWaitForTheDaemon) {
@@ -600,6 +667,28 @@ TEST(Ls, PrintsATableOfFunctions) {
             "worker   provided   7         256 MB   30 s      -                   3/0\n");
 }
 
+// A function with an async route (answered 202 at once, run as a queued event).
+const char* kRoutesDoc = R"({
+  "name": "jobs", "runtime": "python3", "handler": "app.handler", "version": "1",
+  "memory": 128, "timeout": 3, "keep_alive": 60, "concurrency": {"max": 10, "min_warm": 0},
+  "code_sha256": "ef567890ab12cd34", "code_size": 2048,
+  "routes": [{"method": "GET", "path": "/jobs"}, {"method": "POST", "path": "/jobs", "async": true},
+             {"method": "PUT", "path": "/jobs/{id}", "async": false}],
+  "instances": {"busy": 0, "idle": 0}
+})";
+
+TEST(Ls, MarksAsyncRoutesInTheRoutesColumn) {
+  FakeDaemon daemon([](const RecordedRequest&) {
+    return JsonAnswer(200, std::string(R"({"functions": [)") + kFunctionDoc + "," + kRoutesDoc + "]}");
+  });
+  CliRun r = RunCliCaptured({"ls", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "NAME    RUNTIME   VERSION   MEMORY   TIMEOUT   ROUTES                                        INSTANCES\n"
+            "hello   python3   2         128 MB   3 s       GET /hello/{name}                             0/1\n"
+            "jobs    python3   1         128 MB   3 s       GET /jobs,POST /jobs (async),PUT /jobs/{id}   0/0\n");
+}
+
 TEST(Ls, SaysHowToStartWhenNothingIsDeployed) {
   FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, R"({"functions": []})"); });
   CliRun r = RunCliCaptured({"ls", "--endpoint", daemon.url()});
@@ -634,6 +723,22 @@ TEST(Info, DescribesVersionsAliasesRoutesAndUrls) {
   }
   EXPECT_TRUE(Contains(r.out, "urls:          " + daemon.url() + "/fn/hello\n"));
   EXPECT_TRUE(Contains(r.out, "               GET " + daemon.url() + "/hello/{name}\n"));
+}
+
+TEST(Info, MarksAsyncRoutesInTheRoutesAndUrlsLines) {
+  FakeDaemon daemon([](const RecordedRequest&) { return JsonAnswer(200, kRoutesDoc); });
+  CliRun r = RunCliCaptured({"info", "jobs", "--endpoint", daemon.url()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const std::string url = daemon.url();
+  EXPECT_TRUE(Contains(r.out,
+                       "routes:        GET /jobs\n"
+                       "               POST /jobs (async)\n"
+                       "               PUT /jobs/{id}\n"
+                       "urls:          " + url + "/fn/jobs\n"
+                       "               GET " + url + "/jobs\n"
+                       "               POST " + url + "/jobs (async)\n"
+                       "               PUT " + url + "/jobs/{id}\n"))
+      << r.out;
 }
 
 TEST(Info, AnUnknownFunctionExits3) {

@@ -11,11 +11,24 @@
 namespace nimbus::cli {
 namespace {
 
-std::vector<std::pair<std::string, std::string>> Routes(const boost::json::object& fn) {
-  std::vector<std::pair<std::string, std::string>> out;
+struct Route {
+  std::string method;
+  std::string path;
+  bool async = false;  // answered 202 at once, the function run as a queued event
+
+  // " (async)" after an async route, wherever a route is shown.
+  std::string Marker() const { return async ? " (async)" : ""; }
+};
+
+std::vector<Route> Routes(const boost::json::object& fn) {
+  std::vector<Route> out;
   if (auto* routes = fn.if_contains("routes"); routes && routes->is_array()) {
     for (const auto& r : routes->as_array()) {
-      if (r.is_object()) out.emplace_back(JsonText(r.as_object(), "method"), JsonText(r.as_object(), "path"));
+      if (!r.is_object()) continue;
+      const auto& route = r.as_object();
+      const auto* async = route.if_contains("async");
+      out.push_back({JsonText(route, "method"), JsonText(route, "path"),
+                     async != nullptr && async->is_bool() && async->as_bool()});
     }
   }
   return out;
@@ -36,7 +49,8 @@ const CommandSpec kLsSpec = {
     {},
     {},
     "Columns: NAME RUNTIME VERSION ($LATEST) MEMORY TIMEOUT ROUTES INSTANCES (busy/idle), and\n"
-    "NEXT FIRING (UTC) when a function has a schedule.",
+    "NEXT FIRING (UTC) when a function has a schedule. A route marked (async) answers 202 at\n"
+    "once and runs the function as a queued event (`nimbus events ls NAME`).",
 };
 
 int RunLs(Context& ctx, const ParsedArgs& args) {
@@ -67,8 +81,8 @@ int RunLs(Context& ctx, const ParsedArgs& args) {
     if (!v.is_object()) continue;
     const auto& fn = v.as_object();
     std::string routes;
-    for (const auto& [method, path] : Routes(fn)) {
-      routes += (routes.empty() ? "" : ",") + method + " " + path;
+    for (const Route& r : Routes(fn)) {
+      routes += (routes.empty() ? "" : ",") + r.method + " " + r.path + r.Marker();
     }
     std::vector<std::string> row = {JsonText(fn, "name"), JsonText(fn, "runtime"), JsonText(fn, "version"),
                                     JsonText(fn, "memory") + " MB", JsonText(fn, "timeout") + " s",
@@ -88,7 +102,7 @@ const CommandSpec kInfoSpec = {
     "show one function: versions, aliases, routes, URLs, async settings, schedule",
     {{"NAME", "the function"}},
     {},
-    "",
+    "A route marked (async) answers 202 at once and runs the function as a queued event.",
 };
 
 int RunInfo(Context& ctx, const ParsedArgs& args) {
@@ -167,10 +181,10 @@ int RunInfo(Context& ctx, const ParsedArgs& args) {
   auto routes = Routes(fn);
   if (routes.empty()) row("routes:", "-");
   for (size_t i = 0; i < routes.size(); ++i) {
-    row(i == 0 ? "routes:" : "", routes[i].first + " " + routes[i].second);
+    row(i == 0 ? "routes:" : "", routes[i].method + " " + routes[i].path + routes[i].Marker());
   }
   row("urls:", ctx.endpoint.url + "/fn/" + name);
-  for (const auto& [method, path] : routes) row("", method + " " + ctx.endpoint.url + path);
+  for (const Route& r : routes) row("", r.method + " " + ctx.endpoint.url + r.path + r.Marker());
   std::ostringstream rendered;
   t.Render(rendered);
   // Drop the empty header line the two-column table starts with.

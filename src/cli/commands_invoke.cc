@@ -1,10 +1,13 @@
 // `nimbus invoke NAME`: calls the Lambda Invoke API and prints the function's answer.
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "common/idempotency_key.h"
 #include "cli/format.h"
 
 namespace nimbus::cli {
@@ -13,6 +16,9 @@ namespace {
 // A little over Lambda's largest function timeout (15 minutes), so the daemon, which enforces
 // the function's own timeout, always answers first.
 constexpr double kDefaultInvokeTimeoutSeconds = 910;
+
+// Set by the daemon on the 202 for a repeat of an idempotency key it has already queued.
+constexpr const char* kIdempotentReplayHeader = "X-Nimbus-Idempotent-Replay";
 
 }  // namespace
 
@@ -62,11 +68,14 @@ const CommandSpec kInvokeSpec = {
      {"type", "RequestResponse|Event|DryRun",
       "wait for the answer (default), queue an event (202), or only check the function exists"},
      {"idempotency-key", "KEY",
-      "with --type Event: a repeat with the same KEY (within the daemon's window) is queued once"},
+      "with --type Event: a repeat with the same KEY (within the daemon's window) is queued once; "
+      "1-256 visible ASCII characters, no spaces"},
      {"log", "", "print the end of the invocation's log to stderr"},
      {"timeout", "SECONDS", "give up waiting for the daemon after this long (default: 910)"}},
     "Prints the function's answer on stdout. If the function failed (an exception, a timeout,\n"
-    "a crash), the error document is printed and the exit status is 4.",
+    "a crash), the error document is printed and the exit status is 4.\n"
+    "With --type Event, prints the request id of the queued event, or that the idempotency key\n"
+    "was already queued and nothing new was; --json prints {\"request_id\": ..., \"duplicate\": ...}.",
 };
 
 int RunInvoke(Context& ctx, const ParsedArgs& args) {
@@ -79,8 +88,10 @@ int RunInvoke(Context& ctx, const ParsedArgs& args) {
   if (args.Has("idempotency-key") && type != "Event") {
     return UsageError(ctx, kInvokeSpec, "--idempotency-key applies to --type Event");
   }
-  if (args.Has("idempotency-key") && args.Get("idempotency-key").empty()) {
-    return UsageError(ctx, kInvokeSpec, "--idempotency-key needs a value, e.g. the order id the event is about");
+  if (args.Has("idempotency-key") && !IsValidIdempotencyKey(args.Get("idempotency-key"))) {
+    return UsageError(ctx, kInvokeSpec,
+                      "--idempotency-key wants 1-256 visible ASCII characters (letters, digits, punctuation; "
+                      "no spaces)");
   }
   double timeout_s = kDefaultInvokeTimeoutSeconds;
   if (args.Has("timeout")) {
@@ -142,19 +153,30 @@ int RunInvoke(Context& ctx, const ParsedArgs& args) {
     return kExitFunctionError;
   }
 
+  if (type == "Event") {
+    const std::string request_id = res.Header("x-amzn-RequestId");
+    // The daemon's 202 has an empty body: what there is to say is in its headers.
+    const bool duplicate = boost::algorithm::iequals(res.Header(kIdempotentReplayHeader), "true");
+    if (ctx.json) {
+      PrintBody(ctx.out, boost::json::serialize(boost::json::object{{"request_id", request_id},
+                                                                    {"duplicate", duplicate}}));
+      return kExitOk;
+    }
+    const std::string id_note = request_id.empty() ? "" : " (request id " + request_id + ")";
+    if (duplicate) {
+      ctx.out << "an event with this idempotency key was already queued for " << name << id_note
+              << "; nothing new was queued\n";
+    } else {
+      ctx.out << "queued an event for " << name << id_note << "\n";
+    }
+    return kExitOk;
+  }
   if (type == "RequestResponse" || ctx.json) {
     if (type == "RequestResponse" || !res.body.empty()) PrintBody(ctx.out, res.body);
     return kExitOk;
   }
-  std::string request_id = res.Header("x-amzn-RequestId");
-  if (type == "Event") {
-    ctx.out << "queued an event for " << name
-            << (request_id.empty() ? "" : " (request id " + request_id + ")") << "\n";
-  } else {
-    ctx.out << "dry run ok: " << name
-            << (args.Has("qualifier") ? ":" + args.Get("qualifier") : std::string())
-            << " exists and may be invoked\n";
-  }
+  ctx.out << "dry run ok: " << name << (args.Has("qualifier") ? ":" + args.Get("qualifier") : std::string())
+          << " exists and may be invoked\n";
   return kExitOk;
 }
 

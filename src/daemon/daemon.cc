@@ -255,6 +255,11 @@ int Serve(const ServeOptions& opt) {
   // Every event accepted before a stop or a crash is pending again, and runs.
   st = delivery.Recover();
   if (!st.ok()) return fail("cannot read the event queue: " + st.message());
+  int64_t recovered = 0, dead_letters = 0;
+  for (const auto& [fn, c] : delivery.AllCounts()) {
+    recovered += c.queued + c.retrying;
+    dead_letters += c.dead;
+  }
 
   gateway::FrontDoor front(
       catalog, scheduler, delivery,
@@ -283,7 +288,8 @@ int Serve(const ServeOptions& opt) {
 
   std::cerr << "nimbus: listening on http://" << opt.listen.substr(0, colon) << ":" << listener.port() << " ("
             << threads << " event loops; data in " << data.string() << "; " << catalog.Get()->functions.size()
-            << " functions; " << cgroup_note << "; "
+            << " functions; " << recovered << " pending async events, " << dead_letters << " dead letters; "
+            << cgroup_note << "; "
             << (opt.sandbox ? "sandbox on: namespaces, own root, unprivileged uids, seccomp"
                             : "SANDBOX OFF (--insecure-no-sandbox)")
             << ")" << std::endl;

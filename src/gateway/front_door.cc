@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "gateway/apigw_v2.h"
+#include "common/idempotency_key.h"
 #include "common/json_text.h"
 #include "common/percent.h"
 #include "common/request_id.h"
@@ -57,6 +58,9 @@ queue::Event AsyncEvent(const catalog::FunctionConfig& cfg, std::string_view qua
   e.source = source;
   return e;
 }
+
+constexpr std::string_view kBadKey =
+    "X-Nimbus-Idempotency-Key wants 1-256 visible ASCII characters (letters, digits, punctuation; no spaces)";
 
 std::string IdempotencyKey(const ::nimbus::http::Request& req) {
   return std::string(req[kIdempotencyKeyHeader]);
@@ -143,9 +147,8 @@ void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbu
   ir.request_id = request_id;
   if (async) {
     std::string key = IdempotencyKey(req);
-    if (key.size() > kMaxIdempotencyKey) {
-      conn->Reply(GatewayError(version, keep_alive, bhttp::status::bad_request,
-                               "X-Nimbus-Idempotency-Key is longer than 256 characters", "BadRequestException",
+    if (!key.empty() && !IsValidIdempotencyKey(key)) {
+      conn->Reply(GatewayError(version, keep_alive, bhttp::status::bad_request, kBadKey, "BadRequestException",
                                request_id));
       return;
     }
@@ -255,9 +258,8 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
                                          "(X-Amz-Invocation-Type: Event)"));
     return;
   }
-  if (idempotency_key.size() > kMaxIdempotencyKey) {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
-                                         "X-Nimbus-Idempotency-Key is longer than 256 characters"));
+  if (!idempotency_key.empty() && !IsValidIdempotencyKey(idempotency_key)) {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException", kBadKey));
     return;
   }
   if (req.body().empty()) req.body() = "{}";

@@ -22,9 +22,7 @@ namespace nimbus::gateway {
 
 // Largest request payload for a synchronous invocation (Lambda's limit).
 inline constexpr size_t kMaxInvokePayload = 6 * 1024 * 1024;
-// Collapses repeats of an asynchronous invocation within the idempotency window (docs/async.md).
-inline constexpr std::string_view kIdempotencyKeyHeader = "X-Nimbus-Idempotency-Key";
-inline constexpr size_t kMaxIdempotencyKey = 256;
+
 
 class FrontDoor {
  public:

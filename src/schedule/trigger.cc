@@ -63,6 +63,8 @@ Status Trigger::Start(bool thread) {
       const int64_t first_missed = *e.next_ms;
       e.next_ms = e.schedule->NextAfter(now, e.state.anchor_ms);
       if (e.spec.missed == manifest::Schedule::Missed::kOnce) {
+        std::fprintf(stderr, "nimbus: schedule of '%s' missed firings while nimbus was down; firing once now (missed: once)\n",
+                     fn.c_str());
         missed.emplace_back(fn, first_missed);
       } else {
         std::fprintf(stderr, "nimbus: schedule of '%s' missed firings while nimbus was down; skipped (missed: skip)\n",
