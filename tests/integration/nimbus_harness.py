@@ -455,36 +455,44 @@ class Daemon:
     def endpoint(self):
         return f"http://127.0.0.1:{self.port}"
 
+    def _spawn(self):
+        """Starts `nimbus serve` on self.port and self.data_dir (its output appended to the log)."""
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}",
+             "--data-dir", self.data_dir, *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=self.workdir, start_new_session=True, env=dict(os.environ, HOME=self.home))
+        log.close()
+
+    def _await_ready(self, deadline):
+        """None once the daemon answers GET /v1/functions, else why it did not by `deadline`."""
+        last_error = f"daemon did not answer GET /v1/functions within {STARTUP_TIMEOUT_S}s"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"daemon exited with {self.proc.returncode} during start"
+            try:
+                # The token file is written before the daemon listens.
+                self.token = self.token or self._read_token()
+                r = http_request(self.port, "GET", "/v1/functions", timeout=2,
+                                 headers=self.auth_headers())
+                if r.status == 200:
+                    return None
+                last_error = f"GET /v1/functions answered {r.status}"
+            except OSError as e:
+                last_error = f"GET /v1/functions: {e}"
+            time.sleep(0.05)
+        return last_error
+
     def start(self):
         last_error = None
         for _ in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
             self.token = None
-            log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(
-                [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}",
-                 "--data-dir", self.data_dir, *self.extra_args],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.workdir, start_new_session=True, env=dict(os.environ, HOME=self.home))
-            log.close()
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    last_error = f"daemon exited with {self.proc.returncode} during start"
-                    break
-                try:
-                    # The token file is written before the daemon listens.
-                    self.token = self.token or self._read_token()
-                    r = http_request(self.port, "GET", "/v1/functions", timeout=2,
-                                     headers=self.auth_headers())
-                    if r.status == 200:
-                        return self
-                    last_error = f"GET /v1/functions answered {r.status}"
-                except OSError as e:
-                    last_error = f"GET /v1/functions: {e}"
-                time.sleep(0.05)
-            else:
-                last_error = f"daemon did not answer GET /v1/functions within {STARTUP_TIMEOUT_S}s"
+            self._spawn()
+            last_error = self._await_ready(time.monotonic() + STARTUP_TIMEOUT_S)
+            if last_error is None:
+                return self
             self._kill()
         raise RuntimeError(f"could not start nimbus: {last_error}\n--- daemon log ---\n"
                            f"{self.log_text()}")
