@@ -9,6 +9,9 @@
 //           charged to them (no coordinated omission), as wrk2 does
 //   first   one request on a fresh connection (cold start after deploy, wake from zero)
 //   spawn   fork+exec a server, time from fork to its first HTTP response, then stop it
+//   async-latency  Event invocations one at a time: from the 202's arrival to the function's
+//           own record of its execution start (bench/async)
+//   drain   polls a function's asynchronous backlog until it is empty (bench/async)
 // and the helpers bench/run uses to read the machine:
 //   freeport, wait URL, cpu PID..., tree PID..., mem ROOT [--env K=V], rss PID, envpids K=V,
 //   deploy-many BASEURL --prefix P --from I --to J   (admin API PUT of generated zips)
@@ -21,6 +24,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -92,9 +96,10 @@ Url ParseUrl(const std::string& s) {
 }
 
 std::string BuildRequest(const Url& u, const std::string& method, const std::string& body,
-                         const std::string& content_type = "application/json") {
+                         const std::string& content_type = "application/json",
+                         const std::string& extra_headers = "") {
   std::string r = method + " " + u.path + " HTTP/1.1\r\nHost: " + u.host + ":" +
-                  std::to_string(u.port) + "\r\nUser-Agent: nimbus-bench\r\n";
+                  std::to_string(u.port) + "\r\nUser-Agent: nimbus-bench\r\n" + extra_headers;
   if (!body.empty() || method == "POST" || method == "PUT") {
     r += "Content-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\n";
@@ -147,8 +152,10 @@ class Conn {
   }
 
   // Sends one request, reads the whole answer. Returns the status, or -1 on a broken
-  // connection or timeout (the connection is then closed).
-  int RoundTrip(const std::string& req, int64_t deadline_ns, std::string* body_out = nullptr) {
+  // connection or timeout (the connection is then closed). head_out gets the status line and
+  // headers.
+  int RoundTrip(const std::string& req, int64_t deadline_ns, std::string* body_out = nullptr,
+                std::string* head_out = nullptr) {
     size_t off = 0;
     while (off < req.size()) {
       ssize_t n = send(fd_, req.data() + off, req.size() - off, MSG_NOSIGNAL);
@@ -163,6 +170,7 @@ class Conn {
     }
     std::string_view head(buf_.data(), head_end + 2);
     if (head.size() < 12 || head.substr(0, 5) != "HTTP/") return Fail();
+    if (head_out) head_out->assign(head);
     int status = std::atoi(std::string(head.substr(9, 3)).c_str());
     int64_t content_length = -1;
     bool chunked = false, close_after = head.substr(0, 8) == "HTTP/1.0";
@@ -270,6 +278,10 @@ struct Options {
   std::string log = "/dev/null";
   std::string prefix = "bench-fn-";
   long from = 0, to = 0;
+  std::string dir;         // async-latency: where the function writes its start records
+  std::string events_url;  // async-latency: GET /v1/functions/NAME/events
+  long gap_ms = 5;
+  long poll_ms = 10;
   std::vector<std::string> positional;
   std::vector<std::string> command;  // after "--"
 };
@@ -299,6 +311,10 @@ Options ParseOptions(int argc, char** argv, int first) {
     else if (a == "--prefix") o.prefix = next();
     else if (a == "--from") o.from = std::atol(next().c_str());
     else if (a == "--to") o.to = std::atol(next().c_str());
+    else if (a == "--dir") o.dir = next();
+    else if (a == "--events") o.events_url = next();
+    else if (a == "--gap-ms") o.gap_ms = std::atol(next().c_str());
+    else if (a == "--poll-ms") o.poll_ms = std::atol(next().c_str());
     else if (a.size() > 1 && a[0] == '-') Die("unknown option " + a);
     else o.positional.push_back(a);
   }
@@ -558,6 +574,208 @@ int CmdFreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   std::printf("%d\n", ntohs(a.sin_port));
   close(fd);
+  return 0;
+}
+
+// ---- asynchronous invocations -----------------------------------------------------------
+
+int64_t RealtimeNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// The value of header `name` (lower case, colon included) in a response head, or "".
+std::string HeaderValue(std::string_view head, std::string_view name) {
+  size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    size_t end = head.find("\r\n", pos + 2);
+    std::string_view line = head.substr(pos + 2, end - pos - 2);
+    if (IStartsWith(line, name)) {
+      std::string_view v = line.substr(name.size());
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return std::string(v);
+    }
+    pos = end;
+  }
+  return "";
+}
+
+// The number after "key": in a JSON text, or -1. Enough for the flat counts the events
+// endpoint answers with, which come before its list of events.
+long long JsonCount(const std::string& body, const std::string& key) {
+  size_t p = body.find("\"" + key + "\":");
+  if (p == std::string::npos) return -1;
+  return std::strtoll(body.c_str() + p + key.size() + 3, nullptr, 10);
+}
+
+// A function's asynchronous backlog as GET /v1/functions/NAME/events reports it.
+struct Backlog {
+  long long queued = -1, retrying = -1, in_flight = -1, dead = -1;
+  bool ok() const { return queued >= 0 && retrying >= 0 && in_flight >= 0; }
+  long long pending() const { return queued + retrying + in_flight; }
+};
+
+Backlog GetBacklog(Conn& c, const Url& u, const std::string& req, int64_t timeout_ms) {
+  Backlog b;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!c.connected() && c.Connect(u) != 0) continue;
+    std::string body;
+    int status = c.RoundTrip(req, NowNs() + timeout_ms * 1000000, &body);
+    if (status < 0) continue;  // a closed keep-alive connection: once more on a new one
+    if (status != 200) {
+      std::fprintf(stderr, "client: GET %s answered %d: %.300s\n", u.path.c_str(), status,
+                   body.c_str());
+      return b;
+    }
+    b.queued = JsonCount(body, "queued");
+    b.retrying = JsonCount(body, "retrying");
+    b.in_flight = JsonCount(body, "in_flight");
+    b.dead = JsonCount(body, "dead_letters");
+    return b;
+  }
+  return b;
+}
+
+// Waits until DIR/ID exists (the function renames its start record into place, which the
+// inotify watch `ino` on DIR reports as IN_MOVED_TO) and reads the nanoseconds it holds.
+bool WaitStartRecord(int ino, const std::string& dir, const std::string& id, int64_t deadline_ns,
+                     int64_t* start_ns) {
+  const std::string path = dir + "/" + id;
+  auto read_record = [&]() {
+    std::ifstream f(path);
+    long long v = 0;
+    if (!(f >> v)) return false;
+    *start_ns = v;
+    return true;
+  };
+  if (read_record()) return true;
+  alignas(inotify_event) char buf[16384];
+  while (true) {
+    int64_t left_ms = (deadline_ns - NowNs()) / 1000000;
+    if (left_ms < 0) return read_record();
+    pollfd p{ino, POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(left_ms + 1));
+    if (r < 0 && errno != EINTR) return false;
+    if (r <= 0) continue;
+    ssize_t n = read(ino, buf, sizeof buf);
+    if (n <= 0) continue;
+    for (char* q = buf; q < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(q);
+      if (ev->len > 0 && id == ev->name) return read_record();
+      q += sizeof(inotify_event) + ev->len;
+    }
+  }
+}
+
+// 202-to-execution-start latency, one event at a time on an idle function. For each event:
+// send it, take the wall clock when the 202 has arrived, wait for the function's start
+// record (the wall clock at its handler's entry, written under its request id in --dir),
+// then wait until the function's backlog is empty (the event completed) and --gap-ms more,
+// so the next event again finds the function idle. The latency is start minus 202 arrival:
+// negative when the function began before the 202 reached this client. Both clocks are
+// CLOCK_REALTIME of the same machine.
+int CmdAsyncLatency(const Options& o) {
+  if (o.positional.size() != 1 || o.dir.empty() || o.events_url.empty())
+    Die("usage: async-latency INVOKE_URL --events EVENTS_URL --dir DIR [-n N] [--warmup W] "
+        "[--gap-ms G] [--max-seconds S]");
+  Url u = ParseUrl(o.positional[0]);
+  Url ev = ParseUrl(o.events_url);
+  std::string req = BuildRequest(u, "POST", o.body.empty() ? "{}" : o.body, "application/json",
+                                 "X-Amz-Invocation-Type: Event\r\n");
+  std::string ev_req = BuildRequest(ev, "GET", "");
+  int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (ino < 0 || inotify_add_watch(ino, o.dir.c_str(), IN_MOVED_TO) < 0)
+    Die("cannot watch " + o.dir + ": " + strerror(errno));
+  Conn c, ce;
+  std::vector<int64_t> lat;
+  lat.reserve(static_cast<size_t>(o.n));
+  long errors = 0, consecutive = 0, negative = 0;
+  const int64_t t_begin = NowNs();
+  const int64_t stop_at = t_begin + static_cast<int64_t>(o.max_seconds * 1e9);
+  int64_t measure_start = 0;
+  auto failed = [&](const std::string& why) {
+    ++errors;
+    std::fprintf(stderr, "client: async-latency: %s\n", why.c_str());
+    if (++consecutive > 3) Die("async-latency: 4 failures in a row; last: " + why);
+  };
+  for (long i = 0; i < o.warmup + o.n; ++i) {
+    if (i == o.warmup) measure_start = NowNs();
+    if (NowNs() > stop_at) break;
+    if (!c.connected() && c.Connect(u) != 0) {
+      failed("cannot connect to " + o.positional[0]);
+      continue;
+    }
+    std::string head, body;
+    int status = c.RoundTrip(req, NowNs() + o.timeout_ms * 1000000, &body, &head);
+    const int64_t accepted_ns = RealtimeNs();
+    if (status != 202) {
+      failed("the Event invocation answered " + std::to_string(status) + ": " + body.substr(0, 300));
+      continue;
+    }
+    const std::string id = HeaderValue(head, "x-amzn-requestid:");
+    if (id.empty() || id.find('/') != std::string::npos || id[0] == '.') {
+      failed("the 202 carried no usable x-amzn-RequestId header");
+      continue;
+    }
+    int64_t start_ns = 0;
+    if (!WaitStartRecord(ino, o.dir, id, NowNs() + o.timeout_ms * 1000000, &start_ns)) {
+      failed("no start record " + o.dir + "/" + id + " within " + std::to_string(o.timeout_ms) +
+             " ms of the 202");
+      continue;
+    }
+    unlink((o.dir + "/" + id).c_str());
+    if (i >= o.warmup) {
+      lat.push_back(start_ns - accepted_ns);
+      if (start_ns < accepted_ns) ++negative;
+    }
+    const int64_t idle_deadline = NowNs() + o.timeout_ms * 1000000;
+    while (true) {
+      Backlog b = GetBacklog(ce, ev, ev_req, o.timeout_ms);
+      if (!b.ok()) Die("cannot read the backlog from " + o.events_url);
+      if (b.pending() == 0) break;
+      if (NowNs() > idle_deadline) Die("the event " + id + " did not complete within the timeout");
+      usleep(200);
+    }
+    consecutive = 0;
+    if (o.gap_ms > 0) usleep(static_cast<useconds_t>(o.gap_ms * 1000));
+  }
+  if (measure_start == 0) measure_start = NowNs();
+  int64_t min_ns = lat.empty() ? 0 : *std::min_element(lat.begin(), lat.end());
+  char extra[96];
+  std::snprintf(extra, sizeof extra, " min_us=%.1f negative=%ld", static_cast<double>(min_ns) / 1000.0,
+                negative);
+  PrintStats(std::move(lat), errors, static_cast<double>(NowNs() - measure_start) / 1e9, extra);
+  close(ino);
+  return 0;
+}
+
+// Polls a function's backlog (GET /v1/functions/NAME/events) every --poll-ms until queued +
+// retrying + in_flight is 0, or --timeout-ms. Started right after a load ends, its first
+// reading is the backlog the load left; seconds runs from the start of this command.
+int CmdDrain(const Options& o) {
+  if (o.positional.size() != 1) Die("usage: drain EVENTS_URL [--timeout-ms T] [--poll-ms P]");
+  Url u = ParseUrl(o.positional[0]);
+  std::string req = BuildRequest(u, "GET", "");
+  Conn c;
+  const int64_t t0 = NowNs();
+  const int64_t deadline = t0 + o.timeout_ms * 1000000;
+  long long backlog = -1, peak = 0;
+  long polls = 0;
+  Backlog b;
+  while (true) {
+    b = GetBacklog(c, u, req, 10000);
+    ++polls;
+    if (!b.ok()) Die("cannot read the backlog from " + o.positional[0]);
+    if (backlog < 0) backlog = b.pending();
+    peak = std::max(peak, b.pending());
+    if (b.pending() == 0 || NowNs() > deadline) break;
+    SleepUntilNs(NowNs() + o.poll_ms * 1000000);
+  }
+  std::printf("backlog=%lld peak=%lld left=%lld dead=%lld drained=%d seconds=%.3f polls=%ld\n",
+              backlog, peak, b.pending(), b.dead, b.pending() == 0 ? 1 : 0,
+              static_cast<double>(NowNs() - t0) / 1e9, polls);
   return 0;
 }
 
@@ -825,8 +1043,8 @@ int CmdDeployMany(const Options& o) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: client closed|open|first|wait|spawn|freeport|cpu|tree|mem|rss|envpids|deploy-many "
-                 "...\n(see the comment at the top of bench/client.cc)\n");
+                 "usage: client closed|open|first|wait|spawn|async-latency|drain|freeport|cpu|tree|mem|"
+                 "rss|envpids|deploy-many ...\n(see the comment at the top of bench/client.cc)\n");
     return 2;
   }
   std::string cmd = argv[1];
@@ -843,5 +1061,7 @@ int main(int argc, char** argv) {
   if (cmd == "rss") return CmdRss(o);
   if (cmd == "envpids") return CmdEnvPids(o);
   if (cmd == "deploy-many") return CmdDeployMany(o);
+  if (cmd == "async-latency") return CmdAsyncLatency(o);
+  if (cmd == "drain") return CmdDrain(o);
   Die("unknown command '" + cmd + "'");
 }

@@ -2,12 +2,13 @@
 """Turns the raw lines bench/run recorded into the markdown report and the charts.
 
 Input: one measurement a line, `section=... id=... key=value ...` (values with spaces are
-double-quoted), as written by bench/run. Output: a markdown file with the machine, the tables,
-the BRIEF section 5 targets beside the measured values, and PNG charts drawn by gnuplot.
+double-quoted), as written by bench/run and bench/async. Output: a markdown file with the
+machine, the tables, the BRIEF section 5 targets beside the measured values, and PNG charts
+drawn by gnuplot; with --async-only, just bench/async's section (asynchronous invocations).
 Everything derived (CPU per request, ratios, overheads) is computed here, from the raw
 counters, so the raw file alone is enough to re-make a report.
 
-Usage: report.py RESULTS --out FILE.md --charts DIR [--gnuplot SCRIPT]
+Usage: report.py RESULTS --out FILE.md [--charts DIR] [--gnuplot SCRIPT] [--async-only]
 """
 
 import argparse
@@ -122,15 +123,207 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+ASYNC_RATE_TARGET = 10000   # accepted events/s
+ASYNC_P50_TARGET_US = 2000  # 202 to execution start
+
+
+def versus(value, target, higher_is_better, unit_fmt):
+    """'met (12% headroom)' or '**not met**: 1,234/s short (12% below)'."""
+    if value is None:
+        return "n/a"
+    if higher_is_better:
+        if value >= target:
+            return f"met ({(value / target - 1) * 100:.0f}% above)"
+        return f"**not met**: {unit_fmt(target - value)} short ({(1 - value / target) * 100:.0f}% below)"
+    if value < target:
+        return f"met ({unit_fmt(target - value)} under the limit)"
+    return f"**not met**: {unit_fmt(value - target)} over ({(value / target - 1) * 100:.0f}% above)"
+
+
+def derive_async_rep(r):
+    """One wrk run of Event invocations and the drain after it, from the raw counters."""
+    clk = num(r, "b_clk_tck", 100.0)
+    tick_us = 1e6 / clk
+    reqs = num(r, "requests", 0)
+    refused = num(r, "non2xx", 0)
+    accepted = reqs - refused
+    secs = num(r, "wrk_seconds", 0)
+    load_wall = (num(r, "l_now_ns", 0) - num(r, "b_now_ns", 0)) / 1e9
+    d = lambda a, b, k: num(r, f"{a}_{k}", 0) - num(r, f"{b}_{k}", 0)
+    root_load, server_load = d("l", "b", "root_ticks"), d("l", "b", "server_ticks")
+    machine_load = d("l", "b", "machine_ticks")
+    backlog = num(r, "d_backlog")
+    drain_s = num(r, "d_seconds")
+    per = lambda ticks: ticks * tick_us / accepted if accepted > 0 else None
+    cores = lambda ticks: ticks / clk / load_wall if load_wall > 0 else None
+    return {
+        "rep": r.get("rep", "?"),
+        "connections": num(r, "connections"),
+        "wrk_mean_ms": num(r, "wrk_mean_ms"),
+        "accepted": accepted,
+        "rate": accepted / secs if secs > 0 else None,
+        "refused": refused,
+        "sockerr": num(r, "sockerr", 0),
+        "queued_ids": num(r, "queued_ids"),
+        "daemon_us": per(root_load),
+        "daemon_cores": cores(root_load),
+        "instance_cores": cores(server_load - root_load),
+        "rest_cores": cores(machine_load - server_load),
+        "ran_rate": (accepted - backlog) / secs if backlog is not None and secs > 0 else None,
+        "backlog": backlog,
+        "drained": r.get("d_drained") == "1",
+        "left": num(r, "d_left"),
+        "dead": num(r, "d_dead"),
+        "drain_s": drain_s,
+        "drain_rate": backlog / drain_s if backlog and drain_s else None,
+        "total_us": per(d("a", "b", "server_ticks")),
+        "total_daemon_us": per(d("a", "b", "root_ticks")),
+    }
+
+
+def async_section(rows):
+    """The markdown of bench/async's measurements: accepted rate and drain, 202 to execution
+    start, the durability reference, and the two targets."""
+    by = lambda s: [r for r in rows if r.get("section") == s]
+    meta = (by("async_run") or [{}])[0]
+    runs = [r for r in by("async_wrk") if "failed" not in r]
+    reps = [derive_async_rep(r) for r in runs if r.get("id") != "sweep"]
+    sweep = [derive_async_rep(r) for r in runs if r.get("id") == "sweep"]
+    lat = next((r for r in by("async_latency") if "failed" not in r), None)
+    ref = next((r for r in by("async_ref") if "failed" not in r), None)
+    failed = [r for r in rows if r.get("section", "").startswith("async") and "failed" in r]
+    out = []
+    w = out.append
+    conns = meta.get("connections", "?")
+    w("## Asynchronous invocations (Invoke with `X-Amz-Invocation-Type: Event`)")
+    w("")
+    w(f"The daemon answers 202 once an event is durable in its queue (SQLite WAL, synchronous=FULL, "
+      f"group commit: one fsync per group of events). Accepted rate: wrk posting ~100-byte events to "
+      f"the C++ no-op (`examples/noop-cpp`) on {conns} connections, {meta.get('duration', '?')} s per "
+      f"run; every answer other than 202 counts as refused. The accepted events run on the function "
+      f"at the same time (async work may hold all but a fifth of its `concurrency.max` instances), "
+      f"which competes with the daemon and wrk for the {meta.get('nproc', '?')} cores; after each "
+      f"run the backlog (queued + retrying + in flight) is polled until empty. Disk: "
+      f"{meta.get('fs', '?')}.")
+    w("")
+    if reps:
+        rates = [x["rate"] for x in reps if x["rate"] is not None]
+        w(f"| run | accepted/s | refused | socket errors | daemon CPU us/event | daemon cores | "
+          f"instance cores | rest of machine, cores | ran during load, /s | backlog at stop | "
+          f"drain | drain rate, /s |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in reps:
+            drain = fmt(x["drain_s"], 2, " s") if x["drained"] else f"not empty after {fmt(x['drain_s'], 0, ' s')} ({fmt(x['left'])} left)"
+            w(f"| {x['rep']} | {fmt(x['rate'])} | {fmt(x['refused'])} | {fmt(x['sockerr'])} | "
+              f"{fmt(x['daemon_us'], 1)} | {fmt(x['daemon_cores'], 2)} | {fmt(x['instance_cores'], 2)} | "
+              f"{fmt(x['rest_cores'], 2)} | {fmt(x['ran_rate'])} | {fmt(x['backlog'])} | {drain} | "
+              f"{fmt(x['drain_rate'])} |")
+        if len(reps) > 1:
+            med = lambda k: median([x[k] for x in reps if x[k] is not None])
+            w(f"| **median** | **{fmt(med('rate'))}** ({fmt(min(rates))}-{fmt(max(rates))}) | | | "
+              f"{fmt(med('daemon_us'), 1)} | {fmt(med('daemon_cores'), 2)} | {fmt(med('instance_cores'), 2)} | "
+              f"{fmt(med('rest_cores'), 2)} | {fmt(med('ran_rate'))} | {fmt(med('backlog'))} | "
+              f"{fmt(med('drain_s'), 2, ' s')} | {fmt(med('drain_rate'))} |")
+        w("")
+        tot = median([x["total_us"] for x in reps if x["total_us"] is not None])
+        tot_d = median([x["total_daemon_us"] for x in reps if x["total_daemon_us"] is not None])
+        ids = [x for x in reps if x["queued_ids"] is not None]
+        check = ""
+        if ids:
+            check = (f" The daemon wrote {', '.join(fmt(x['queued_ids']) for x in ids)} events to its "
+                     f"queue in these runs, against {', '.join(fmt(x['accepted']) for x in ids)} 202s "
+                     f"wrk counted (wrk does not count answers still in flight when it stops).")
+        dead = sum(x["dead"] or 0 for x in reps + sweep)
+        w(f"Daemon CPU per event is the daemon's own threads during the load, divided by the events "
+          f"accepted; it includes dispatching the events that ran meanwhile. The whole cost of an "
+          f"event, accepted and run (daemon and function instances, load and drain): "
+          f"{fmt(tot, 1)} us of CPU, {fmt(tot_d, 1)} us of it the daemon's.{check}"
+          + (f" Dead letters after the runs: {fmt(dead)}." if dead else ""))
+        w("")
+    if reps and sweep:
+        w("The same at other connection counts (one run each): every connection waits for its 202, so "
+          "the events in flight are what a commit group can hold.")
+        w("")
+        w("| connections | accepted/s | wrk mean latency | daemon CPU us/event | backlog at stop | drain rate, /s |")
+        w("|---:|---:|---:|---:|---:|---:|")
+        med = lambda k: median([x[k] for x in reps if x[k] is not None])
+        table = [(x["connections"], x["rate"], x["wrk_mean_ms"], x["daemon_us"], x["backlog"], x["drain_rate"], "")
+                 for x in sweep]
+        table.append((num(meta, "connections"), med("rate"), med("wrk_mean_ms"), med("daemon_us"), med("backlog"),
+                      med("drain_rate"), " (median above)"))
+        for c, rate, lat_ms, dus, backlog, drate, note in sorted(table, key=lambda t: t[0] or 0):
+            w(f"| {fmt(c)}{note} | {fmt(rate)} | {fmt(lat_ms, 2, ' ms')} | {fmt(dus, 1)} | {fmt(backlog)} | "
+              f"{fmt(drate)} |")
+        w("")
+    if lat:
+        w(f"202 to execution start, one event at a time on an idle function ({lat.get('runtime', 'Python')}, "
+          f"`bench/functions/async-start`): the client notes the wall clock when the 202 has arrived, the "
+          f"handler notes it at entry; the next event goes once the previous one has completed and 5 ms "
+          f"more have passed. A negative value means the function had started before the 202 reached "
+          f"the client: once the event's group has committed, the daemon hands the event to the function "
+          f"and sends the 202 side by side, so a delay on the reply path shows as a negative latency.")
+        w("")
+        w("| function | events | p50 | p90 | p99 | max | min | started before the 202 | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w(f"| async-start, {lat.get('runtime', 'Python')} | {lat.get('n')} | {us(num(lat, 'p50_us'))} | "
+          f"{us(num(lat, 'p90_us'))} | {us(num(lat, 'p99_us'))} | {us(num(lat, 'max_us'))} | "
+          f"{us(num(lat, 'min_us'))} | {lat.get('negative', '?')} | {lat.get('errors', '?')} |")
+        w("")
+    if ref:
+        f50 = num(ref, "fsync_p50_us")
+        w(f"Reference, same run, same file system (`bench/sqlite-ref.py`, SQLite {ref.get('sqlite', '?')}):")
+        w("")
+        w("| reference | rate | p50 | p99 |")
+        w("|---|---:|---:|---:|")
+        w(f"| SQLite, one ~100-byte INSERT per transaction (WAL, synchronous=FULL): one fsync per event | "
+          f"{fmt(num(ref, 'inserts_per_s'))} inserts/s | | |")
+        w(f"| write of 100 bytes + fsync, one at a time | {fmt(1e6 / f50 if f50 else None)} /s | {us(f50)} | "
+          f"{us(num(ref, 'fsync_p99_us'))} |")
+        w("")
+        if reps:
+            best = median([x["rate"] for x in reps if x["rate"] is not None])
+            sq = num(ref, "inserts_per_s")
+            c = num(meta, "connections")
+            bound = c / (f50 / 1e6) if c and f50 else None
+            w(f"Group commit turns {fmt(sq)} durable inserts/s (one fsync each) into {fmt(best)} accepted "
+              f"events/s ({fmt(best / sq if sq else None, 1)}x). Each connection waits for its 202, so the "
+              f"accepted rate is at most connections / commit time: {fmt(c)} / {us(f50)} = about "
+              f"{fmt(bound)}/s if every group took one median fsync.")
+            w("")
+    w("Targets:")
+    w("")
+    w("| target | measured | |")
+    w("|---|---:|---|")
+    if reps:
+        best = median([x["rate"] for x in reps if x["rate"] is not None])
+        w(f"| >= {fmt(ASYNC_RATE_TARGET)} accepted events/s | {fmt(best)}/s | "
+          f"{versus(best, ASYNC_RATE_TARGET, True, lambda v: fmt(v) + '/s')} |")
+    else:
+        w(f"| >= {fmt(ASYNC_RATE_TARGET)} accepted events/s | not measured | n/a |")
+    if lat:
+        p50 = num(lat, "p50_us")
+        w(f"| p50 202 -> execution start < 2 ms | {us(p50)} | "
+          f"{versus(p50, ASYNC_P50_TARGET_US, False, us)} |")
+    else:
+        w("| p50 202 -> execution start < 2 ms | not measured | n/a |")
+    w("")
+    return out, failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--charts", required=True)
+    ap.add_argument("--charts", default=None)
     ap.add_argument("--gnuplot", default=None)
+    ap.add_argument("--async-only", action="store_true",
+                    help="write only bench/async's section (what bench/async does)")
     args = ap.parse_args()
 
     rows = parse(args.results)
+    if args.async_only:
+        write_async_only(rows, args.out)
+        return
     by = lambda s: [r for r in rows if r.get("section") == s]
     machine = (by("machine") or [{}])[0]
     failures = [r for r in rows if "failed" in r]
@@ -400,6 +593,10 @@ def main():
           f"{mark(n >= 1000) if int(r['asked']) >= 1000 else 'not attempted at this size'}.")
         w("")
 
+    if any(r.get("section", "").startswith("async") for r in rows):
+        section, _ = async_section(rows)
+        out.extend(section)
+
     if failures:
         w("## Failures (measurements that could not be made)")
         w("")
@@ -421,7 +618,7 @@ def main():
         f.write("\n".join(out))
 
     # ---- charts --------------------------------------------------------------------------------
-    if warm and args.gnuplot:
+    if warm and args.gnuplot and args.charts:
         dat = os.path.join(args.charts, "bench.dat")
         with open(dat, "w") as f:
             f.write("# label rps cpu_us p50 p99 p999 open_p50 open_p99 open_p999\n")
@@ -437,6 +634,46 @@ def main():
             print(f"report.py: gnuplot failed ({e}); the markdown report is written without charts",
                   file=sys.stderr)
         os.remove(dat)
+
+
+def write_async_only(rows, path):
+    """bench/async's own report: a header, its section, its failures."""
+    meta = next((r for r in rows if r.get("section") == "async_run"), {})
+    end = next((r for r in rows if r.get("section") == "async_end"), {})
+    out = []
+    w = out.append
+    quick = meta.get("quick") == "1"
+    w("# nimbus asynchronous invocations" + (" (quick smoke run: numbers are not meaningful)" if quick else ""))
+    w("")
+    w(f"Made by `{meta.get('command', 'bench/async')}` on {meta.get('date', '?')}; "
+      f"{meta.get('nproc', '?')} cores, load average at start {meta.get('loadavg', '?')}, at the end "
+      f"{end.get('loadavg_end', '?')}; nimbus built as {meta.get('build_type') or '?'}; "
+      f"{meta.get('python', '')}. The load generator shares the machine's cores with the daemon.")
+    w("")
+    loads = []
+    for v in (meta.get("loadavg", ""), end.get("loadavg_end", "")):
+        try:
+            loads.append(float(v.split()[0]))
+        except (ValueError, IndexError):
+            pass
+    if loads and max(loads) > 1.0:
+        w(f"**The machine was busy during this run (1-minute load average up to {max(loads):.1f} on "
+          f"{meta.get('nproc', '?')} cores): other work competed with every measurement, so the figures "
+          f"are low and noisy.**")
+        w("")
+    section, failed = async_section(rows)
+    out.extend(section)
+    if failed:
+        w("## Failures (measurements that could not be made)")
+        w("")
+        for r in failed:
+            w(f"- {r.get('section')} {r.get('id')}: {r['failed']}")
+        w("")
+    w(f"Run time: {end.get('seconds', '?')} s.")
+    w("")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(out))
 
 
 if __name__ == "__main__":
