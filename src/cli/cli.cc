@@ -193,6 +193,20 @@ std::string JsonText(const boost::json::object& obj, std::string_view key) {
   return "";
 }
 
+std::vector<Route> Routes(const boost::json::object& fn) {
+  std::vector<Route> out;
+  if (auto* routes = fn.if_contains("routes"); routes && routes->is_array()) {
+    for (const auto& r : routes->as_array()) {
+      if (!r.is_object()) continue;
+      const auto& route = r.as_object();
+      const auto* async = route.if_contains("async");
+      out.push_back({JsonText(route, "method"), JsonText(route, "path"),
+                     async != nullptr && async->is_bool() && async->as_bool()});
+    }
+  }
+  return out;
+}
+
 int64_t JsonInt(const boost::json::object& obj, std::string_view key, int64_t fallback) {
   if (auto* v = obj.if_contains(key)) {
     boost::system::error_code ec;

@@ -89,6 +89,17 @@ int64_t JsonInt(const boost::json::object& obj, std::string_view key, int64_t fa
 // events answer, or the function document's "events").
 std::string EventCounts(const boost::json::object& counts);
 
+// A route of a function document's "routes".
+struct Route {
+  std::string method;
+  std::string path;
+  bool async = false;  // answered 202 at once, the function run as a queued event
+
+  // " (async)" after an async route, wherever a route is shown.
+  std::string Marker() const { return async ? " (async)" : ""; }
+};
+std::vector<Route> Routes(const boost::json::object& fn);
+
 // The URL path of a function in the admin API: "/v1/functions/NAME".
 std::string FunctionPath(const std::string& name);
 

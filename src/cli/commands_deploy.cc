@@ -137,13 +137,7 @@ int RunDeploy(Context& ctx, const ParsedArgs& args) {
           << JsonText(fn, "runtime") << ", " << FormatSize(size) << ", sha256 " << sha << ")"
           << (unchanged ? ": identical to what is deployed" : "") << "\n";
   ctx.out << "  " << ctx.endpoint.url << "/fn/" << name << "\n";
-  if (auto* routes = fn.if_contains("routes"); routes && routes->is_array()) {
-    for (const auto& r : routes->as_array()) {
-      if (!r.is_object()) continue;
-      ctx.out << "  " << JsonText(r.as_object(), "method") << " " << ctx.endpoint.url
-              << JsonText(r.as_object(), "path") << "\n";
-    }
-  }
+  for (const Route& r : Routes(fn)) ctx.out << "  " << r.method << " " << ctx.endpoint.url << r.path << r.Marker() << "\n";
   return kExitOk;
 }
 

@@ -11,29 +11,6 @@
 namespace nimbus::cli {
 namespace {
 
-struct Route {
-  std::string method;
-  std::string path;
-  bool async = false;  // answered 202 at once, the function run as a queued event
-
-  // " (async)" after an async route, wherever a route is shown.
-  std::string Marker() const { return async ? " (async)" : ""; }
-};
-
-std::vector<Route> Routes(const boost::json::object& fn) {
-  std::vector<Route> out;
-  if (auto* routes = fn.if_contains("routes"); routes && routes->is_array()) {
-    for (const auto& r : routes->as_array()) {
-      if (!r.is_object()) continue;
-      const auto& route = r.as_object();
-      const auto* async = route.if_contains("async");
-      out.push_back({JsonText(route, "method"), JsonText(route, "path"),
-                     async != nullptr && async->is_bool() && async->as_bool()});
-    }
-  }
-  return out;
-}
-
 std::string Instances(const boost::json::object& fn) {
   const boost::json::object* inst = nullptr;
   if (auto* v = fn.if_contains("instances"); v && v->is_object()) inst = &v->as_object();

@@ -116,6 +116,10 @@ Status CheckCronItem(const CronField& f, std::string_view item) {
     return Bad(std::string("'?' must stand alone in ") + f.name);
   }
   if (f.day_of_month && (item == "L" || item == "LW")) return Status::Ok();
+  if (f.day_of_month && item.size() > 1 && item[0] == 'L') {
+    return Bad("day-of-month '" + std::string(item) +
+               "' is not supported; use L (the last day), LW (the last weekday) or 15W (the weekday nearest the 15th)");
+  }
   if (f.day_of_month && item.size() > 1 && item.back() == 'W') {
     return CronValue(f, item.substr(0, item.size() - 1)) ? Status::Ok()
                                                          : bad_value(item.substr(0, item.size() - 1));

@@ -42,6 +42,12 @@ TEST(Schedule, ARateMustBeWhole) {
   EXPECT_THAT(ErrorOf("rate(-5 minutes)"), HasSubstr("'-5' must be a whole number"));
 }
 
+TEST(Schedule, AnOffsetFromTheLastDayIsRefusedWithWhatIsAllowed) {
+  EXPECT_EQ(ErrorOf("cron(0 12 L-3 * ? *)"),
+            "day-of-month 'L-3' is not supported; use L (the last day), LW (the last weekday) or 15W (the "
+            "weekday nearest the 15th)");
+}
+
 TEST(Schedule, SecondsAndWeeksAreNotRateUnits) {
   EXPECT_THAT(ErrorOf("rate(30 seconds)"), HasSubstr("'seconds' is not supported; use minute(s), hour(s) or day(s)"));
   EXPECT_THAT(ErrorOf("rate(2 weeks)"), HasSubstr("'weeks' is not supported"));
