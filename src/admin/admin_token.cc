@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "cli/endpoint_registry.h"
+#include "endpoints/endpoint_registry.h"
 
 namespace nimbus::admin {
 

@@ -1,7 +1,7 @@
 // The admin API's bearer token: where it lives (DATA/admin.token, mode 0600, created on the
 // first start from 32 random bytes), how a presented token is checked (in constant time), what
 // a refused request is told, and how the daemon registers its endpoint so that a CLI on the
-// same machine finds the token without flags (the layout is in cli/endpoint_registry.h).
+// same machine finds the token without flags (the layout is in endpoints/endpoint_registry.h).
 //
 // Errors: LoadOrCreateToken refuses a token file that others could read or replace
 // (FailedPrecondition, with the chmod/chown command that fixes it), one that is a symlink or

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "cli/endpoint_registry.h"
+#include "endpoints/endpoint_registry.h"
 
 namespace nimbus::admin {
 namespace {

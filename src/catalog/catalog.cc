@@ -38,12 +38,12 @@ Result<ConfigPtr> Snapshot::Resolve(std::string_view name, std::string_view qual
 }
 
 Status RebuildRoutes(Snapshot& snap, std::string_view newcomer) {
-  gateway::RouteTable routes;
+  RouteTable routes;
   auto add = [&routes](const std::string& name, const FunctionEntry& entry) -> Status {
     auto v = entry.versions.find(entry.latest);
     if (v == entry.versions.end()) return Status::Ok();
     for (const auto& r : v->second->manifest.http) {
-      NIMBUS_RETURN_IF_ERROR(routes.Add(r.method, r.path, gateway::RouteTarget{name, r.method + " " + r.path, r.async}));
+      NIMBUS_RETURN_IF_ERROR(routes.Add(r.method, r.path, RouteTarget{name, r.method + " " + r.path, r.async}));
     }
     return Status::Ok();
   };
@@ -53,7 +53,7 @@ Status RebuildRoutes(Snapshot& snap, std::string_view newcomer) {
   if (auto it = snap.functions.find(std::string(newcomer)); it != snap.functions.end()) {
     NIMBUS_RETURN_IF_ERROR(add(it->first, it->second));
   }
-  snap.routes = std::make_shared<const gateway::RouteTable>(std::move(routes));
+  snap.routes = std::make_shared<const RouteTable>(std::move(routes));
   return Status::Ok();
 }
 

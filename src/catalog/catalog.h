@@ -14,7 +14,7 @@
 #include <unordered_map>
 
 #include "common/status.h"
-#include "gateway/route_table.h"
+#include "catalog/route_table.h"
 #include "manifest/manifest.h"
 
 namespace nimbus::catalog {
@@ -40,7 +40,7 @@ struct FunctionEntry {
 struct Snapshot {
   std::map<std::string, FunctionEntry> functions;  // sorted by name
   // Built from each function's $LATEST; shared between snapshot copies until rebuilt.
-  std::shared_ptr<const gateway::RouteTable> routes = std::make_shared<const gateway::RouteTable>();
+  std::shared_ptr<const RouteTable> routes = std::make_shared<const RouteTable>();
 
   // "" or "$LATEST" -> latest; digits -> that version; else an alias. NotFound with a message
   // that says what exists.

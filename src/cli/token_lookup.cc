@@ -4,7 +4,7 @@
 #include <sstream>
 #include <vector>
 
-#include "cli/endpoint_registry.h"
+#include "endpoints/endpoint_registry.h"
 
 namespace nimbus::cli {
 namespace {

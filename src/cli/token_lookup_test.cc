@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include "cli/endpoint_registry.h"
+#include "endpoints/endpoint_registry.h"
 #include "cli/test_util.h"
 
 namespace nimbus::cli {

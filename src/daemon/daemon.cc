@@ -17,9 +17,9 @@
 #include "admin/admin_token.h"
 #include "catalog/catalog.h"
 #include "gateway/front_door.h"
+#include "gateway/metrics.h"
 #include "http/server.h"
 #include "observability/log_store.h"
-#include "observability/metrics.h"
 #include "package/package.h"
 #include "queue/delivery.h"
 #include "queue/journal.h"
@@ -264,7 +264,7 @@ int Serve(const ServeOptions& opt) {
   gateway::FrontDoor front(
       catalog, scheduler, delivery,
       [&admin](const http::ConnectionPtr& c, http::Request&& r) { admin.Handle(c, std::move(r)); },
-      [&] { return observability::RenderMetrics(*catalog.Get(), scheduler, &delivery); });
+      [&] { return gateway::RenderMetrics(*catalog.Get(), scheduler, &delivery); });
   // Deploys carry packages up to 50 MB; larger bodies get 413 from the connection itself.
   http::Listener listener(
       [&front](const http::ConnectionPtr& c, http::Request&& r) { front.Handle(c, std::move(r)); },

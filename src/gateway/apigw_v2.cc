@@ -13,7 +13,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/json_text.h"
-#include "gateway/route_table.h"
+#include "common/percent.h"
 
 namespace nimbus::gateway {
 namespace {

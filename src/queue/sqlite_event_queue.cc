@@ -3,13 +3,13 @@
 #include <functional>
 #include <mutex>
 
-#include "store/sqlite_db.h"
+#include "sqlite/sqlite_db.h"
 
 namespace nimbus::queue {
 namespace {
 
-using store::SqliteDb;
-using store::Stmt;
+using sqlite::SqliteDb;
+using sqlite::Stmt;
 
 const std::vector<std::string>& Migrations() {
   static const std::vector<std::string> kMigrations = {

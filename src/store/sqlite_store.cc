@@ -3,13 +3,15 @@
 #include <chrono>
 #include <mutex>
 
-#include "store/sqlite_db.h"
+#include "sqlite/sqlite_db.h"
 
 namespace nimbus::store {
 namespace {
 
+using sqlite::SqliteDb;
+
 // migrations[i] takes the schema from user_version i to i+1. Never edit a released entry:
-// append a new one. Tables for keys and schedules come as later migrations.
+// append a new one. API keys come as a later migration.
 const std::vector<std::string>& Migrations() {
   static const std::vector<std::string> kMigrations = {
       // 0 -> 1: the function registry.

@@ -1,6 +1,6 @@
-#include "observability/metrics.h"
+#include "gateway/metrics.h"
 
-namespace nimbus::observability {
+namespace nimbus::gateway {
 
 namespace {
 
@@ -53,4 +53,4 @@ std::string RenderMetrics(const catalog::Snapshot& snap, const scheduler::Schedu
   return out;
 }
 
-}  // namespace nimbus::observability
+}  // namespace nimbus::gateway

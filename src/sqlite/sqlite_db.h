@@ -18,7 +18,7 @@
 
 #include "common/status.h"
 
-namespace nimbus::store {
+namespace nimbus::sqlite {
 
 // One prepared statement; finalized on destruction.
 class Stmt {
@@ -82,4 +82,4 @@ class SqliteDb {
 // Maps an SQLite result code to a Status: busy/locked -> Unavailable, disk trouble -> Io.
 Status SqliteError(sqlite3* db, int rc, const std::string& what);
 
-}  // namespace nimbus::store
+}  // namespace nimbus::sqlite

@@ -1,8 +1,8 @@
-#include "store/sqlite_db.h"
+#include "sqlite/sqlite_db.h"
 
 #include <system_error>
 
-namespace nimbus::store {
+namespace nimbus::sqlite {
 
 Status SqliteError(sqlite3* db, int rc, const std::string& what) {
   std::string msg = what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -162,4 +162,4 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::filesystem::path& fi
   return db;
 }
 
-}  // namespace nimbus::store
+}  // namespace nimbus::sqlite

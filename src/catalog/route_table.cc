@@ -4,13 +4,13 @@
 // end at the node or continue with {proxy+} from it. Matching walks depth first in
 // precedence order (literal, then param, then greedy) and backtracks on a dead end, so the
 // first route found is the most specific one.
-#include "gateway/route_table.h"
+#include "catalog/route_table.h"
 
 #include "common/percent.h"
 
 #include <algorithm>
 
-namespace nimbus::gateway {
+namespace nimbus::catalog {
 namespace {
 
 constexpr std::array<std::string_view, 8> kMethodNames = {
@@ -280,4 +280,4 @@ std::optional<RouteMatch> RouteTable::Match(std::string_view method, std::string
   return match;
 }
 
-}  // namespace nimbus::gateway
+}  // namespace nimbus::catalog

@@ -1,4 +1,4 @@
-#include "cli/endpoint_registry.h"
+#include "endpoints/endpoint_registry.h"
 
 #include <cstdlib>
 #include <fstream>

@@ -24,7 +24,7 @@
 #include "common/percent.h"
 #include "common/status.h"
 
-namespace nimbus::gateway {
+namespace nimbus::catalog {
 
 struct RouteTarget {
   std::string function;
@@ -96,4 +96,4 @@ class RouteTable {
 };
 
 
-}  // namespace nimbus::gateway
+}  // namespace nimbus::catalog

@@ -8,10 +8,10 @@
 #include "queue/delivery.h"
 #include "scheduler/scheduler.h"
 
-namespace nimbus::observability {
+namespace nimbus::gateway {
 
 // `delivery` may be null (no asynchronous side).
 std::string RenderMetrics(const catalog::Snapshot& snap, const scheduler::Scheduler& scheduler,
                           const queue::Delivery* delivery = nullptr);
 
-}  // namespace nimbus::observability
+}  // namespace nimbus::gateway

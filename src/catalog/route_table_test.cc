@@ -1,11 +1,11 @@
 // Specification of route matching: precedence, parameters, conflicts, pattern validation.
-#include "gateway/route_table.h"
+#include "catalog/route_table.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace nimbus::gateway {
+namespace nimbus::catalog {
 namespace {
 
 RouteTarget To(std::string function) { return RouteTarget{std::move(function), ""}; }
@@ -341,4 +341,4 @@ TEST(PercentDecode, DecodesEscapesAndOptionallyPlus) {
 }
 
 }  // namespace
-}  // namespace nimbus::gateway
+}  // namespace nimbus::catalog
