@@ -7,6 +7,7 @@
 
 #include "gateway/apigw_v2.h"
 #include "common/idempotency_key.h"
+#include "common/json_check.h"
 #include "common/json_text.h"
 #include "common/percent.h"
 #include "common/request_id.h"
@@ -263,14 +264,10 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
     return;
   }
   if (req.body().empty()) req.body() = "{}";
-  {
-    boost::system::error_code ec;
-    boost::json::parse(req.body(), ec);
-    if (ec) {
-      conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidRequestContentException",
-                                 "Could not parse request body into json: " + ec.message()));
-      return;
-    }
+  if (std::string why; !IsJson(req.body(), &why)) {
+    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidRequestContentException",
+                                         "Could not parse request body into json: " + why));
+    return;
   }
   const std::string& version_name = (*cfg)->version;
   if (type == "DryRun") {
