@@ -124,7 +124,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool watch_pending_ = false;   // a WatchPeer wait is outstanding
   std::string peer_ip_;
   std::function<void()> on_close_;
-  Response res_;  // kept alive for the duration of async_write
+  Response res_;           // kept alive for the duration of async_write
+  std::string res_head_;   // its status line and header fields, serialised by SerializeHead
 };
 
 // Accepts on one endpoint. On a LoopGroup it opens one SO_REUSEPORT acceptor per loop so every
@@ -156,6 +157,11 @@ class Listener {
 // Builds a response with the request's version and keep-alive. Hot path helper.
 Response MakeResponse(const Request& req, bhttp::status status, std::string body,
                       std::string_view content_type = "application/json");
+
+// Appends the status line and header fields of `res` (a response whose payload is prepared:
+// Content-Length set, not chunked), and the empty line after them, as Beast's serializer would
+// write them.
+void SerializeHead(const Response& res, std::string& out);
 
 
 }  // namespace nimbus::http
