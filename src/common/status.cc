@@ -20,24 +20,6 @@ const char* CodeName(Code code) {
   return "Unknown";
 }
 
-int HttpStatusFor(Code code) {
-  switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kTooLarge: return 413;
-    case Code::kTooManyRequests: return 429;
-    case Code::kUnavailable: return 503;
-    case Code::kDeadlineExceeded: return 504;
-    case Code::kFailedPrecondition: return 409;
-    case Code::kResourceExhausted: return 507;  // Insufficient Storage
-    case Code::kIo: return 500;
-    case Code::kInternal: return 500;
-  }
-  return 500;
-}
-
 std::string Status::ToString() const {
   if (ok()) return "OK";
   return std::string(CodeName(code_)) + ": " + message_;

@@ -1,7 +1,7 @@
 // Errors as values. Every fallible call at a component boundary returns a Status or a
-// Result<T>; exceptions never cross a component boundary. A Status carries a code that maps
-// onto an HTTP status and a Lambda error type, and a message written for the user: it says
-// what went wrong and what to do about it.
+// Result<T>; exceptions never cross a component boundary. A Status carries a code (which
+// http/api_error.h maps onto an HTTP status and a Lambda error type) and a message written for
+// the user: it says what went wrong and what to do about it.
 #pragma once
 
 #include <cassert>
@@ -54,8 +54,6 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// HTTP status for a Status code (200 for Ok).
-int HttpStatusFor(Code code);
 // Short stable name, e.g. "InvalidArgument".
 const char* CodeName(Code code);
 

@@ -12,6 +12,8 @@
 namespace nimbus::http {
 
 Response ApiError(const Request& req, bhttp::status status, std::string_view error_type, std::string_view message);
+// HTTP status for a Status code (200 for Ok; 507 for ResourceExhausted, a full disk).
+int HttpStatusFor(Code code);
 // Maps a Status onto Lambda's error types: NotFound -> 404 ResourceNotFoundException, ...
 Response ApiError(const Request& req, const Status& st);
 // The same, for an answer given after the request is gone (HTTP version and keep-alive kept).

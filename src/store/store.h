@@ -1,7 +1,7 @@
 // The Store: the function registry (functions, their immutable versions, aliases). Later it
-// also holds keys and schedules. Embedded SQLite by default (sqlite_store.h), in memory for
-// tests of other components (memory_store.h), etcd later for clusters; all of them pass the
-// same contract test (store_contract_test.cc). docs/store.md describes the SQLite schema.
+// also holds API keys (schedules live in the event queue). Embedded SQLite by default
+// (sqlite_store.h), in memory for tests (testing/memory_store.h), etcd later for clusters; all
+// of them pass the same contract test (store_contract_test.cc). docs/store.md describes the SQLite schema.
 //
 // Threading: every implementation is thread-safe and blocking (SQLite does file I/O and may
 // wait on a lock): never call it from an event-loop thread; post the work to a blocking pool.
@@ -73,9 +73,6 @@ class Store {
 // Opens (creating or migrating) the SQLite store at `db_file`: WAL, synchronous=NORMAL, a busy
 // timeout, schema versioned with PRAGMA user_version.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& db_file);
-
-// A store in memory, for tests of other components. Same contract, nothing persists.
-std::unique_ptr<Store> NewMemoryStore();
 
 // Validation and messages shared by every implementation, so they answer alike.
 Status ValidateFunctionName(const std::string& name);

@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "store/memory_store.h"
+#include "store/testing/memory_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
 

@@ -10,7 +10,7 @@
 
 namespace nimbus::store {
 
-// Declared in store.h; defined in memory_store.cc.
+// A store in memory. Same contract as OpenSqliteStore's, nothing persists.
 std::unique_ptr<Store> NewMemoryStore();
 
 }  // namespace nimbus::store
