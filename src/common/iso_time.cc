@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <chrono>
 #include <cstdio>
 
 namespace nimbus {
@@ -25,6 +26,11 @@ std::string Format(int64_t ms, bool with_ms) {
 }
 
 }  // namespace
+
+int64_t EpochMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string IsoTimeMs(int64_t ms_since_epoch) { return Format(ms_since_epoch, true); }
 std::string IsoTimeSeconds(int64_t ms_since_epoch) { return Format(ms_since_epoch, false); }

@@ -7,6 +7,7 @@
 
 #include "gateway/apigw_v2.h"
 #include "common/idempotency_key.h"
+#include "common/iso_time.h"
 #include "common/json_check.h"
 #include "common/json_text.h"
 #include "common/percent.h"
@@ -19,11 +20,6 @@ namespace bhttp = ::nimbus::http::bhttp;
 using scheduler::Outcome;
 
 namespace {
-
-int64_t EpochMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 ::nimbus::http::Response GatewayError(unsigned version, bool keep_alive, bhttp::status status, std::string_view message,
                             std::string_view error_type, std::string_view request_id) {

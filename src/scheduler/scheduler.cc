@@ -16,6 +16,7 @@
 #include <deque>
 #include <optional>
 
+#include "common/iso_time.h"
 #include "runtimeapi/runtime_api.h"
 #include "sandbox/peer_uid.h"
 
@@ -26,11 +27,6 @@ using Clock = std::chrono::steady_clock;
 using observability::LogStream;
 
 namespace {
-
-int64_t EpochMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "common/iso_time.h"
 #include "sqlite/sqlite_db.h"
 
 namespace nimbus::store {
@@ -41,12 +42,6 @@ const std::vector<std::string>& Migrations() {
       )sql",
   };
   return kMigrations;
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 class SqliteStore final : public Store {
@@ -241,7 +236,7 @@ class SqliteStore final : public Store {
 
   Result<FunctionVersion> PublishLocked(const std::string& name, const std::string& code_sha256,
                                         const std::string& manifest_yaml, bool* created) {
-    const int64_t now = NowMs();
+    const int64_t now = EpochMs();
     auto fn = GetFunctionLocked(name);
     int64_t next = 1;
     if (fn.ok()) {

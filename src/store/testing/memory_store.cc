@@ -5,14 +5,10 @@
 #include <mutex>
 #include <set>
 
+#include "common/iso_time.h"
+
 namespace nimbus::store {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class MemoryStore final : public Store {
  public:
@@ -23,7 +19,7 @@ class MemoryStore final : public Store {
       return Status::InvalidArgument("publishing '" + name + "' needs the code's sha256");
     }
     std::lock_guard<std::mutex> lock(mu_);
-    const int64_t now = NowMs();
+    const int64_t now = EpochMs();
     auto it = functions_.find(name);
     if (it == functions_.end()) {
       it = functions_.emplace(name, Function{{name, "", now, now}, {}, {}}).first;
