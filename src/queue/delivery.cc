@@ -470,6 +470,14 @@ void Delivery::RunDispatches(std::vector<Dispatch>& work) {
         continue;
       }
       d.req.payload = std::move(payload).value();
+      // Kept with the event while it runs, so its result (a destination record, a dead
+      // letter) never reads the disk on the instance's loop; let go again if it must wait.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = events_.find(id); it != events_.end() && !it->second.in_memory) {
+        it->second.event.payload = d.req.payload;
+        it->second.in_memory = true;
+        memory_bytes_ += d.req.payload.size();
+      }
     }
     invoke_(d.cfg, std::move(d.req), [this, id, cfg](InvokeResult&& r) { OnResult(id, cfg, std::move(r)); });
   }
@@ -594,6 +602,11 @@ void Delivery::OnResult(int64_t id, const catalog::ConfigPtr& cfg, InvokeResult&
     return;
   }
   p.state = State::kRetrying;
+  if (p.in_memory && memory_bytes_ > options_.memory_payload_budget) {
+    memory_bytes_ -= std::min(memory_bytes_, p.event.payload.size());
+    p.event.payload = std::string();  // durable: read back for the next attempt
+    p.in_memory = false;
+  }
   p.event.visible_at_ms = now + RetryDelayMs(options_.retry_base_ms, p.event.attempts, JitterUnit());
   fs.retrying++;
   delayed_.emplace(p.event.visible_at_ms, id);
@@ -649,8 +662,9 @@ void Delivery::FailForGoodLocked(Pending& p, const std::string& condition, const
 std::string Delivery::RecordLocked(const Pending& p, const std::string& condition, const InvokeResult* r,
                                    const std::string& function_arn, int64_t now) {
   if (p.in_memory) return DestinationRecord(p.event, condition, r, function_arn, now, options_.max_payload);
-  // The payload was left on disk: read it for the record (rare: a record for an event of a
-  // backlog larger than the memory budget).
+  // The payload was left on disk: read it back. Only for an event that did not run (expired,
+  // function gone, payload unreadable), on the delivery thread: a dispatched event keeps its
+  // payload while it runs, so no instance loop ever waits here for the disk.
   Event e = p.event;
   auto payload = queue_.LoadPayload(e.id);
   e.payload = payload.ok() ? std::move(payload).value() : std::string("(payload unreadable: ") + payload.status().message() + ")";

@@ -463,6 +463,20 @@ TEST_F(DeliveryTest, PayloadsBeyondTheMemoryBudgetStayOnDiskAndAreReadBackToRun)
   EXPECT_EQ(record.at("requestPayload").as_object().at("n"), "two");
 }
 
+TEST_F(DeliveryTest, ARetryOfAPayloadLeftOnDiskRunsWithThatPayloadAgain) {
+  Close();
+  memory_budget_ = 0;  // every payload stays on disk
+  Open();
+  ASSERT_TRUE(Accept("work", "{\"n\":3}").ok());
+  delivery_->PumpOnce();
+  ASSERT_EQ(calls_.size(), 1u);
+  Finish(0, Outcome::kFunctionError);  // back to waiting: the payload is let go again
+  clock_.now += 10 * kBase;
+  delivery_->PumpOnce();
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[1].req.payload, "{\"n\":3}");
+}
+
 TEST_F(DeliveryTest, AnOversizedDestinationRecordLeavesThePayloadsOut) {
   AddFunction("work", [](manifest::Manifest& m) { m.async.on_success = "audit"; });
   std::string big(200 * 1024, 'x');

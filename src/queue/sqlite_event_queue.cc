@@ -77,12 +77,12 @@ constexpr const char* kEventColumns =
 
 Event ReadEvent(const Stmt& q) {
   Event e;
-  e.payload_size = static_cast<int64_t>(q.Text(4).size());
   e.id = q.Int(0);
   e.request_id = q.Text(1);
   e.function = q.Text(2);
   e.qualifier = q.Text(3);
   e.payload = q.Text(4);
+  e.payload_size = static_cast<int64_t>(e.payload.size());
   e.source = q.Text(5);
   e.attempts = static_cast<int>(q.Int(6));
   e.depth = static_cast<int>(q.Int(7));

@@ -185,7 +185,6 @@ void Trigger::Fire(const std::string& function, int64_t scheduled_ms, int64_t re
         std::fprintf(stderr, "nimbus: schedule of '%s' could not fire (%s); trying again\n", function.c_str(),
                      r.status().message().c_str());
         entry.next_ms = scheduled_ms;
-        entry.state.last_fired_ms = std::min(entry.state.last_fired_ms, scheduled_ms - 1);
         entry.retry_at_ms = clock_.NowMs() + kRefireAfterMs;
         dirty_ = true;
         wake_.notify_one();
