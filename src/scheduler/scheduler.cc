@@ -116,6 +116,10 @@ struct Pool {
   // (queue_timers_), so no handler or pool ever destroys an Asio object on a foreign thread.
   asio::steady_timer* queue_timer = nullptr;
   bool queue_timer_armed = false;  // a wait is pending or posted; the pool stays in pools_
+  // The pending wait is only the periodic look at a queue whose every request was covered by a
+  // starting instance: a request queued now has an earlier deadline than that look, so it
+  // re-arms the timer.
+  bool queue_timer_rechecks = false;
   bool retired = false;
   uint64_t serial = 0;  // distinguishes pools that held the same key over time
   int Starting() const;
@@ -350,6 +354,9 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
       pool->queue_timer = timer.get();
     }
     arm = pool->queue_timer;
+  } else if (pool->queue_timer_rechecks) {
+    pool->queue_timer_rechecks = false;
+    arm = pool->queue_timer;  // ArmQueueTimer's expires_at cancels the later wait
   }
   std::vector<std::shared_ptr<Instance>> to_launch;
   MaybeStartForQueueLocked(pool, to_launch);
@@ -378,6 +385,7 @@ void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, asio::steady_ti
       expired.push_back(std::move(*it));
     }
     pool->queue.erase(first, last);
+    pool->queue_timer_rechecks = false;
     if (pool->queue.empty()) {
       pool->queue_timer_armed = false;
       ErasePoolIfUnusedLocked(pool);
@@ -385,6 +393,7 @@ void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, asio::steady_ti
       next = pool->queue[covered]->queue_deadline;
     } else {
       next = now + options_.init_timeout;  // every waiting request is covered: look again later
+      pool->queue_timer_rechecks = true;
     }
   }
   if (next != Clock::time_point{}) {

@@ -437,6 +437,29 @@ TEST_F(SchedulerTest, AQueuedRequestThatFindsNoFreeInstanceWithinTheTimeoutIsThr
   EXPECT_EQ(launcher_.launches(), 1u);
 }
 
+TEST_F(SchedulerTest, ARequestQueuedBehindOneWhoseInstanceIsStartingIsThrottledAtItsOwnDeadline) {
+  // The pool's queue timer first sees only a request covered by its starting instance and plans
+  // a late look; the request queued after it must still get its 429 at its own 1 s deadline,
+  // not when that look comes or after another instance starts for it.
+  FakeScript slow_init_hang;
+  slow_init_hang.init_delay = 500ms;
+  slow_init_hang.action = FakeScript::Action::kHang;
+  launcher_.SetScript(slow_init_hang);
+  auto fn = Fn("1", [](manifest::Manifest& m) {
+    m.concurrency.max = 1;
+    m.timeout_s = 1;
+  });
+  Call running = Start(fn, "first");
+  std::this_thread::sleep_for(100ms);  // the timer's first look happens with one request queued
+  Call queued = Start(fn, "second");
+  Done q = queued.Get();
+  EXPECT_EQ(q.result.outcome, Outcome::kThrottled) << q.result.body;
+  EXPECT_GE(q.ms, 950);
+  EXPECT_LT(q.ms, 1400);
+  EXPECT_EQ(running.Get().result.outcome, Outcome::kTimeout);
+  EXPECT_EQ(launcher_.launches(), 1u);
+}
+
 TEST_F(SchedulerTest, AFullQueueThrottlesAtOnce) {
   options_.queue_per_slot = 2;  // concurrency.max 1 * 2 = two queued requests at most
   FakeScript slow_init;
