@@ -230,6 +230,18 @@ class SchedulerTest : public ::testing::Test {
     return Fn(std::move(version), [](manifest::Manifest&) {});
   }
 
+  // concurrency.max 1, timeout 1 s, an instance that takes 0.5 s to initialise and then hangs.
+  catalog::ConfigPtr OneSlowHangingInstance() {
+    FakeScript slow_init_hang;
+    slow_init_hang.init_delay = std::chrono::milliseconds(500);
+    slow_init_hang.action = FakeScript::Action::kHang;
+    launcher_.SetScript(slow_init_hang);
+    return Fn("1", [](manifest::Manifest& m) {
+      m.concurrency.max = 1;
+      m.timeout_s = 1;
+    });
+  }
+
   Call Start(const catalog::ConfigPtr& fn, std::string payload, bool want_log_tail = false) {
     auto promise = std::make_shared<std::promise<Done>>();
     Call call;
@@ -418,14 +430,7 @@ TEST_F(SchedulerTest, ConcurrencyMaxTwoRunsThreeSlowRequestsOnTwoInstancesAndThe
 TEST_F(SchedulerTest, AQueuedRequestThatFindsNoFreeInstanceWithinTheTimeoutIsThrottled) {
   // The instance takes 0.5 s to initialise, so the first request's 1 s deadline ends half a
   // second after the second request has waited its whole 1 s timeout in the queue.
-  FakeScript slow_init_hang;
-  slow_init_hang.init_delay = 500ms;
-  slow_init_hang.action = FakeScript::Action::kHang;
-  launcher_.SetScript(slow_init_hang);
-  auto fn = Fn("1", [](manifest::Manifest& m) {
-    m.concurrency.max = 1;
-    m.timeout_s = 1;
-  });
+  auto fn = OneSlowHangingInstance();
   Call running = Start(fn, "first"), queued = Start(fn, "second");
   Done q = queued.Get();
   EXPECT_EQ(q.result.outcome, Outcome::kThrottled);
@@ -441,14 +446,7 @@ TEST_F(SchedulerTest, ARequestQueuedBehindOneWhoseInstanceIsStartingIsThrottledA
   // The pool's queue timer first sees only a request covered by its starting instance and plans
   // a late look; the request queued after it must still get its 429 at its own 1 s deadline,
   // not when that look comes or after another instance starts for it.
-  FakeScript slow_init_hang;
-  slow_init_hang.init_delay = 500ms;
-  slow_init_hang.action = FakeScript::Action::kHang;
-  launcher_.SetScript(slow_init_hang);
-  auto fn = Fn("1", [](manifest::Manifest& m) {
-    m.concurrency.max = 1;
-    m.timeout_s = 1;
-  });
+  auto fn = OneSlowHangingInstance();
   Call running = Start(fn, "first");
   std::this_thread::sleep_for(100ms);  // the timer's first look happens with one request queued
   Call queued = Start(fn, "second");
