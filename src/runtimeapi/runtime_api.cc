@@ -7,6 +7,40 @@ namespace {
 
 constexpr std::string_view kPrefix = "/2018-06-01/runtime/";
 
+http::Response JsonResponse(http::bhttp::status status, unsigned version, bool keep_alive, std::string body) {
+  http::Response res{status, version};
+  res.keep_alive(keep_alive);
+  res.set(http::bhttp::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+// One HTTP Runtime API request: its answer goes on its connection, with its HTTP version and
+// keep-alive.
+class HttpPeer final : public RuntimePeer {
+ public:
+  HttpPeer(http::ConnectionPtr conn, const http::Request& req)
+      : conn_(std::move(conn)), version_(req.version()), keep_alive_(req.keep_alive()) {}
+
+  bool closed() const override { return conn_->closed(); }
+  void OnClose(std::function<void()> fn) override { conn_->OnClose(std::move(fn)); }
+  void SendEvent(const NextEvent& ev, std::string body) override {
+    conn_->Reply(NextResponse(version_, ev, std::move(body)));
+  }
+  void Accept() override {
+    conn_->Reply(JsonResponse(http::bhttp::status::accepted, version_, keep_alive_, R"({"status":"OK"})"));
+  }
+  void Refuse(http::bhttp::status status, std::string_view error_type, std::string_view message,
+              bool close) override {
+    conn_->Reply(JsonResponse(status, version_, keep_alive_ && !close, ErrorJson(error_type, message)));
+  }
+
+ private:
+  const http::ConnectionPtr conn_;
+  const unsigned version_;
+  const bool keep_alive_;
+};
+
 void Route(const std::weak_ptr<RuntimeApiSink>& weak, const http::ConnectionPtr& conn, http::Request&& req) {
   auto sink = weak.lock();
   if (!sink) {
@@ -26,7 +60,7 @@ void Route(const std::weak_ptr<RuntimeApiSink>& weak, const http::ConnectionPtr&
       conn->Reply(ErrorResponse(req, http::bhttp::status::method_not_allowed, "MethodNotAllowed", "use GET"));
       return;
     }
-    sink->OnNext(conn, std::move(req));
+    sink->OnNext(std::make_shared<HttpPeer>(conn, req));
     return;
   }
   if (rest == "init/error") {
@@ -34,7 +68,8 @@ void Route(const std::weak_ptr<RuntimeApiSink>& weak, const http::ConnectionPtr&
       conn->Reply(ErrorResponse(req, http::bhttp::status::method_not_allowed, "MethodNotAllowed", "use POST"));
       return;
     }
-    sink->OnInitError(conn, std::move(req));
+    std::string type(req["Lambda-Runtime-Function-Error-Type"]);
+    sink->OnInitError(std::make_shared<HttpPeer>(conn, req), std::move(req.body()), type);
     return;
   }
   constexpr std::string_view kInv = "invocation/";
@@ -45,11 +80,12 @@ void Route(const std::weak_ptr<RuntimeApiSink>& weak, const http::ConnectionPtr&
       std::string id(tail.substr(0, slash));
       std::string_view what = tail.substr(slash + 1);
       if (what == "response") {
-        sink->OnResponse(conn, std::move(req), id);
+        sink->OnResponse(std::make_shared<HttpPeer>(conn, req), id, std::move(req.body()));
         return;
       }
       if (what == "error") {
-        sink->OnError(conn, std::move(req), id);
+        std::string type(req["Lambda-Runtime-Function-Error-Type"]);
+        sink->OnError(std::make_shared<HttpPeer>(conn, req), id, std::move(req.body()), type);
         return;
       }
     }
@@ -78,10 +114,6 @@ http::Response NextResponse(unsigned version, const NextEvent& ev, std::string b
   return res;
 }
 
-http::Response Accepted(const http::Request& req) {
-  return http::MakeResponse(req, http::bhttp::status::accepted, R"({"status":"OK"})");
-}
-
 std::string ErrorJson(std::string_view error_type, std::string_view message) {
   std::string out = "{\"errorMessage\":";
   AppendJsonString(out, message);
@@ -93,15 +125,7 @@ std::string ErrorJson(std::string_view error_type, std::string_view message) {
 
 http::Response ErrorResponse(const http::Request& req, http::bhttp::status status, std::string_view error_type,
                              std::string_view message) {
-  return http::MakeResponse(req, status, ErrorJson(error_type, message));
-}
-
-http::Response ErrorResponse(http::bhttp::status status, std::string_view error_type, std::string_view message) {
-  http::Response res{status, 11};
-  res.keep_alive(false);
-  res.set(http::bhttp::field::content_type, "application/json");
-  res.body() = ErrorJson(error_type, message);
-  return res;
+  return JsonResponse(status, req.version(), req.keep_alive(), ErrorJson(error_type, message));
 }
 
 }  // namespace nimbus::runtimeapi

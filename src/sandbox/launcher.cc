@@ -46,6 +46,7 @@ namespace {
 constexpr size_t kSpecMax = 64 * 1024;
 constexpr size_t kMaxPointers = 2048;
 constexpr uint16_t kPrivateApiPort = 9001;  // the Runtime API inside a private network namespace
+constexpr int kChannelFd = 4;  // where an instance inherits its runtime channel (NIMBUS_RUNTIME_FD)
 constexpr std::chrono::milliseconds kTopUpDelay{20};
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
@@ -134,6 +135,7 @@ struct Stem {
   int status = -1;  // read end: the worker's wait status when it ends
   int out = -1, err = -1;
   int api = -1;  // the Runtime API's listening socket
+  int chan = -1;  // the daemon's end of the runtime channel
   uint16_t api_port = 0;
   Network network = Network::kEgress;
   bool pivoted = false;  // already inside its root, with the code and runtimes staged
@@ -149,6 +151,7 @@ struct Stem {
     out = std::exchange(o.out, -1);
     err = std::exchange(o.err, -1);
     api = std::exchange(o.api, -1);
+    chan = std::exchange(o.chan, -1);
     api_port = o.api_port;
     network = o.network;
     pivoted = o.pivoted;
@@ -162,8 +165,8 @@ struct Stem {
       waitpid(pid, nullptr, 0);
       pid = -1;
     }
-    CloseAll({pidfd, ctrl, status, out, err, api});
-    pidfd = ctrl = status = out = err = api = -1;
+    CloseAll({pidfd, ctrl, status, out, err, api, chan});
+    pidfd = ctrl = status = out = err = api = chan = -1;
     if (cgroup) (void)cgroup->Destroy();
     cgroup.reset();
   }
@@ -199,6 +202,7 @@ class ForkedProcess : public Process {
   int TakeStdout() override { return std::exchange(stem_.out, -1); }
   int TakeStderr() override { return std::exchange(stem_.err, -1); }
   int TakeRuntimeApiListener() override { return std::exchange(stem_.api, -1); }
+  int TakeRuntimeChannel() override { return std::exchange(stem_.chan, -1); }
   int uid() const override { return uid_; }
   bool check_peer_uid() const override { return check_peer_; }
   void Kill() override {
@@ -425,6 +429,7 @@ class ProcessLauncher : public Launcher {
       env.push_back("LAMBDA_TASK_ROOT=" + task_root);
       env.push_back("LAMBDA_RUNTIME_DIR=" + runtime_root);
       env.push_back("AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(stem.api_port));
+      if (stem.chan >= 0) env.push_back("NIMBUS_RUNTIME_FD=" + std::to_string(kChannelFd));
       std::string uid_s = std::to_string(uid < 0 ? 0 : uid);
       std::string passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:" + uid_s + ":" + uid_s +
                            "::/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
@@ -498,10 +503,15 @@ class ProcessLauncher : public Launcher {
       stem.cgroup = std::move(r).value();
       procs_fds = stem.cgroup->procs_fds();
     }
-    int out[2] = {-1, -1}, err[2] = {-1, -1}, ctrl[2] = {-1, -1}, status[2] = {-1, -1};
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, ctrl[2] = {-1, -1}, status[2] = {-1, -1}, chan[2] = {-1, -1};
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(ctrl, O_CLOEXEC) != 0 ||
         pipe2(status, O_CLOEXEC) != 0) {
       Status st = Status::Io(Errno("pipe"));
+      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1]});
+      return st;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) {
+      Status st = Status::Io(Errno("socketpair for the runtime channel"));
       CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1]});
       return st;
     }
@@ -516,12 +526,12 @@ class ProcessLauncher : public Launcher {
     long pid = syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
     if (pid < 0) {
       Status st = Status::Unavailable(Errno(options_.sandbox ? "clone into new namespaces" : "fork"));
-      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1]});
+      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1], chan[0], chan[1]});
       return st;
     }
-    if (pid == 0) RunStem(parent, stem.pivoted, procs_fds, out[1], err[1], ctrl[0], status[1], buf);
+    if (pid == 0) RunStem(parent, stem.pivoted, procs_fds, out[1], err[1], ctrl[0], status[1], chan[1], buf);
 
-    CloseAll({out[1], err[1], ctrl[0], status[1]});
+    CloseAll({out[1], err[1], ctrl[0], status[1], chan[1]});
     fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
     fcntl(err[0], F_SETFL, fcntl(err[0], F_GETFL) | O_NONBLOCK);
     fcntl(status[0], F_SETFL, fcntl(status[0], F_GETFL) | O_NONBLOCK);
@@ -533,6 +543,7 @@ class ProcessLauncher : public Launcher {
     stem.status = status[0];
     stem.out = out[0];
     stem.err = err[0];
+    stem.chan = chan[0];
     auto api = net == Network::kNone && options_.sandbox ? ListenInside(stem.pid) : ListenLoopback(0);
     if (!api.ok()) return api.status();  // ~Stem kills the child
     stem.api = *api;
@@ -577,7 +588,7 @@ class ProcessLauncher : public Launcher {
 
   // The stem child (PID 1 of the new namespaces when sandboxed). Async-signal-safe only.
   [[noreturn]] void RunStem(pid_t parent, bool pivot, const std::vector<int>& procs_fds, int out, int err, int ctrl,
-                            int status, ChildBuffers& buf) {
+                            int status, int chan, ChildBuffers& buf) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (!options_.sandbox && getppid() != parent) _exit(126);
     setsid();
@@ -592,7 +603,7 @@ class ProcessLauncher : public Launcher {
     }
     long worker = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
     if (worker < 0) ChildFail(err, "fork the worker", errno);
-    if (worker == 0) RunWorker(out, err, ctrl, buf);
+    if (worker == 0) RunWorker(out, err, ctrl, chan, buf);
 
     // The stem becomes nimbus-init: nothing of the daemon's memory stays with the instance.
     long v = worker;
@@ -623,14 +634,15 @@ class ProcessLauncher : public Launcher {
   }
 
   // The worker: waits for its launch, enters the jail, execs. Async-signal-safe only.
-  [[noreturn]] void RunWorker(int out, int err, int ctrl, ChildBuffers& buf) {
+  [[noreturn]] void RunWorker(int out, int err, int ctrl, int chan, ChildBuffers& buf) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out, 1);
     dup2(err, 2);
     dup2(ctrl, 3);
-    syscall(SYS_close_range, 4, ~0U, 0);
+    dup2(chan, kChannelFd);  // inherited across exec: the function's runtime channel
+    syscall(SYS_close_range, kChannelFd + 1, ~0U, 0);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);

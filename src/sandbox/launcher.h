@@ -42,7 +42,8 @@ struct LaunchSpec {
   // is `bootstrap` in the runtime directory when there is one, else in the code directory. The
   // launcher decides where the instance sees them (/var/task and /var/runtime in the sandbox,
   // the host paths without one) and adds LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR and
-  // AWS_LAMBDA_RUNTIME_API to `env`; the working directory is the task root.
+  // AWS_LAMBDA_RUNTIME_API (and NIMBUS_RUNTIME_FD when it gives the instance a runtime channel) to
+  // `env`; the working directory is the task root.
   std::string code_dir;
   std::string runtime_dir;
   std::vector<std::string> env;  // "KEY=value"; the rest of the environment
@@ -70,6 +71,10 @@ class Process {
   // The listening socket of the instance's Runtime API (non-blocking, already listening, inside
   // the instance's network namespace when it has one); the caller takes ownership. -1 if none.
   virtual int TakeRuntimeApiListener() = 0;
+  // The daemon's end of the instance's runtime channel (docs/runtime-channel.md): a connected
+  // Unix stream socket whose other end the instance inherits as the descriptor named in its
+  // NIMBUS_RUNTIME_FD; the caller takes ownership. -1 if none.
+  virtual int TakeRuntimeChannel() { return -1; }
   // The uid the instance runs as; a Runtime API connection whose peer socket belongs to another
   // uid is not from this instance. -1 when instances run as the daemon's own user.
   virtual int uid() const = 0;

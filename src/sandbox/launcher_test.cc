@@ -151,6 +151,41 @@ TEST_F(LauncherTest, SandboxedInstanceSeesOnlyItsOwnWorld) {
   launcher_->Drain();
 }
 
+TEST_F(LauncherTest, EveryInstanceInheritsItsOwnRuntimeChannelAndNothingElse) {
+  for (bool sandbox : {true, false}) {
+    SCOPED_TRACE(sandbox ? "sandboxed" : "unsandboxed");
+    MakeLauncher(sandbox);
+    WriteBootstrap(
+        "echo fd=$NIMBUS_RUNTIME_FD\n"
+        "printf 'N\\n' >&$NIMBUS_RUNTIME_FD\n"
+        "echo open:\n"
+        "exec ls /proc/self/fd\n");  // ls's own directory handle is 3
+    auto proc = Start();
+    ASSERT_TRUE(proc);
+    int chan = proc->TakeRuntimeChannel();
+    ASSERT_GE(chan, 0);
+    EXPECT_EQ(proc->TakeRuntimeChannel(), -1);  // taken once
+    std::string out = ReadAll(*proc);
+    EXPECT_NE(out.find("fd=4\n"), std::string::npos) << out;
+    // stdin, stdout, stderr and the channel; no descriptor of the daemon's leaks in.
+    EXPECT_NE(out.find("open:\n0\n1\n2\n3\n4\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("\n5\n"), std::string::npos) << out;
+    EXPECT_EQ(WaitExit(*proc), "exit status 0");
+    // What the instance wrote, then end-of-file: no other process (nimbus-init included) holds
+    // the instance's end.
+    std::string got;
+    char buf[64];
+    ssize_t n;
+    while ((n = read(chan, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+    EXPECT_EQ(n, 0);
+    EXPECT_EQ(got, "N\n");
+    close(chan);
+    launcher_->Release(std::move(proc));
+    launcher_->Drain();
+    launcher_.reset();
+  }
+}
+
 // A function with `filesystems` needs host paths at launch: it takes the slower path through a
 // stem that has not pivoted yet, and sees the host directory where the manifest puts it.
 TEST_F(LauncherTest, FileSystemsAreMountedWhereTheManifestSays) {

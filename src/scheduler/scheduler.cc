@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "common/iso_time.h"
+#include "runtimeapi/channel.h"
 #include "runtimeapi/runtime_api.h"
 #include "sandbox/peer_uid.h"
 
@@ -142,13 +143,14 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   State state = State::kStarting;
   std::shared_ptr<Invocation> current;
   bool delivered = false;  // current's event was sent to the runtime
-  http::ConnectionPtr parked;
+  runtimeapi::PeerPtr parked;  // the runtime's pending next call
   uint64_t idle_gen = 0;
   bool launching = false;  // Launcher::Launch called, result not yet taken by OnLaunched
   std::optional<Result<std::unique_ptr<sandbox::Process>>> launch_result;  // arrived, not yet taken
 
   // Owned by `loop`:
   std::unique_ptr<http::Listener> api;
+  std::shared_ptr<runtimeapi::Channel> channel;  // the runtime channel, when the launcher gave one
   std::unique_ptr<sandbox::Process> proc;
   std::optional<asio::posix::stream_descriptor> exit_watch, out, err;
   std::string out_partial, err_partial, stderr_tail;
@@ -163,21 +165,21 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   const std::string& fn_name() const { return pool->fn->name; }
 
   // RuntimeApiSink (on `loop`):
-  void OnNext(const http::ConnectionPtr& conn, http::Request&& req) override;
-  void OnResponse(const http::ConnectionPtr& conn, http::Request&& req, std::string_view id) override;
-  void OnError(const http::ConnectionPtr& conn, http::Request&& req, std::string_view id) override;
-  void OnInitError(const http::ConnectionPtr& conn, http::Request&& req) override;
+  void OnNext(const runtimeapi::PeerPtr& peer) override;
+  void OnResponse(const runtimeapi::PeerPtr& peer, std::string_view id, std::string&& body) override;
+  void OnError(const runtimeapi::PeerPtr& peer, std::string_view id, std::string&& body,
+               std::string_view error_type) override;
+  void OnInitError(const runtimeapi::PeerPtr& peer, std::string&& body, std::string_view error_type) override;
 
   // The parked connection if it is still open (taken out of `parked`), else null.
-  http::ConnectionPtr TakeParkedLocked();
-  // Sends `inv`'s event on `conn`.
-  void Deliver(const http::ConnectionPtr& conn, const std::shared_ptr<Invocation>& inv);
-  // Notices when a parked connection closes.
-  void WatchParked(const http::ConnectionPtr& conn);
-  void OnParkedClosed(const http::Connection* conn);
-  // The current invocation if `rid` names it (answering 400 InvalidRequestID otherwise).
-  std::shared_ptr<Invocation> TakeCurrent(const http::ConnectionPtr& conn, const http::Request& req,
-                                          std::string_view rid);
+  runtimeapi::PeerPtr TakeParkedLocked();
+  // Sends `inv`'s event to `peer`.
+  void Deliver(const runtimeapi::PeerPtr& peer, const std::shared_ptr<Invocation>& inv);
+  // Notices when a parked next's transport closes.
+  void WatchParked(const runtimeapi::PeerPtr& peer);
+  void OnParkedClosed(const runtimeapi::RuntimePeer* peer);
+  // The current invocation if `rid` names it (refusing with 400 InvalidRequestID otherwise).
+  std::shared_ptr<Invocation> TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid);
   void ArmIdleTimer(uint64_t gen);
   void OnIdleExpired(uint64_t gen);
   void OnDeadline(const std::shared_ptr<Invocation>& inv);
@@ -557,6 +559,13 @@ void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
                                                std::move(api_options));
   Status st = inst->api->Adopt(inst->loop, listening);
   if (!st.ok()) return FailStart(inst, "cannot serve the Runtime API: " + st.message());
+  if (int fd = inst->proc->TakeRuntimeChannel(); fd >= 0) {
+    inst->channel = std::make_shared<runtimeapi::Channel>(
+        inst->loop, fd, inst->weak_from_this(), [weak = inst->weak_from_this()](std::string why) {
+          if (auto i = weak.lock()) i->EmitLine(LogStream::kPlatform, "nimbus: runtime channel closed: " + why);
+        });
+    inst->channel->Start();
+  }
 
   int pidfd = inst->proc->exit_fd();
   if (pidfd >= 0) {
@@ -598,7 +607,7 @@ void Scheduler::FailStart(const std::shared_ptr<Instance>& inst, const std::stri
 }
 
 void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const std::shared_ptr<Invocation>& inv) {
-  http::ConnectionPtr conn;
+  runtimeapi::PeerPtr conn;
   {
     Lock lock(mu_);
     if (inst->current != inv) return;  // ended before it started (the process exited)
@@ -743,30 +752,30 @@ void Scheduler::Shutdown() {
 
 // ---- Instance (all on its loop) -----------------------------------------------------------------
 
-http::ConnectionPtr Instance::TakeParkedLocked() {
-  http::ConnectionPtr conn = std::move(parked);
+runtimeapi::PeerPtr Instance::TakeParkedLocked() {
+  runtimeapi::PeerPtr conn = std::move(parked);
   if (conn && conn->closed()) conn.reset();
   return conn;
 }
 
-void Instance::Deliver(const http::ConnectionPtr& conn, const std::shared_ptr<Invocation>& inv) {
+void Instance::Deliver(const runtimeapi::PeerPtr& peer, const std::shared_ptr<Invocation>& inv) {
   std::string trace_id = "Root=1-" + inv->req.request_id.substr(0, 8) + "-" + inv->req.request_id;
   runtimeapi::NextEvent ev{inv->req.request_id, inv->deadline_ms,
                            inv->req.invoked_arn.empty() ? std::string_view(pool->fn->arn)
                                                         : std::string_view(inv->req.invoked_arn),
                            trace_id, inv->req.client_context, inv->req.cognito_identity};
-  conn->Reply(runtimeapi::NextResponse(11, ev, std::move(inv->req.payload)));
+  peer->SendEvent(ev, std::move(inv->req.payload));
 }
 
-void Instance::WatchParked(const http::ConnectionPtr& conn) {
-  conn->OnClose([weak = weak_from_this(), raw = conn.get()] {
+void Instance::WatchParked(const runtimeapi::PeerPtr& peer) {
+  peer->OnClose([weak = weak_from_this(), raw = peer.get()] {
     if (auto self = weak.lock()) self->OnParkedClosed(raw);
   });
 }
 
-void Instance::OnParkedClosed(const http::Connection* conn) {
+void Instance::OnParkedClosed(const runtimeapi::RuntimePeer* peer) {
   Scheduler::Lock lock(sched->mu_);
-  if (parked.get() != conn) return;  // not parked (any more): nothing depends on it
+  if (parked.get() != peer) return;  // not parked (any more): nothing depends on it
   parked.reset();
   if (state == State::kIdle) {
     // No dispatch may pick a connection that is gone. The keep-alive timer keeps running.
@@ -776,10 +785,10 @@ void Instance::OnParkedClosed(const http::Connection* conn) {
   // kBusy before delivery: the event waits for the runtime's next /next.
 }
 
-void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
+void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
   enum class Act { kDispatch, kDeliver, kPark, kReplace, kStop, kRefuseBusy, kRefuseDead } act = Act::kRefuseDead;
   std::shared_ptr<Invocation> inv;
-  http::ConnectionPtr displaced;
+  runtimeapi::PeerPtr displaced;
   bool was_starting = false, was_finishing = false;
   uint64_t gen = 0;
   {
@@ -838,8 +847,8 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
   }
   if (was_starting || was_finishing) init_timer.cancel();
   if (displaced && displaced != conn && !displaced->closed()) {
-    displaced->Reply(runtimeapi::ErrorResponse(http::bhttp::status::forbidden, "InvalidStateTransition",
-                                               "another connection asked for the next event; this one is replaced"));
+    displaced->Refuse(http::bhttp::status::forbidden, "InvalidStateTransition",
+                      "another connection asked for the next event; this one is replaced", /*close=*/true);
   }
   switch (act) {
     case Act::kDispatch:
@@ -858,17 +867,15 @@ void Instance::OnNext(const http::ConnectionPtr& conn, http::Request&& req) {
       return;
     case Act::kStop:
       Stop();  // first: the runtime must not act on the answer
-      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::gone, "InstanceStopped",
-                                            "this instance has been stopped"));
+      conn->Refuse(http::bhttp::status::gone, "InstanceStopped", "this instance has been stopped");
       return;
     case Act::kRefuseBusy:
-      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::forbidden, "InvalidStateTransition",
-                                            "an invocation is still running on this instance; post its response "
-                                            "or error before asking for the next event"));
+      conn->Refuse(http::bhttp::status::forbidden, "InvalidStateTransition",
+                   "an invocation is still running on this instance; post its response or error before asking "
+                   "for the next event");
       return;
     case Act::kRefuseDead:
-      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::gone, "InstanceStopped",
-                                            "this instance has been stopped"));
+      conn->Refuse(http::bhttp::status::gone, "InstanceStopped", "this instance has been stopped");
       return;
   }
 }
@@ -897,8 +904,7 @@ void Instance::OnIdleExpired(uint64_t gen) {
   Stop();
 }
 
-std::shared_ptr<Invocation> Instance::TakeCurrent(const http::ConnectionPtr& conn, const http::Request& req,
-                                                 std::string_view rid) {
+std::shared_ptr<Invocation> Instance::TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid) {
   std::shared_ptr<Invocation> inv;
   {
     Scheduler::Lock lock(sched->mu_);
@@ -909,8 +915,7 @@ std::shared_ptr<Invocation> Instance::TakeCurrent(const http::ConnectionPtr& con
     }
   }
   if (!inv) {
-    conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::bad_request, "InvalidRequestID",
-                                          "Invalid request ID"));
+    peer->Refuse(http::bhttp::status::bad_request, "InvalidRequestID", "Invalid request ID");
     return nullptr;
   }
   deadline_timer.cancel();
@@ -938,52 +943,50 @@ void Instance::OnNoNextAfterResponse() {
   Stop();
 }
 
-void Instance::OnResponse(const http::ConnectionPtr& conn, http::Request&& req, std::string_view rid) {
-  auto inv = TakeCurrent(conn, req, rid);
+void Instance::OnResponse(const runtimeapi::PeerPtr& peer, std::string_view rid, std::string&& body) {
+  auto inv = TakeCurrent(peer, rid);
   if (!inv) return;
-  if (req.body().size() > runtimeapi::kMaxResponseBytes) {
-    std::string msg = "Response payload size (" + std::to_string(req.body().size()) +
+  if (body.size() > runtimeapi::kMaxResponseBytes) {
+    std::string msg = "Response payload size (" + std::to_string(body.size()) +
                       " bytes) exceeded maximum allowed payload size (" +
                       std::to_string(runtimeapi::kMaxResponseBytes) + " bytes).";
     EmitLine(LogStream::kPlatform, msg);
     EndInvocation(inv);
     sched->Finish(inv, {Outcome::kFunctionError, runtimeapi::ErrorJson("Function.ResponseSizeTooLarge", msg),
                         "Function.ResponseSizeTooLarge"});
-    conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::payload_too_large, "RequestEntityTooLarge",
-                                          msg));
+    peer->Refuse(http::bhttp::status::payload_too_large, "RequestEntityTooLarge", msg);
     return;
   }
   DrainPipes();
   EndInvocation(inv);
-  sched->Finish(inv, {Outcome::kSuccess, std::move(req.body()), {}});
-  conn->Reply(runtimeapi::Accepted(req));
+  sched->Finish(inv, {Outcome::kSuccess, std::move(body), {}});
+  peer->Accept();
 }
 
-void Instance::OnError(const http::ConnectionPtr& conn, http::Request&& req, std::string_view rid) {
-  auto inv = TakeCurrent(conn, req, rid);
+void Instance::OnError(const runtimeapi::PeerPtr& peer, std::string_view rid, std::string&& body,
+                       std::string_view error_type) {
+  auto inv = TakeCurrent(peer, rid);
   if (!inv) return;
-  std::string type = ErrorTypeOf(req.body(), req["Lambda-Runtime-Function-Error-Type"]);
-  std::string body = std::move(req.body());
+  std::string type = ErrorTypeOf(body, error_type);
   if (body.empty()) body = runtimeapi::ErrorJson(type, "the function failed without a message");
   DrainPipes();
   EmitLine(LogStream::kPlatform, body);
   EndInvocation(inv);
   sched->Finish(inv, {Outcome::kFunctionError, std::move(body), std::move(type)});
-  conn->Reply(runtimeapi::Accepted(req));
+  peer->Accept();
 }
 
-void Instance::OnInitError(const http::ConnectionPtr& conn, http::Request&& req) {
+void Instance::OnInitError(const runtimeapi::PeerPtr& peer, std::string&& body, std::string_view error_type) {
   std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
-  std::string type = ErrorTypeOf(req.body(), req["Lambda-Runtime-Function-Error-Type"]);
-  std::string body = std::move(req.body());
+  std::string type = ErrorTypeOf(body, error_type);
   if (body.empty()) body = runtimeapi::ErrorJson(type, "the runtime failed to initialise");
   {
     Scheduler::Lock lock(sched->mu_);
     if (state != State::kStarting) {
       // As Lambda: init/error is only for the init phase, before the first /next.
       lock.unlock();
-      conn->Reply(runtimeapi::ErrorResponse(req, http::bhttp::status::forbidden, "InvalidStateTransition",
-                                            "init/error is accepted only before the first /next"));
+      peer->Refuse(http::bhttp::status::forbidden, "InvalidStateTransition",
+                   "init/error is accepted only before the first /next");
       return;
     }
     sched->RemoveInstanceLocked(this);
@@ -995,7 +998,7 @@ void Instance::OnInitError(const http::ConnectionPtr& conn, http::Request&& req)
                                      " ms\tPhase: init\tStatus: error\tError Type: " + type);
   EmitLine(LogStream::kPlatform, body);
   for (auto& [i, r] : to_fail) sched->Finish(i, std::move(r));
-  conn->Reply(runtimeapi::Accepted(req));
+  peer->Accept();
   Stop();
 }
 
@@ -1127,7 +1130,7 @@ void Instance::Cleanup() {
   if (out) out->close(ec);
   if (err) err->close(ec);
   log_inv.reset();
-  http::ConnectionPtr conn;
+  runtimeapi::PeerPtr conn;
   {
     Scheduler::Lock lock(sched->mu_);
     conn = std::move(parked);
@@ -1135,9 +1138,9 @@ void Instance::Cleanup() {
   }
   // A runtime still waiting in /next (a connection not from the stopped process) is told so.
   if (conn && !conn->closed()) {
-    conn->Reply(runtimeapi::ErrorResponse(http::bhttp::status::gone, "InstanceStopped",
-                                          "this instance has been stopped"));
+    conn->Refuse(http::bhttp::status::gone, "InstanceStopped", "this instance has been stopped", /*close=*/true);
   }
+  if (channel) channel->Close();
   if (proc) sched->launcher_.Release(std::move(proc));
 }
 
