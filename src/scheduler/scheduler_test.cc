@@ -23,6 +23,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/iso_time.h"
+#include "runtimeapi/runtime_api.h"
 #include "scheduler/testing/fake_launcher.h"
 
 namespace nimbus::scheduler {
@@ -773,6 +775,115 @@ TEST_F(SchedulerTest, EveryLinePrintedJustBeforeTheResponseBelongsToTheInvocatio
   }
   EXPECT_EQ(printed, 40u);
   EXPECT_EQ(attributed_before_end, 40u);
+}
+
+// ---- the runtime channel -----------------------------------------------------------------------
+// The same state rules as over HTTP, with the runtime speaking docs/runtime-channel.md: its
+// response and next request arrive as one frame pair, and refusals come back as X frames.
+
+FakeScript OverTheChannel(FakeScript s = {}) {
+  s.channel = true;
+  return s;
+}
+
+TEST_F(SchedulerTest, OverTheChannelAWarmInstanceServesBackToBackRequestsWithEveryEventField) {
+  launcher_.SetScript(OverTheChannel());
+  auto fn = Fn();
+  int64_t before = EpochMs();
+  for (int i = 1; i <= 5; ++i) {
+    Call c = Start(fn, "{\"n\":" + std::to_string(i) + "}");
+    Done d = c.Get();
+    EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.body;
+    EXPECT_EQ(d.result.body, "{\"n\":" + std::to_string(i) + "}");
+    auto ev = launcher_.events().back();
+    EXPECT_EQ(ev.request_id, c.request_id);
+    EXPECT_EQ(ev.function_arn, "arn:aws:lambda:local:000000000000:function:echo");
+    EXPECT_NE(ev.trace_id.find(c.request_id), std::string::npos) << ev.trace_id;
+    EXPECT_GE(ev.deadline_ms, before + 3000);
+  }
+  EXPECT_EQ(launcher_.launches(), 1u);
+  EXPECT_TRUE(launcher_.stray_answers().empty());
+  EXPECT_EQ(EnvValue(launcher_.env(0), "NIMBUS_RUNTIME_FD"), "4");
+}
+
+TEST_F(SchedulerTest, OverTheChannelAFunctionErrorCarriesItsTypeAndTheInstanceStaysWarm) {
+  FakeScript err = OverTheChannel();
+  err.action = FakeScript::Action::kError;
+  launcher_.SetScript(err);
+  auto fn = Fn();
+  for (int i = 0; i < 2; ++i) {
+    Done d = Run(fn, "{}");
+    EXPECT_EQ(d.result.outcome, Outcome::kFunctionError);
+    EXPECT_EQ(d.result.error_type, "ValueError");
+    EXPECT_EQ(d.result.body, R"({"errorMessage":"boom","errorType":"ValueError"})");
+  }
+  EXPECT_EQ(launcher_.launches(), 1u);
+}
+
+TEST_F(SchedulerTest, OverTheChannelAnInitErrorFailsTheRequestWithTheRuntimesType) {
+  FakeScript init = OverTheChannel();
+  init.init_error = true;
+  launcher_.SetScript(init);
+  Done d = Run(Fn(), "{}");
+  EXPECT_EQ(d.result.outcome, Outcome::kFunctionError);
+  EXPECT_EQ(d.result.error_type, "Runtime.ImportModuleError");
+  EXPECT_NE(d.result.body.find("Unable to import module"), std::string::npos) << d.result.body;
+}
+
+TEST_F(SchedulerTest, OverTheChannelAResponseForAnUnknownRequestIsRefusedAndTheRealOneServed) {
+  FakeScript wrong = OverTheChannel();
+  wrong.wrong_id_first = true;
+  launcher_.SetScript(wrong);
+  Done d = Run(Fn(), "still fine");
+  EXPECT_EQ(d.result.outcome, Outcome::kSuccess);
+  EXPECT_EQ(d.result.body, "still fine");
+  auto stray = launcher_.stray_answers();
+  ASSERT_EQ(stray.size(), 1u);
+  EXPECT_EQ(stray[0].status, 400);
+  EXPECT_EQ(stray[0].body, "InvalidRequestID: Invalid request ID");
+}
+
+TEST_F(SchedulerTest, OverTheChannelAResponseOverSixMebibytesFailsItsInvocationAndTheInstanceGoesOn) {
+  launcher_.SetScript(OverTheChannel());
+  auto fn = Fn();
+  std::string big(runtimeapi::kMaxResponseBytes + 1, 'x');
+  Done d = Run(fn, big);  // the fake echoes it
+  EXPECT_EQ(d.result.outcome, Outcome::kFunctionError);
+  EXPECT_EQ(d.result.error_type, "Function.ResponseSizeTooLarge");
+  Done next = Run(fn, "small");
+  EXPECT_EQ(next.result.outcome, Outcome::kSuccess);
+  EXPECT_EQ(next.result.body, "small");
+  EXPECT_EQ(launcher_.launches(), 1u);
+  auto stray = launcher_.stray_answers();
+  ASSERT_EQ(stray.size(), 1u);
+  EXPECT_EQ(stray[0].status, 413);
+}
+
+TEST_F(SchedulerTest, OverTheChannelACrashMidInvocationIsAnExitErrorAndTheNextRequestGetsANewInstance) {
+  FakeScript crash = OverTheChannel();
+  crash.action = FakeScript::Action::kCrash;
+  crash.exit_code = 3;
+  launcher_.SetScript(crash);
+  auto fn = Fn();
+  Done d = Run(fn, "{}");
+  EXPECT_EQ(d.result.outcome, Outcome::kCrash);
+  EXPECT_EQ(d.result.error_type, "Runtime.ExitError");
+  launcher_.SetScript(OverTheChannel());
+  Done next = Run(fn, "again");
+  EXPECT_EQ(next.result.outcome, Outcome::kSuccess);
+  EXPECT_EQ(launcher_.launches(), 2u);
+}
+
+TEST_F(SchedulerTest, OverTheChannelAHangingInvocationTimesOutAtItsDeadline) {
+  FakeScript hang = OverTheChannel();
+  hang.action = FakeScript::Action::kHang;
+  launcher_.SetScript(hang);
+  auto fn = Fn("1", [](manifest::Manifest& m) { m.timeout_s = 1; });
+  Done d = Run(fn, "{}");
+  EXPECT_EQ(d.result.outcome, Outcome::kTimeout);
+  EXPECT_GE(d.ms, 950);
+  EXPECT_LT(d.ms, 2000);
+  EXPECT_TRUE(launcher_.Killed(0));
 }
 
 // ---- Runtime API and shutdown ------------------------------------------------------------------

@@ -72,10 +72,55 @@ std::string Replace(std::string text, std::string_view from, std::string_view to
   return text;
 }
 
-// A blocking HTTP/1.1 client on one keep-alive connection: just enough to be a Lambda runtime.
-class MiniHttp {
+// A blocking stream socket with a read buffer: what both fake transports read and write through.
+class BlockingStream {
  public:
-  explicit MiniHttp(int fd) : fd_(fd) {}
+  explicit BlockingStream(int fd) : fd_(fd) {}
+  // Part of an answer already read.
+  bool Buffered() const { return !buf_.empty(); }
+
+ protected:
+  bool SendAll(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  bool Fill() {
+    char tmp[65536];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+  // Takes what comes before the next `delimiter` (and the delimiter); false at end-of-file.
+  bool TakeUntil(std::string_view delimiter, std::string& out) {
+    size_t end;
+    while ((end = buf_.find(delimiter)) == std::string::npos) {
+      if (!Fill()) return false;
+    }
+    out = buf_.substr(0, end);
+    buf_.erase(0, end + delimiter.size());
+    return true;
+  }
+  // Reads until buf_ holds `n` bytes; false at end-of-file.
+  bool FillTo(size_t n) {
+    while (buf_.size() < n) {
+      if (!Fill()) return false;
+    }
+    return true;
+  }
+
+  int fd_;
+  std::string buf_;
+};
+
+// A blocking HTTP/1.1 client on one keep-alive connection: just enough to be a Lambda runtime.
+class MiniHttp : public BlockingStream {
+ public:
+  using BlockingStream::BlockingStream;
 
   struct Answer {
     int status = 0;
@@ -90,22 +135,12 @@ class MiniHttp {
     msg.append(extra_headers);
     if (method != "GET") msg.append("Content-Length: " + std::to_string(body.size()) + "\r\n");
     msg.append("\r\n").append(body);
-    size_t off = 0;
-    while (off < msg.size()) {
-      ssize_t n = ::send(fd_, msg.data() + off, msg.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
+    return SendAll(msg);
   }
 
   bool Read(Answer& a) {
-    size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
-      if (!Fill()) return false;
-    }
-    std::string head = buf_.substr(0, end);
-    buf_.erase(0, end + 4);
+    std::string head;
+    if (!TakeUntil("\r\n\r\n", head)) return false;
     a = {};
     size_t line_end = head.find("\r\n");
     std::string status_line = head.substr(0, line_end);
@@ -127,29 +162,55 @@ class MiniHttp {
       a.headers[name] = value;
     }
     size_t len = a.headers.count("content-length") ? std::strtoull(a.headers["content-length"].c_str(), nullptr, 10) : 0;
-    while (buf_.size() < len) {
-      if (!Fill()) return false;
-    }
+    if (!FillTo(len)) return false;
     a.body = buf_.substr(0, len);
     buf_.erase(0, len);
     return true;
   }
+};
 
- // Part of an answer already read.
-  bool Buffered() const { return !buf_.empty(); }
+// The runtime's end of a runtime channel (docs/runtime-channel.md), blocking.
+class MiniChannel : public BlockingStream {
+ public:
+  using BlockingStream::BlockingStream;
 
- private:
-  bool Fill() {
-    char tmp[16384];
-    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<size_t>(n));
+  struct Frame {
+    char kind = 0;                     // 'E' event, 'X' refusal
+    std::vector<std::string> fields;   // the header's fields after the kind
+    std::vector<std::string> sections; // E: arn, trace, client context, identity, body; X: type, message
+  };
+
+  bool Send(std::string_view bytes) { return SendAll(bytes); }
+
+  bool Read(Frame& f) {
+    std::string line;
+    if (!TakeUntil("\n", line)) return false;
+    f = {};
+    std::vector<std::string> parts;
+    for (size_t pos = 0;;) {
+      size_t sp = line.find(' ', pos);
+      parts.push_back(line.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos));
+      if (sp == std::string::npos) break;
+      pos = sp + 1;
+    }
+    if (parts.empty() || parts[0].size() != 1) return false;
+    f.kind = parts[0][0];
+    f.fields.assign(parts.begin() + 1, parts.end());
+    size_t first_len = f.kind == 'E' ? 2 : f.kind == 'X' ? 1 : f.fields.size();
+    for (size_t i = first_len; i < f.fields.size(); ++i) {
+      size_t len = std::strtoull(f.fields[i].c_str(), nullptr, 10);
+      if (!FillTo(len)) return false;
+      f.sections.push_back(buf_.substr(0, len));
+      buf_.erase(0, len);
+    }
     return true;
   }
-
-  int fd_;
-  std::string buf_;
 };
+
+std::string ErrorFrame(std::string_view id, std::string_view type, std::string_view body) {
+  return "F " + std::string(id) + " " + std::to_string(type.size()) + " " + std::to_string(body.size()) + "\n" +
+         std::string(type) + std::string(body);
+}
 
 // Writes the lines to a non-blocking pipe in one write, as a runtime flushing a buffered stdout
 // does. A full pipe or a closed reader drops the rest (a real process would block or die; a
@@ -172,6 +233,7 @@ class FakeRuntime {
 
   void Run() {
     const FakeScript& s = st_->script;
+    if (s.channel) return RunChannel();
     Print(st_->err_w, s.init_stderr_lines, "");
     int fd = Connect();
     if (fd < 0) return End("exit status 1", false);
@@ -245,7 +307,81 @@ class FakeRuntime {
     }
   }
 
+  // The same script over the runtime channel: the response and the next request go out in one
+  // write, and nothing acknowledges them.
+  void RunChannel() {
+    const FakeScript& s = st_->script;
+    Print(st_->err_w, s.init_stderr_lines, "");
+    MiniChannel ch(CurrentSock());
+    if (!Sleep(s.init_delay)) return End("", false);
+    if (s.never_ready) {
+      Sleep(std::chrono::hours(24));
+      return End("", false);
+    }
+    if (s.init_error) {
+      std::string body = "{\"errorMessage\":\"Unable to import module 'app': No module named 'app'\",\"errorType\":\"" +
+                         s.init_error_type + "\"}";
+      ch.Send("I " + std::to_string(s.init_error_type.size()) + " " + std::to_string(body.size()) + "\n" +
+              s.init_error_type + body);
+      return End("exit status " + std::to_string(s.exit_code), false);
+    }
+    std::string out = "N\n";
+    for (;;) {
+      if (!ch.Send(out)) return End("exit status 1", false);
+      MiniChannel::Frame ev;
+      for (;;) {  // refusals are recorded; the next event is what the runtime waits for
+        if (!ch.Read(ev)) return End("exit status 1", false);
+        if (ev.kind != 'X') break;
+        StrayRefusal(ev);
+        if (ev.fields[0] == "410") return End("exit status 1", false);
+      }
+      if (ev.kind != 'E' || ev.fields.size() != 7 || ev.sections.size() != 5) return End("exit status 2", false);
+      const std::string& id = ev.fields[0];
+      {
+        std::lock_guard lock(rec_->mu);
+        rec_->events.push_back({st_->index, id, ev.sections[4], ev.sections[0], ev.sections[1],
+                                std::strtoll(ev.fields[1].c_str(), nullptr, 10)});
+      }
+      Print(st_->out_w, s.stdout_lines, id);
+      Print(st_->err_w, s.stderr_lines, id);
+      if (!Sleep(s.delay)) return End("", false);
+      if (s.wrong_id_first) {
+        MiniChannel::Frame refusal;
+        if (!ch.Send("R no-such-request 2\n{}") || !ch.Read(refusal) || refusal.kind != 'X') {
+          return End("exit status 1", false);
+        }
+        StrayRefusal(refusal);
+      }
+      using A = FakeScript::Action;
+      switch (s.action) {
+        case A::kEcho:
+          out = "R " + id + " " + std::to_string(ev.sections[4].size()) + "\n" + ev.sections[4];
+          break;
+        case A::kError:
+          out = ErrorFrame(id, "ValueError", R"({"errorMessage":"boom","errorType":"ValueError"})");
+          break;
+        case A::kCrash:
+          return End(s.oom ? "signal 9 (Killed)" : "exit status " + std::to_string(s.exit_code), s.oom);
+        case A::kHang:
+          Sleep(std::chrono::hours(1));
+          return End("", false);
+      }
+      if (s.silent_after_answer) {
+        ch.Send(out);
+        Sleep(std::chrono::hours(1));
+        return End("", false);
+      }
+      out += "N\n";
+    }
+  }
+
  private:
+  void StrayRefusal(const MiniChannel::Frame& x) {
+    std::lock_guard lock(rec_->mu);
+    rec_->stray.push_back({st_->index, std::atoi(x.fields.empty() ? "0" : x.fields[0].c_str()),
+                           x.sections.size() == 2 ? x.sections[0] + ": " + x.sections[1] : std::string()});
+  }
+
   // GET /next until an answer comes; with next_timeout, a /next left unanswered that long is
   // given up and asked again on a new connection after reconnect_after.
   bool Next(MiniHttp::Answer& ev) {
@@ -350,8 +486,9 @@ void KillState(ProcState& st) {
 
 class FakeProcess : public sandbox::Process {
  public:
-  FakeProcess(std::shared_ptr<ProcState> st, std::shared_ptr<Records> rec, int listening, int out_r, int err_r)
-      : st_(st), rec_(rec), listening_(listening), out_r_(out_r), err_r_(err_r) {
+  FakeProcess(std::shared_ptr<ProcState> st, std::shared_ptr<Records> rec, int listening, int out_r, int err_r,
+              int channel)
+      : st_(st), rec_(rec), listening_(listening), out_r_(out_r), err_r_(err_r), channel_(channel) {
     thread_ = std::thread([st, rec] { FakeRuntime(st, rec).Run(); });
   }
   ~FakeProcess() override {
@@ -367,6 +504,7 @@ class FakeProcess : public sandbox::Process {
     KillState(*st_);  // not Kill(): that records a kill the scheduler asked for
     thread_.join();
     if (listening_ >= 0) ::close(listening_);
+    if (channel_ >= 0) ::close(channel_);
     if (out_r_ >= 0) ::close(out_r_);
     if (err_r_ >= 0) ::close(err_r_);
     ::close(st_->exit_efd);
@@ -381,6 +519,7 @@ class FakeProcess : public sandbox::Process {
   int TakeStdout() override { return std::exchange(out_r_, -1); }
   int TakeStderr() override { return std::exchange(err_r_, -1); }
   int TakeRuntimeApiListener() override { return std::exchange(listening_, -1); }
+  int TakeRuntimeChannel() override { return std::exchange(channel_, -1); }
   int uid() const override { return st_->script.uid; }
   bool check_peer_uid() const override { return st_->script.check_peer_uid; }
   void Kill() override {
@@ -403,7 +542,7 @@ class FakeProcess : public sandbox::Process {
  private:
   std::shared_ptr<ProcState> st_;
   std::shared_ptr<Records> rec_;
-  int listening_, out_r_, err_r_;
+  int listening_, out_r_, err_r_, channel_;
   std::thread thread_;
 };
 
@@ -451,6 +590,15 @@ void DoLaunch(const std::shared_ptr<Records>& rec, sandbox::LaunchSpec spec, con
     ::close(*listening);
     return done(Status::Io("eventfd or pipe2 failed"));
   }
+  int chan[2] = {-1, -1};
+  if (st->script.channel) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) {
+      ::close(*listening);
+      return done(Status::Io("socketpair failed"));
+    }
+    st->sock = chan[1];  // the fake's end: Kill() shuts it down, End() closes it
+    st->env.push_back("NIMBUS_RUNTIME_FD=4");
+  }
   st->out_w = out[1];
   st->err_w = err[1];
   {
@@ -458,7 +606,7 @@ void DoLaunch(const std::shared_ptr<Records>& rec, sandbox::LaunchSpec spec, con
     st->index = rec->procs.size();
     rec->procs.push_back(st);
   }
-  done(std::unique_ptr<sandbox::Process>(std::make_unique<FakeProcess>(st, rec, *listening, out[0], err[0])));
+  done(std::unique_ptr<sandbox::Process>(std::make_unique<FakeProcess>(st, rec, *listening, out[0], err[0], chan[0])));
 }
 
 // A copy of the process list, so each state's mutex is taken without holding the records' one

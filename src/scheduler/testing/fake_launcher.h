@@ -3,7 +3,8 @@
 // behaving as a FakeScript says: echo the event, answer late, post an error, fail its init,
 // never become ready, crash mid-invocation, hang, or drop its /next connection and come back.
 // Like the real launcher, it creates each instance's Runtime API socket (bound to 127.0.0.1,
-// listening) and hands it over with TakeRuntimeApiListener(), and it adds
+// listening) and hands it over with TakeRuntimeApiListener() (and, for a FakeScript with
+// `channel`, a runtime channel with TakeRuntimeChannel()), and it adds
 // AWS_LAMBDA_RUNTIME_API, LAMBDA_TASK_ROOT and LAMBDA_RUNTIME_DIR to the environment its fake
 // runtime reads. It records every LaunchSpec as the scheduler sent it, the environment each fake
 // got, every event a fake received, every unexpected Runtime API answer, and which processes came
@@ -66,6 +67,11 @@ struct FakeScript {
   // What Process::uid() and check_peer_uid() report.
   int uid = -1;
   bool check_peer_uid = false;
+  // Speaks the runtime channel (docs/runtime-channel.md) instead of HTTP: the launcher hands the
+  // scheduler one end of a socketpair (TakeRuntimeChannel) and the fake writes its response and
+  // next request as one frame pair. A refusal (X frame) is recorded as a StrayAnswer with its
+  // status and message. next_timeout, reconnect_after and retry_next do not apply.
+  bool channel = false;
 };
 
 // An event as a fake runtime received it from GET /runtime/invocation/next.
