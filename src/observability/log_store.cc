@@ -1,6 +1,7 @@
 #include "observability/log_store.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace nimbus::observability {
 
@@ -13,21 +14,103 @@ const char* LogStreamName(LogStream s) {
   return "stdout";
 }
 
+namespace {
+std::string Fixed2(double v) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+}  // namespace
+
+std::string StartLine(std::string_view request_id, std::string_view version) {
+  std::string out = "START RequestId: ";
+  out += request_id;
+  out += " Version: ";
+  out += version;
+  return out;
+}
+
+std::string EndLine(std::string_view request_id) {
+  std::string out = "END RequestId: ";
+  out += request_id;
+  return out;
+}
+
+std::string ReportLine(std::string_view request_id, const InvocationReport& r) {
+  std::string out = "REPORT RequestId: ";
+  out += request_id;
+  out += "\tDuration: " + Fixed2(r.duration_ms) + " ms\tBilled Duration: " + std::to_string(r.billed_ms) +
+         " ms\tMemory Size: " + std::to_string(r.memory_mb) +
+         " MB\tMax Memory Used: " + std::to_string(r.max_memory_used_mb) + " MB";
+  if (r.init_ms >= 0) out += "\tInit Duration: " + Fixed2(r.init_ms) + " ms";
+  return out;
+}
+
+size_t LogStore::Record::bytes() const {
+  // A rendered REPORT line is about 150 bytes; START and END about 60 each.
+  size_t text_bytes = kind == Kind::kLine ? text.size() : kind == Kind::kStart ? 60 : 210;
+  return text_bytes + request_id.size() + sizeof(Record);
+}
+
 LogStore::LogStore(size_t max_lines_per_function, size_t max_bytes_per_function)
     : max_lines_(max_lines_per_function), max_bytes_(max_bytes_per_function) {}
 
-namespace {
-size_t SizeOf(const LogLine& l) { return l.text.size() + l.request_id.size() + sizeof(LogLine); }
-}  // namespace
-
-void LogStore::Append(const std::string& function, LogLine line) {
+void LogStore::Add(const std::string& function, Record&& record) {
   std::lock_guard lock(mu_);
   auto& ring = rings_[function];
-  ring.bytes += SizeOf(line);
-  ring.lines.push_back(std::move(line));
-  while (ring.lines.size() > 1 && (ring.lines.size() > max_lines_ || ring.bytes > max_bytes_)) {
-    ring.bytes -= SizeOf(ring.lines.front());
-    ring.lines.pop_front();
+  ring.bytes += record.bytes();
+  ring.lines += record.lines();
+  ring.records.push_back(std::move(record));
+  while (ring.records.size() > 1 && (ring.lines > max_lines_ || ring.bytes > max_bytes_)) {
+    ring.bytes -= ring.records.front().bytes();
+    ring.lines -= ring.records.front().lines();
+    ring.records.pop_front();
+  }
+}
+
+void LogStore::Append(const std::string& function, LogLine line) {
+  Record r;
+  r.stream = line.stream;
+  r.time_ms = line.time_ms;
+  r.request_id = std::move(line.request_id);
+  r.text = std::move(line.text);
+  Add(function, std::move(r));
+}
+
+void LogStore::AppendStart(const std::string& function, int64_t time_ms, std::string request_id,
+                           std::string_view version) {
+  Record r;
+  r.kind = Record::Kind::kStart;
+  r.stream = LogStream::kPlatform;
+  r.time_ms = time_ms;
+  r.request_id = std::move(request_id);
+  r.text = version;
+  Add(function, std::move(r));
+}
+
+void LogStore::AppendEnd(const std::string& function, int64_t time_ms, std::string request_id,
+                         const InvocationReport& report) {
+  Record r;
+  r.kind = Record::Kind::kEndReport;
+  r.stream = LogStream::kPlatform;
+  r.time_ms = time_ms;
+  r.request_id = std::move(request_id);
+  r.report = report;
+  Add(function, std::move(r));
+}
+
+void LogStore::Render(const Record& r, size_t room, std::vector<LogLine>& out) {
+  switch (r.kind) {
+    case Record::Kind::kLine:
+      out.push_back({r.time_ms, r.request_id, r.stream, r.text});
+      return;
+    case Record::Kind::kStart:
+      out.push_back({r.time_ms, r.request_id, r.stream, StartLine(r.request_id, r.text)});
+      return;
+    case Record::Kind::kEndReport:
+      out.push_back({r.time_ms, r.request_id, r.stream, ReportLine(r.request_id, r.report)});
+      if (room > 1) out.push_back({r.time_ms, r.request_id, r.stream, EndLine(r.request_id)});
+      return;
   }
 }
 
@@ -36,8 +119,9 @@ std::vector<LogLine> LogStore::Tail(const std::string& function, size_t limit, s
   std::lock_guard lock(mu_);
   auto it = rings_.find(function);
   if (it == rings_.end()) return out;
-  for (auto r = it->second.lines.rbegin(); r != it->second.lines.rend() && out.size() < limit; ++r) {
-    if (request_id.empty() || r->request_id == request_id) out.push_back(*r);
+  const auto& records = it->second.records;
+  for (auto r = records.rbegin(); r != records.rend() && out.size() < limit; ++r) {
+    if (request_id.empty() || r->request_id == request_id) Render(*r, limit - out.size(), out);
   }
   std::reverse(out.begin(), out.end());
   return out;

@@ -2,7 +2,11 @@
 // function in a bounded in-memory ring so `nimbus logs` and the Invoke API's log tail can read
 // it. Older lines fall off the ring once a function exceeds its budget.
 //
-// Threading: thread-safe; one mutex, held only to copy lines in or out.
+// An invocation's START, END and REPORT lines are kept as their fields (request id, version,
+// durations) and rendered as text only when read: the warm path formats nothing, and END and
+// REPORT go in with one call.
+//
+// Threading: thread-safe; one mutex, held only to move a record in or copy lines out.
 #pragma once
 
 #include <cstdint>
@@ -25,21 +29,55 @@ struct LogLine {
   std::string text;
 };
 
+// The figures of one invocation's REPORT line.
+struct InvocationReport {
+  double duration_ms = 0;
+  int64_t billed_ms = 0;
+  int memory_mb = 0;
+  uint64_t max_memory_used_mb = 0;
+  double init_ms = -1;  // Init Duration of a cold start; negative when warm
+};
+
+// The platform lines, as Lambda writes them.
+std::string StartLine(std::string_view request_id, std::string_view version);
+std::string EndLine(std::string_view request_id);
+std::string ReportLine(std::string_view request_id, const InvocationReport& report);
+
 class LogStore {
  public:
   // A function's ring holds at most this many lines and this many bytes of text, whichever
   // comes first: a function printing long lines cannot grow the daemon without bound.
   explicit LogStore(size_t max_lines_per_function = 10000, size_t max_bytes_per_function = 8 << 20);
   void Append(const std::string& function, LogLine line);
+  // An invocation's START line.
+  void AppendStart(const std::string& function, int64_t time_ms, std::string request_id, std::string_view version);
+  // An invocation's END and REPORT lines.
+  void AppendEnd(const std::string& function, int64_t time_ms, std::string request_id, const InvocationReport& report);
   // The newest `limit` lines (oldest first), optionally only one request's.
   std::vector<LogLine> Tail(const std::string& function, size_t limit, std::string_view request_id = {}) const;
   void Drop(const std::string& function);
 
  private:
-  struct Ring {
-    std::deque<LogLine> lines;
-    size_t bytes = 0;  // text and request ids of `lines`
+  struct Record {
+    enum class Kind : uint8_t { kLine, kStart, kEndReport };
+    Kind kind = Kind::kLine;
+    LogStream stream = LogStream::kStdout;
+    int64_t time_ms = 0;
+    std::string request_id;
+    std::string text;  // kLine: the line; kStart: the version
+    InvocationReport report;  // kEndReport
+    size_t lines() const { return kind == Kind::kEndReport ? 2 : 1; }
+    size_t bytes() const;
   };
+  struct Ring {
+    std::deque<Record> records;
+    size_t lines = 0;
+    size_t bytes = 0;  // text and request ids of `records`
+  };
+  void Add(const std::string& function, Record&& record);
+  // Appends `r`'s lines to `out` newest first, at most `room` of them.
+  static void Render(const Record& r, size_t room, std::vector<LogLine>& out);
+
   const size_t max_lines_;
   const size_t max_bytes_;
   mutable std::mutex mu_;

@@ -197,7 +197,11 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   // The last stderr output, for error messages: "; last output: ..." or empty.
   std::string OutputTail() const;
   void EmitLine(LogStream stream, std::string text);
+  // The invocation's START line; its END and REPORT lines (EndInvocation). Kept as records by
+  // the log store, rendered as text here only for a caller who asked for the log tail.
+  void EmitStart(const std::shared_ptr<Invocation>& inv);
   void EndInvocation(const std::shared_ptr<Invocation>& inv);
+  static void AddToLogTail(const std::shared_ptr<Invocation>& inv, std::string_view text);
   // Closes everything the loop owns, answers a parked connection and gives the process back to
   // the launcher. Idempotent; on the loop, or on Shutdown's thread once the loops stopped.
   void Cleanup();
@@ -624,8 +628,7 @@ void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const std::share
     inv->init_ms = inst->init_ms;
   }
   inst->log_inv = inv;
-  inst->EmitLine(LogStream::kPlatform,
-                 "START RequestId: " + inv->req.request_id + " Version: " + inst->pool->fn->version);
+  inst->EmitStart(inv);
   inst->deadline_timer.expires_after(std::chrono::seconds(m.timeout_s));
   inst->deadline_timer.async_wait([inst, inv](const boost::system::error_code& ec) {
     if (!ec) inst->OnDeadline(inv);
@@ -1218,27 +1221,35 @@ void Instance::Consume(bool is_err, const char* data, size_t n) {
 }
 
 void Instance::EmitLine(LogStream stream, std::string text) {
-  if (log_inv && log_inv->req.want_log_tail) {
-    log_inv->log += text;
-    log_inv->log.push_back('\n');
-    if (log_inv->log.size() > 4 * kLogTailBytes) log_inv->log.erase(0, log_inv->log.size() - kLogTailBytes);
-  }
+  AddToLogTail(log_inv, text);
   sched->logs_.Append(fn_name(), {EpochMs(), log_inv ? log_inv->req.request_id : std::string(), stream,
                                   std::move(text)});
 }
 
+void Instance::AddToLogTail(const std::shared_ptr<Invocation>& inv, std::string_view text) {
+  if (!inv || !inv->req.want_log_tail) return;
+  inv->log += text;
+  inv->log.push_back('\n');
+  if (inv->log.size() > 4 * kLogTailBytes) inv->log.erase(0, inv->log.size() - kLogTailBytes);
+}
+
+void Instance::EmitStart(const std::shared_ptr<Invocation>& inv) {
+  const std::string& version = pool->fn->version;
+  AddToLogTail(inv, observability::StartLine(inv->req.request_id, version));
+  sched->logs_.AppendStart(fn_name(), EpochMs(), inv->req.request_id, version);
+}
+
 void Instance::EndInvocation(const std::shared_ptr<Invocation>& inv) {
-  double ms = MsSince(inv->start);
-  const auto& m = pool->fn->manifest;
+  observability::InvocationReport r;
+  r.duration_ms = MsSince(inv->start);
+  r.billed_ms = BilledMs(r.duration_ms);
+  r.memory_mb = pool->fn->manifest.memory_mb;
   uint64_t peak = proc ? proc->PeakMemoryBytes() : 0;
-  log_inv = inv;
-  EmitLine(LogStream::kPlatform, "END RequestId: " + inv->req.request_id);
-  std::string report = "REPORT RequestId: " + inv->req.request_id + "\tDuration: " + Fixed2(ms) +
-                       " ms\tBilled Duration: " + std::to_string(BilledMs(ms)) +
-                       " ms\tMemory Size: " + std::to_string(m.memory_mb) +
-                       " MB\tMax Memory Used: " + std::to_string((peak + (1 << 20) - 1) >> 20) + " MB";
-  if (inv->cold) report += "\tInit Duration: " + Fixed2(inv->init_ms) + " ms";
-  EmitLine(LogStream::kPlatform, std::move(report));
+  r.max_memory_used_mb = (peak + (1 << 20) - 1) >> 20;
+  if (inv->cold) r.init_ms = inv->init_ms;
+  AddToLogTail(inv, observability::EndLine(inv->req.request_id));
+  AddToLogTail(inv, observability::ReportLine(inv->req.request_id, r));
+  sched->logs_.AppendEnd(fn_name(), EpochMs(), inv->req.request_id, r);
   log_inv.reset();
 }
 
