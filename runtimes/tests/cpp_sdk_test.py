@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Conformance tests for the C++ SDK (sdk/cpp/nimbus/lambda_runtime.hpp) against a fake Runtime API.
+"""Conformance tests for the C++ SDK (sdk/cpp/nimbus/lambda_runtime.hpp) against a fake daemon.
 
 The function under test is cpp_test_function.cc, built by CMake (target
-nimbus_sdk_cpp_test_function); NIMBUS_CPP_TEST_FUNCTION names the binary.
+nimbus_sdk_cpp_test_function); NIMBUS_CPP_TEST_FUNCTION names the binary. CppSdkCases run over
+both transports: the HTTP Runtime API (fake_runtime_api.py) and the runtime channel
+(fake_runtime_channel.py, with the channel's own cases).
 """
 
 import os
@@ -12,16 +14,26 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fake_runtime_api import TIMEOUT_MS, RuntimeTestCase  # noqa: E402
+from fake_runtime_api import TIMEOUT_MS, HttpFallbackCases, RuntimeTestCase  # noqa: E402
+from fake_runtime_channel import ChannelCases, ChannelRuntimeTestCase  # noqa: E402
 
 FUNCTION = os.environ.get("NIMBUS_CPP_TEST_FUNCTION", "")
+NEEDS_FUNCTION = unittest.skipUnless(
+    FUNCTION and os.path.exists(FUNCTION),
+    "set NIMBUS_CPP_TEST_FUNCTION to the built nimbus_sdk_cpp_test_function (ctest does)")
 
 
-@unittest.skipUnless(FUNCTION and os.path.exists(FUNCTION),
-                     "set NIMBUS_CPP_TEST_FUNCTION to the built nimbus_sdk_cpp_test_function (ctest does)")
-class CppSdkTest(RuntimeTestCase):
+class CppSdkCases:
+    """Cases for both transports; mixed into a RuntimeTestCase at the end of the file."""
+
     def start_cpp(self, **kwargs):
         return self.start(FUNCTION, "bootstrap", **kwargs)
+
+    def start_echo(self, **kwargs):
+        return self.start_cpp(**kwargs)  # echoes; {"op": "throw"} throws
+
+    def start_init_failure(self):
+        return self.start_cpp(env={"NIMBUS_TEST_INIT_ERROR": "1"})
 
     def test_a_success_response_is_posted_as_is(self):
         self.start_cpp()
@@ -81,6 +93,9 @@ class CppSdkTest(RuntimeTestCase):
         self.assertResponse(self.invoke({"op": "print"}), 1)
         self.assertEqual(self.stdout(), "no newline")
 
+
+@NEEDS_FUNCTION
+class CppSdkOverHttpTest(CppSdkCases, HttpFallbackCases, RuntimeTestCase):
     def test_several_invocations_share_one_tcp_connection(self):
         self.start_cpp()
         for i in range(25):
@@ -113,6 +128,11 @@ class CppSdkTest(RuntimeTestCase):
         self.start_cpp(runtime_api="127.0.0.1:%d" % port)
         self.assertEqual(self.wait_exit(), 1)
         self.assertIn("cannot connect to the Runtime API at 127.0.0.1:%d" % port, self.stderr())
+
+
+@NEEDS_FUNCTION
+class CppSdkOverChannelTest(CppSdkCases, ChannelCases, ChannelRuntimeTestCase):
+    pass
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """A fake Lambda Runtime API (2018-06-01) and helpers for the runtime conformance tests.
 
-The fake serves queued events on GET /invocation/next, records what the runtime posts to
+RuntimeTestCase runs a suite's cases over the HTTP Runtime API; fake_runtime_channel's
+ChannelRuntimeTestCase runs the same cases over the runtime channel. The fake serves queued events on GET /invocation/next, records what the runtime posts to
 /response, /error and /init/error (bodies and headers), and counts accepted TCP connections,
 so tests can check that a runtime keeps ONE keep-alive connection. It runs in a background
 thread on 127.0.0.1:0; the runtime under test is the real bootstrap, started as the daemon
@@ -196,6 +197,13 @@ class FakeRuntimeApi:
                 self.cond.wait(left)
             return self.init_errors[0]
 
+    def launch(self, argv):
+        """(argv, extra environment, extra Popen arguments) for a runtime about to start."""
+        return argv, {}, {}
+
+    def launched(self):
+        pass
+
     def close(self):
         self.closing = True
         self.server.shutdown()
@@ -205,8 +213,13 @@ class FakeRuntimeApi:
 class RuntimeTestCase(unittest.TestCase):
     """Starts a fake Runtime API and, on demand, a runtime process with a temp task root."""
 
+    TRANSPORT = "http"
+
+    def make_fake(self):
+        return FakeRuntimeApi()
+
     def setUp(self):
-        self.fake = FakeRuntimeApi()
+        self.fake = self.make_fake()
         self.tmp = tempfile.mkdtemp(prefix="nimbus-rt-test-")
         self.task_root = os.path.join(self.tmp, "task")
         os.mkdir(self.task_root)
@@ -226,8 +239,9 @@ class RuntimeTestCase(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(text)
 
-    def start(self, executable, handler, files=None, env=None, runtime_api=None):
-        """Launches `executable` the way the daemon does; returns the Popen."""
+    def start(self, executable, handler, files=None, env=None, runtime_api=None, wrapper=None):
+        """Launches `executable` the way the daemon does; returns the Popen. `wrapper`: a
+        command line to run it under (strace)."""
         if files:
             self.write_files(files)
         environ = {
@@ -248,14 +262,17 @@ class RuntimeTestCase(unittest.TestCase):
             "AWS_REGION": "local",
             "AWS_DEFAULT_REGION": "local",
         }
+        argv, fake_env, popen_args = self.fake.launch((wrapper or []) + [executable])
+        environ.update(fake_env)
         if env:
             environ.update(env)
         environ = {k: v for k, v in environ.items() if v is not None}
         self.stdout_path = os.path.join(self.tmp, "stdout.log")
         self.stderr_path = os.path.join(self.tmp, "stderr.log")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([executable], cwd=self.task_root, env=environ,
-                                         stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(argv, cwd=self.task_root, env=environ, stdout=out,
+                                         stderr=err, stdin=subprocess.DEVNULL, **popen_args)
+        self.fake.launched()
         return self.proc
 
     def stdout(self):
@@ -280,3 +297,16 @@ class RuntimeTestCase(unittest.TestCase):
                          "expected a response, got %s: %s\nstderr:\n%s" % (
                              result.kind, result.body, self.stderr()))
         self.assertEqual(result.json(), expected)
+
+
+class HttpFallbackCases:
+    """For HTTP suites: a NIMBUS_RUNTIME_FD that names no socket leaves the runtime on HTTP. The
+    suite provides start_echo(env=None), a runtime whose handler returns its event."""
+
+    def test_a_runtime_fd_that_is_not_open_leaves_the_runtime_on_http(self):
+        self.start_echo(env={"NIMBUS_RUNTIME_FD": "4"})  # nothing is inherited as fd 4
+        self.assertResponse(self.invoke({"via": "http"}), {"via": "http"})
+
+    def test_a_runtime_fd_that_is_not_a_socket_leaves_the_runtime_on_http(self):
+        self.start_echo(env={"NIMBUS_RUNTIME_FD": "0"})  # stdin: /dev/null
+        self.assertResponse(self.invoke({"via": "http"}), {"via": "http"})

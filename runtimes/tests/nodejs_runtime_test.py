@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Conformance tests for runtimes/nodejs/bootstrap against a fake Runtime API.
+"""Conformance tests for runtimes/nodejs/bootstrap against a fake daemon.
 
 Each test writes a handler into a temp LAMBDA_TASK_ROOT, starts the real bootstrap the way the
-daemon does and checks what it posts: async and callback results, Lambda's Node.js context,
-error documents, init errors, ES modules, and one keep-alive TCP connection for all calls.
+daemon does and checks what it sends back: async and callback results, Lambda's Node.js
+context, error documents, init errors, ES modules. NodeRuntimeCases run over both transports:
+the HTTP Runtime API (fake_runtime_api.py, where all calls must share one keep-alive TCP
+connection) and the runtime channel (fake_runtime_channel.py, with the channel's own cases).
 """
 
 import os
@@ -12,7 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fake_runtime_api import RUNTIMES_DIR, TIMEOUT_MS, RuntimeTestCase  # noqa: E402
+from fake_runtime_api import RUNTIMES_DIR, TIMEOUT_MS, HttpFallbackCases, RuntimeTestCase  # noqa: E402
+from fake_runtime_channel import ChannelCases, ChannelRuntimeTestCase  # noqa: E402
 
 BOOTSTRAP = os.path.join(RUNTIMES_DIR, "nodejs", "bootstrap")
 
@@ -35,11 +38,23 @@ exports.handler = async (event, context) => ({
 """
 
 ECHO = "exports.handler = async (event) => event;\n"
+# Echoes the event; fails the invocation for {"op": "throw"} (the channel cases use both).
+ECHO_OR_THROW = ("exports.handler = async (event) => {\n"
+                 "  if (event && event.op === 'throw') throw new Error('thrown on purpose');\n"
+                 "  return event;\n};\n")
 
 
-class NodeRuntimeTest(RuntimeTestCase):
+class NodeRuntimeCases:
+    """Cases for both transports; mixed into a RuntimeTestCase at the end of the file."""
+
     def start_node(self, handler, files, **kwargs):
         return self.start(BOOTSTRAP, handler, files, **kwargs)
+
+    def start_echo(self, **kwargs):
+        return self.start_node("index.handler", {"index.js": ECHO_OR_THROW}, **kwargs)
+
+    def start_init_failure(self):
+        return self.start_node("index.handler", {})
 
     def test_an_async_handlers_resolved_value_is_the_response(self):
         self.start_node("index.handler", {"index.js": "exports.handler = async (event) => {\n"
@@ -205,6 +220,8 @@ class NodeRuntimeTest(RuntimeTestCase):
         self.assertResponse(self.invoke({}), 1)
         self.assertEqual(self.stdout(), "line one\nno newline")
 
+
+class NodeRuntimeOverHttpTest(NodeRuntimeCases, HttpFallbackCases, RuntimeTestCase):
     def test_several_invocations_share_one_tcp_connection(self):
         self.start_node("index.handler", {"index.js": ECHO})
         for i in range(25):
@@ -233,6 +250,10 @@ class NodeRuntimeTest(RuntimeTestCase):
         self.start_node("index.handler", {"index.js": ECHO}, env={"AWS_LAMBDA_RUNTIME_API": None})
         self.assertNotEqual(self.wait_exit(), 0)
         self.assertIn("AWS_LAMBDA_RUNTIME_API is not set", self.stderr())
+
+
+class NodeRuntimeOverChannelTest(NodeRuntimeCases, ChannelCases, ChannelRuntimeTestCase):
+    pass
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Conformance tests for runtimes/python3/bootstrap against a fake Runtime API.
+"""Conformance tests for runtimes/python3/bootstrap against a fake daemon.
 
 Each test writes a handler into a temp LAMBDA_TASK_ROOT, starts the real bootstrap the way the
-daemon does and checks what it posts: results, Lambda's context, error documents, init errors,
-and that all invocations share one keep-alive TCP connection.
+daemon does and checks what it sends back: results, Lambda's context, error documents, init
+errors. PythonRuntimeCases run over both transports: the HTTP Runtime API (fake_runtime_api.py,
+where all invocations must share one keep-alive TCP connection) and the runtime channel
+(fake_runtime_channel.py, with the channel's own cases).
 """
 
 import os
@@ -12,7 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fake_runtime_api import RUNTIMES_DIR, TIMEOUT_MS, RuntimeTestCase  # noqa: E402
+from fake_runtime_api import RUNTIMES_DIR, TIMEOUT_MS, HttpFallbackCases, RuntimeTestCase  # noqa: E402
+from fake_runtime_channel import ChannelCases, ChannelRuntimeTestCase  # noqa: E402
 
 BOOTSTRAP = os.path.join(RUNTIMES_DIR, "python3", "bootstrap")
 
@@ -38,10 +41,23 @@ def handler(event, context):
     }
 """
 
+ECHO = ("def handler(event, context):\n"
+        "    if event == {'op': 'throw'}:\n"
+        "        raise ValueError('thrown on purpose')\n"
+        "    return event\n")
 
-class PythonRuntimeTest(RuntimeTestCase):
+
+class PythonRuntimeCases:
+    """Cases for both transports; mixed into a RuntimeTestCase at the end of the file."""
+
     def start_py(self, handler, files, **kwargs):
         return self.start(BOOTSTRAP, handler, files, **kwargs)
+
+    def start_echo(self, **kwargs):
+        return self.start_py("app.handler", {"app.py": ECHO}, **kwargs)
+
+    def start_init_failure(self):
+        return self.start_py("app.handler", {})
 
     def test_a_returned_value_is_posted_as_json_to_the_response_endpoint(self):
         self.start_py("app.handler", {"app.py": "def handler(event, context):\n"
@@ -191,6 +207,14 @@ class PythonRuntimeTest(RuntimeTestCase):
         self.assertEqual(self.stdout(), "line one\nno newline")
         self.assertIn("err text", self.stderr())
 
+    def test_an_event_that_is_not_json_is_an_unmarshal_error(self):
+        self.start_py("app.handler", {"app.py": "def handler(event, context):\n    return event\n"})
+        result = self.fake.wait_result(self.fake.add_event(None, raw_body=b"{not json"))
+        self.assertEqual(result.kind, "error")
+        self.assertEqual(result.json()["errorType"], "Runtime.UnmarshalError")
+
+
+class PythonRuntimeOverHttpTest(PythonRuntimeCases, HttpFallbackCases, RuntimeTestCase):
     def test_several_invocations_share_one_tcp_connection(self):
         self.start_py("app.handler", {"app.py": "def handler(event, context):\n    return event\n"})
         for i in range(25):
@@ -209,16 +233,14 @@ class PythonRuntimeTest(RuntimeTestCase):
         self.start_py("app.handler", {"app.py": "def handler(event, context):\n    return event\n"})
         self.assertResponse(self.invoke({"long": "x" * 5000}), {"long": "x" * 5000})
 
-    def test_an_event_that_is_not_json_is_an_unmarshal_error(self):
-        self.start_py("app.handler", {"app.py": "def handler(event, context):\n    return event\n"})
-        result = self.fake.wait_result(self.fake.add_event(None, raw_body=b"{not json"))
-        self.assertEqual(result.kind, "error")
-        self.assertEqual(result.json()["errorType"], "Runtime.UnmarshalError")
-
     def test_a_missing_runtime_api_variable_exits_with_a_message(self):
         self.start_py("app.handler", {"app.py": ""}, env={"AWS_LAMBDA_RUNTIME_API": None})
         self.assertNotEqual(self.wait_exit(), 0)
         self.assertIn("AWS_LAMBDA_RUNTIME_API is not set", self.stderr())
+
+
+class PythonRuntimeOverChannelTest(PythonRuntimeCases, ChannelCases, ChannelRuntimeTestCase):
+    pass
 
 
 if __name__ == "__main__":

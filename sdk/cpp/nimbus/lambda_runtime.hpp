@@ -1,9 +1,10 @@
-// nimbus C++ function SDK: a header-only Lambda Runtime API (2018-06-01) client.
+// nimbus C++ function SDK: a header-only client of nimbus's runtime channel and of the Lambda
+// Runtime API (2018-06-01).
 //
 // A C++ function is an executable named `bootstrap` (runtime `provided`) whose main() calls
-// nimbus::lambda::run(handler). run() fetches events from the per-instance Runtime API named by
-// AWS_LAMBDA_RUNTIME_API, calls the handler, and posts its response or error, forever. It needs
-// only C++17 and POSIX sockets, so it also works on AWS Lambda's `provided` runtimes.
+// nimbus::lambda::run(handler). run() fetches events from the daemon, calls the handler, and
+// sends back its response or error, forever. It needs only C++17 and POSIX sockets, so it also
+// works on AWS Lambda's `provided` runtimes.
 //
 //   #include <nimbus/lambda_runtime.hpp>
 //   int main() {
@@ -12,25 +13,34 @@
 //     });
 //   }
 //
-// Every call goes over ONE keep-alive TCP connection with TCP_NODELAY; the request and
-// response buffers are reused, so a warm invocation costs two small writes and two reads.
-// The HTTP client understands Content-Length, chunked and close-delimited bodies; the nimbus
-// daemon always sends Content-Length.
+// Two transports carry the same invocations:
+// - the runtime channel (docs/runtime-channel.md), when NIMBUS_RUNTIME_FD names an inherited
+//   socket, as under nimbus: the daemon writes an `E` frame, the SDK answers with its `R` (or
+//   `F`) frame and the next `N` in ONE sendmsg, and nothing is acknowledged, so a warm
+//   invocation costs one read and one write;
+// - otherwise the HTTP Runtime API named by AWS_LAMBDA_RUNTIME_API, as on Lambda, over ONE
+//   keep-alive TCP connection with TCP_NODELAY: two small writes and two reads per invocation.
+//   The HTTP client understands Content-Length, chunked and close-delimited bodies; the nimbus
+//   daemon always sends Content-Length.
+// Either way the buffers are reused and reads block (no polling).
 //
 // Threading: a Runtime is used by one thread (the one that calls run()); handlers run on it.
 #pragma once
 
 #include <arpa/inet.h>
 #include <cxxabi.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -218,6 +228,35 @@ class Buffer {
   size_t size_ = 0;
 };
 
+// The runtime channel's fd when NIMBUS_RUNTIME_FD names an open socket, else -1 (use HTTP).
+inline int channel_fd_from_env() {
+  const char* value = std::getenv("NIMBUS_RUNTIME_FD");
+  if (value == nullptr || *value < '0' || *value > '9') return -1;
+  const char* end = value + std::strlen(value);
+  int fd = -1;
+  auto [stop, ec] = std::from_chars(value, end, fd);
+  if (ec != std::errc() || stop != end || fd < 0) return -1;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return -1;
+  return fd;
+}
+
+// A frame header's decimal field, or -1 when it is not one (from_chars alone would stop at the
+// first non-digit and take a prefix).
+inline int64_t parse_frame_number(std::string_view s) {
+  int64_t v = -1;
+  if (s.empty() || s.size() > 18 || s[0] < '0' || s[0] > '9') return -1;
+  auto [stop, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || stop != s.data() + s.size()) return -1;
+  return v;
+}
+
+inline void append_number(std::string& out, size_t n) {
+  char digits[24];
+  auto [stop, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  out.append(digits, static_cast<size_t>(stop - digits));
+}
+
 inline void flush_logs() {
   // Whatever the handler printed must reach the daemon before the response does, so that it
   // lands in this invocation's log.
@@ -228,8 +267,9 @@ inline void flush_logs() {
 
 }  // namespace detail
 
-// The Runtime API client. Most functions only need run(); the class is public for functions
-// that want to report an init error or drive the loop themselves.
+// The client of the daemon: the runtime channel when the environment names one, else the HTTP
+// Runtime API. Most functions only need run(); the class is public for functions that want to
+// report an init error or drive the loop themselves.
 class Runtime {
  public:
   // A parsed HTTP response; body and headers refer into the runtime's reused buffers and stay
@@ -239,10 +279,18 @@ class Runtime {
     std::string_view body;
   };
 
-  // Reads AWS_LAMBDA_RUNTIME_API and the function's environment. Does not connect yet.
+  // Reads NIMBUS_RUNTIME_FD, AWS_LAMBDA_RUNTIME_API and the function's environment. Does not
+  // connect to the Runtime API yet.
   Runtime() {
     const char* api = std::getenv("AWS_LAMBDA_RUNTIME_API");
     address_ = api != nullptr ? api : "";
+    int channel = detail::channel_fd_from_env();
+    if (channel >= 0) {
+      // Programs the handler starts must not inherit the channel.
+      ::fcntl(channel, F_SETFD, FD_CLOEXEC);
+      fd_ = channel;
+      channel_ = true;
+    }
     function_name_ = detail::env_or("AWS_LAMBDA_FUNCTION_NAME", "");
     function_version_ = detail::env_or("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
     memory_mb_ = std::atoi(detail::env_or("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128").c_str());
@@ -256,6 +304,7 @@ class Runtime {
 
   // Empty when the environment is usable, else what is wrong and what to do.
   std::string check_environment() const {
+    if (channel_) return {};
     if (address_.empty()) {
       return "AWS_LAMBDA_RUNTIME_API is not set; this program is started by the nimbus daemon "
              "(runtime: provided), not by hand";
@@ -267,9 +316,17 @@ class Runtime {
     return {};
   }
 
-  // Blocks until the next event arrives. nullopt when the Runtime API cannot be reached (the
-  // reason is in last_error()).
+  // True when this client uses the runtime channel rather than the HTTP Runtime API.
+  bool uses_channel() const { return channel_; }
+
+  // True once the daemon has stopped the instance: it closed the runtime channel or refused with
+  // 410. next() then returns nullopt, and run() exits with status 0.
+  bool stopped() const { return stopped_; }
+
+  // Blocks until the next event arrives. nullopt when the daemon cannot be reached or has
+  // stopped the instance (stopped(); the reason is in last_error()).
   std::optional<Invocation> next() {
+    if (channel_) return next_from_channel();
     auto res = request("GET", "/2018-06-01/runtime/invocation/next", {}, {}, {});
     if (!res) return std::nullopt;
     if (res->status != 200) {
@@ -285,24 +342,34 @@ class Runtime {
     c.client_context = header("Lambda-Runtime-Client-Context");
     c.cognito_identity = header("Lambda-Runtime-Cognito-Identity");
     c.deadline_ms = std::strtoll(header("Lambda-Runtime-Deadline-Ms").c_str(), nullptr, 10);
-    c.function_name = function_name_;
-    c.function_version = function_version_;
-    c.memory_mb = memory_mb_;
-    c.log_group_name = log_group_;
-    c.log_stream_name = log_stream_;
-    if (!c.trace_id.empty()) {
-      ::setenv("_X_AMZN_TRACE_ID", c.trace_id.c_str(), 1);
-    } else {
-      ::unsetenv("_X_AMZN_TRACE_ID");
-    }
+    finish_context(c);
     return inv;
   }
 
-  // Posts the handler's outcome for `request_id`. False when the Runtime API is unreachable;
-  // a refusal (e.g. 413 for a body over 6 MB) is logged to stderr and returns true, since the
-  // runtime can go on serving.
+  // Sends the handler's outcome for `request_id`. False when the daemon is unreachable; a
+  // refusal (e.g. 413 for a body over 6 MB) is logged to stderr and returns true, since the
+  // runtime can go on serving. Over the channel the outcome leaves together with the request
+  // for the next event, and a refusal arrives (and is logged) in the next call to next().
   bool post(const std::string& request_id, const Response& response) {
     detail::flush_logs();
+    if (channel_) {
+      out_.clear();
+      if (response.is_success()) {
+        out_ += "R ";
+        out_ += request_id;
+      } else {
+        out_ += "F ";
+        out_ += request_id;
+        out_ += ' ';
+        detail::append_number(out_, printable_length(response.error_type()));
+      }
+      out_ += ' ';
+      detail::append_number(out_, response.body().size());
+      out_ += '\n';
+      if (!response.is_success()) append_printable(out_, response.error_type());
+      owe_next_ = false;
+      return send_all(response.body(), "N\n");
+    }
     path_.assign("/2018-06-01/runtime/invocation/");
     path_ += request_id;
     path_ += response.is_success() ? "/response" : "/error";
@@ -321,6 +388,15 @@ class Runtime {
   bool init_error(const std::string& error_message, const std::string& error_type) {
     Response r = Response::failure(error_message, error_type);
     detail::flush_logs();
+    if (channel_) {
+      out_.assign("I ");
+      detail::append_number(out_, printable_length(r.error_type()));
+      out_ += ' ';
+      detail::append_number(out_, r.body().size());
+      out_ += '\n';
+      append_printable(out_, r.error_type());
+      return send_all(r.body(), {});
+    }
     return request("POST", "/2018-06-01/runtime/init/error", r.body(), r.content_type(), r.error_type())
         .has_value();
   }
@@ -345,6 +421,140 @@ class Runtime {
   }
 
  private:
+  static constexpr size_t kMaxHeaderLine = 256;        // bytes before a frame header's '\n'
+  static constexpr int64_t kMaxSection = 16 << 20;     // bytes in one section of a frame
+
+  std::string peer() const { return channel_ ? "the runtime channel" : "the Runtime API"; }
+
+  // Error types travel as an HTTP header value, which must be one printable line; the channel
+  // carries the same bytes.
+  static bool printable(char c) { return c >= 0x20 && c < 0x7f; }
+  static size_t printable_length(std::string_view s) {
+    size_t n = 0;
+    for (char c : s) n += printable(c) ? 1 : 0;
+    return n;
+  }
+  static void append_printable(std::string& out, std::string_view s) {
+    for (char c : s) {
+      if (printable(c)) out += c;
+    }
+  }
+
+  // The per-function fields of a context, and the trace id in the environment.
+  void finish_context(Context& c) const {
+    c.function_name = function_name_;
+    c.function_version = function_version_;
+    c.memory_mb = memory_mb_;
+    c.log_group_name = log_group_;
+    c.log_stream_name = log_stream_;
+    if (!c.trace_id.empty()) {
+      ::setenv("_X_AMZN_TRACE_ID", c.trace_id.c_str(), 1);
+    } else {
+      ::unsetenv("_X_AMZN_TRACE_ID");
+    }
+  }
+
+  void protocol_error(const std::string& what) {
+    last_error_ = "protocol error on the runtime channel: " + what;
+  }
+
+  // Reads frames from the channel until an event arrives; refusals are logged on the way
+  // (docs/runtime-channel.md). The first call first asks for an event with a lone N; later
+  // ones do not, since post() sent the N with the result. Bytes past the event stay in in_ for
+  // the next call, so frames may arrive split over reads or several in one read.
+  std::optional<Invocation> next_from_channel() {
+    if (owe_next_) {
+      out_.assign("N\n");
+      if (!send_all({}, {})) return std::nullopt;
+    }
+    // Called again without a post() in between, next() asks again (and the daemon refuses).
+    owe_next_ = true;
+    for (;;) {
+      in_.consume(consumed_);
+      consumed_ = 0;
+      size_t newline;
+      for (;;) {
+        newline = in_.view().substr(0, kMaxHeaderLine + 1).find('\n');
+        if (newline != std::string_view::npos) break;
+        if (in_.size() > kMaxHeaderLine) {
+          protocol_error("a header line over " + std::to_string(kMaxHeaderLine) + " bytes");
+          return std::nullopt;
+        }
+        if (!fill()) return std::nullopt;
+      }
+      // Split the header into at most 8 fields; a ninth makes the frame malformed.
+      std::string_view line = in_.view().substr(0, newline);
+      std::string_view fields[9];
+      size_t count = 0;
+      for (size_t at = 0; count < 9;) {
+        size_t space = line.find(' ', at);
+        fields[count++] = line.substr(at, space == std::string_view::npos ? std::string_view::npos : space - at);
+        if (space == std::string_view::npos) break;
+        at = space + 1;
+      }
+      bool event = fields[0] == "E" && count == 8 && !fields[1].empty();
+      bool refusal = fields[0] == "X" && count == 4;
+      int64_t lengths[5];
+      size_t sections = event ? 5 : refusal ? 2 : 0;
+      size_t total = newline + 1;
+      bool ok = event || refusal;
+      for (size_t i = 0; ok && i < sections; ++i) {
+        lengths[i] = detail::parse_frame_number(fields[count - sections + i]);
+        ok = lengths[i] >= 0 && lengths[i] <= kMaxSection;
+        total += static_cast<size_t>(lengths[i]);
+      }
+      int64_t number = ok ? detail::parse_frame_number(fields[event ? 2 : 1]) : -1;
+      if (!ok || number < 0) {
+        protocol_error("unexpected frame '" + std::string(line) + "'");
+        return std::nullopt;
+      }
+      // Filling may move in_: keep where the request id is, not a view of it.
+      size_t id_at = static_cast<size_t>(fields[1].data() - in_.data());
+      size_t id_size = fields[1].size();
+      if (in_.size() < total) {
+        in_.reserve_tail(total - in_.size());  // one allocation for a large frame
+        while (in_.size() < total) {
+          if (!fill()) return std::nullopt;
+        }
+      }
+      consumed_ = total;
+      const char* at = in_.data() + newline + 1;
+      auto section = [&at, &lengths](size_t i) {
+        std::string_view v(at, static_cast<size_t>(lengths[i]));
+        at += lengths[i];
+        return v;
+      };
+      if (refusal) {
+        std::string_view type = section(0);
+        std::string_view message = section(1);
+        std::fprintf(stderr, "nimbus runtime: refused (%lld %.*s): %.*s\n", static_cast<long long>(number),
+                     static_cast<int>(type.size()), type.data(), static_cast<int>(message.size()), message.data());
+        if (number == 410) {
+          stopped_ = true;
+          last_error_ = "the daemon stopped the instance";
+          return std::nullopt;
+        }
+        continue;
+      }
+      Invocation inv;
+      Context& c = inv.context;
+      c.request_id.assign(in_.data() + id_at, id_size);
+      c.deadline_ms = number;
+      std::string_view arn = section(0);
+      c.function_arn.assign(arn.data(), arn.size());
+      std::string_view trace = section(1);
+      c.trace_id.assign(trace.data(), trace.size());
+      std::string_view client_context = section(2);
+      c.client_context.assign(client_context.data(), client_context.size());
+      std::string_view identity = section(3);
+      c.cognito_identity.assign(identity.data(), identity.size());
+      std::string_view body = section(4);
+      inv.event.assign(body.data(), body.size());
+      finish_context(c);
+      return inv;
+    }
+  }
+
   // One request/response exchange. A connection that the server closed while idle is reopened
   // once; nullopt (reason in last_error_) when that fails too.
   std::optional<HttpResult> request(std::string_view method, std::string_view path, std::string_view body,
@@ -365,9 +575,7 @@ class Runtime {
     }
     if (!error_type.empty()) {
       out_ += "Lambda-Runtime-Function-Error-Type: ";
-      for (char c : error_type) {
-        if (c >= 0x20 && c < 0x7f) out_ += c;  // one printable header line
-      }
+      append_printable(out_, error_type);
       out_ += "\r\n";
     }
     out_ += "\r\n";
@@ -377,7 +585,7 @@ class Runtime {
         if (!connect()) return std::nullopt;
         fresh = true;
       }
-      if (send_all(body) && read_response()) {
+      if (send_all(body, {}) && read_response()) {
         return HttpResult{status_, std::string_view(in_.data() + body_start_, body_len_)};
       }
       disconnect();
@@ -440,17 +648,23 @@ class Runtime {
     consumed_ = 0;
   }
 
-  // Writes the prepared head and `body` with writev, so a request leaves as one segment.
-  bool send_all(std::string_view body) {
-    iovec iov[2] = {{const_cast<char*>(out_.data()), out_.size()},
-                    {const_cast<char*>(body.data()), body.size()}};
-    int count = body.empty() ? 1 : 2;
+  // Writes the prepared head out_, `body` and `tail` with one gathered sendmsg, so a request
+  // (or a frame and the N after it) leaves in one write; a partial write of a large body is
+  // continued. MSG_NOSIGNAL: a daemon that went away is an error to report, not a SIGPIPE.
+  bool send_all(std::string_view body, std::string_view tail) {
+    iovec iov[3] = {{const_cast<char*>(out_.data()), out_.size()},
+                    {const_cast<char*>(body.data()), body.size()},
+                    {const_cast<char*>(tail.data()), tail.size()}};
+    int count = tail.empty() ? (body.empty() ? 1 : 2) : 3;
     iovec* cur = iov;
     while (count > 0) {
-      ssize_t n = ::writev(fd_, cur, count);
+      msghdr msg{};
+      msg.msg_iov = cur;
+      msg.msg_iovlen = static_cast<size_t>(count);
+      ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
-        last_error_ = std::string("writing to the Runtime API: ") + std::strerror(errno);
+        last_error_ = "writing to " + peer() + ": " + std::strerror(errno);
         return false;
       }
       size_t left = static_cast<size_t>(n);
@@ -479,8 +693,13 @@ class Runtime {
         return true;
       }
       if (n < 0 && errno == EINTR) continue;
-      last_error_ = n == 0 ? std::string("the Runtime API closed the connection")
-                           : std::string("reading from the Runtime API: ") + std::strerror(errno);
+      if (n == 0 && channel_) {
+        stopped_ = true;  // the daemon closes the channel when it stops the instance
+        last_error_ = "the daemon closed the runtime channel";
+      } else {
+        last_error_ = n == 0 ? std::string("the Runtime API closed the connection")
+                             : "reading from " + peer() + ": " + std::strerror(errno);
+      }
       return false;
     }
   }
@@ -587,6 +806,9 @@ class Runtime {
   }
 
   std::string address_;
+  bool channel_ = false;   // fd_ is the runtime channel (NIMBUS_RUNTIME_FD)
+  bool owe_next_ = true;   // the channel has not yet been asked for the next event
+  bool stopped_ = false;   // the daemon closed the channel or refused with 410
   std::string function_name_, function_version_, log_group_, log_stream_;
   int memory_mb_ = 128;
   int fd_ = -1;
@@ -598,10 +820,10 @@ class Runtime {
   std::string last_error_;
 };
 
-// Runs the handler for every event until the Runtime API goes away. Exceptions thrown by the
-// handler become error responses (errorType = the exception's class name, e.g.
-// "std::runtime_error"). When the Runtime API cannot be reached the process exits with status
-// 1 after a message on stderr: the daemon then replaces the instance.
+// Runs the handler for every event until the daemon stops the instance (status 0) or cannot be
+// reached (status 1, after a message on stderr: the daemon then replaces the instance).
+// Exceptions thrown by the handler become error responses (errorType = the exception's class
+// name, e.g. "std::runtime_error").
 [[noreturn]] inline void run(const Handler& handler) {
   Runtime runtime;
   std::string problem = runtime.check_environment();
@@ -612,6 +834,7 @@ class Runtime {
   for (;;) {
     std::optional<Invocation> inv = runtime.next();
     if (!inv) {
+      if (runtime.stopped()) std::exit(0);
       std::fprintf(stderr, "nimbus runtime: %s\n", runtime.last_error().c_str());
       std::exit(1);
     }
