@@ -1235,7 +1235,7 @@ void Instance::AddToLogTail(const std::shared_ptr<Invocation>& inv, std::string_
 
 void Instance::EmitStart(const std::shared_ptr<Invocation>& inv) {
   const std::string& version = pool->fn->version;
-  AddToLogTail(inv, observability::StartLine(inv->req.request_id, version));
+  if (inv->req.want_log_tail) AddToLogTail(inv, observability::StartLine(inv->req.request_id, version));
   sched->logs_.AppendStart(fn_name(), EpochMs(), inv->req.request_id, version);
 }
 
@@ -1247,8 +1247,10 @@ void Instance::EndInvocation(const std::shared_ptr<Invocation>& inv) {
   uint64_t peak = proc ? proc->PeakMemoryBytes() : 0;
   r.max_memory_used_mb = (peak + (1 << 20) - 1) >> 20;
   if (inv->cold) r.init_ms = inv->init_ms;
-  AddToLogTail(inv, observability::EndLine(inv->req.request_id));
-  AddToLogTail(inv, observability::ReportLine(inv->req.request_id, r));
+  if (inv->req.want_log_tail) {
+    AddToLogTail(inv, observability::EndLine(inv->req.request_id));
+    AddToLogTail(inv, observability::ReportLine(inv->req.request_id, r));
+  }
   sched->logs_.AppendEnd(fn_name(), EpochMs(), inv->req.request_id, r);
   log_inv.reset();
 }
