@@ -97,6 +97,7 @@ struct Invocation {
   std::atomic<bool> completed{false};
   bool queued = false;  // guarded by Scheduler::mu_
   Clock::time_point queue_deadline;  // when a queued request gives up (429)
+  Clock::time_point queued_at;       // when it was queued (no idle instance at Invoke)
   // Set on the instance's loop by Dispatch:
   bool started = false;  // START logged, deadline armed
   Clock::time_point start;
@@ -157,7 +158,8 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   asio::steady_timer deadline_timer, idle_timer, init_timer;
   std::shared_ptr<Invocation> log_inv;  // the invocation printed lines belong to
   Clock::time_point launched_at;
-  double init_ms = 0;
+  double spawn_ms = 0;  // from Launch to the launcher's process (OnLaunched)
+  double init_ms = 0;   // from Launch to the runtime's first next
   bool dispatched_once = false;
   bool refusal_logged = false;
   bool cleaned_up = false;
@@ -344,7 +346,8 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   // (unless a starting instance is on its way for it: see ArmQueueTimer). Every entry of a pool
   // has the same timeout, so the queue is ordered by deadline and one timer per pool, armed for
   // the front, serves them all.
-  inv->queue_deadline = Clock::now() + std::chrono::seconds(fn->manifest.timeout_s);
+  inv->queued_at = Clock::now();
+  inv->queue_deadline = inv->queued_at + std::chrono::seconds(fn->manifest.timeout_s);
   pool->queue.push_back(inv);
   inv->queued = true;
   asio::steady_timer* arm = nullptr;
@@ -543,6 +546,7 @@ void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
     return;
   }
   inst->proc = std::move(*result).value();
+  inst->spawn_ms = MsSince(inst->launched_at);
   int listening = inst->proc->TakeRuntimeApiListener();
   if (listening < 0) return FailStart(inst, "the launcher gave the instance no Runtime API socket");
   http::ServerOptions api_options{16 << 20, std::chrono::seconds(0)};
@@ -626,6 +630,16 @@ void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const std::share
     inst->dispatched_once = true;
     inv->cold = true;
     inv->init_ms = inst->init_ms;
+    // Where the cold start's time went: waiting for a launch to begin, the launcher's work
+    // (fork, jail, exec), then the runtime's own start-up until it asked for its first event.
+    double queued_ms = inv->queued_at == Clock::time_point{}
+                           ? 0
+                           : std::max(0.0, std::chrono::duration<double, std::milli>(inst->launched_at - inv->queued_at)
+                                               .count());
+    inst->EmitLine(LogStream::kPlatform, "INIT_REPORT Init Duration: " + Fixed2(inst->init_ms) +
+                                             " ms\tPhase: init\tStatus: success\tQueue Wait: " + Fixed2(queued_ms) +
+                                             " ms\tSpawn: " + Fixed2(inst->spawn_ms) + " ms\tRuntime Init: " +
+                                             Fixed2(inst->init_ms - inst->spawn_ms) + " ms");
   }
   inst->log_inv = inv;
   inst->EmitStart(inv);

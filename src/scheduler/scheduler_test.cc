@@ -1065,6 +1065,32 @@ bool HasLine(const std::vector<LogLine>& all, std::string_view prefix, std::stri
   });
 }
 
+TEST_F(SchedulerTest, AColdStartLogsWhereItsTimeWentAndAWarmRequestLogsNoInitLine) {
+  FakeScript slow_init;
+  slow_init.init_delay = 200ms;
+  launcher_.SetScript(slow_init);
+  auto fn = Fn();
+  ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
+  ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
+  std::vector<LogLine> init;
+  for (auto& l : logs_.Tail("echo", 100)) {
+    if (l.text.rfind("INIT_REPORT", 0) == 0) init.push_back(l);
+  }
+  ASSERT_EQ(init.size(), 1u);
+  const std::string& line = init[0].text;
+  EXPECT_NE(line.find("\tPhase: init\tStatus: success\tQueue Wait: "), std::string::npos) << line;
+  // The runtime's 200 ms start-up is runtime init, not spawn, and counts in Init Duration.
+  auto field = [&](std::string_view name) {
+    size_t at = line.find(name);
+    return at == std::string::npos ? -1.0 : std::atof(line.c_str() + at + name.size());
+  };
+  EXPECT_GE(field("Runtime Init: "), 195.0) << line;
+  EXPECT_LT(field("Spawn: "), 100.0) << line;
+  EXPECT_GE(field("Queue Wait: "), 0.0) << line;
+  EXPECT_LT(field("Queue Wait: "), 100.0) << line;  // the launch began as soon as it was asked for
+  EXPECT_NEAR(field("Init Duration: "), field("Spawn: ") + field("Runtime Init: "), 0.02) << line;
+}
+
 TEST_F(SchedulerTest, AnInstanceThatNeverCallsNextIsStoppedAtTheInitTimeoutAndItsCallerGetsAnInitError) {
   options_.init_timeout = 500ms;
   FakeScript stuck;
