@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "admin/admin_token.h"
+#include "common/function_name.h"
 #include "common/iso_time.h"
 #include "common/percent.h"
 #include "http/api_error.h"
@@ -22,14 +23,6 @@ namespace json = boost::json;
 namespace bhttp = http::bhttp;
 
 namespace {
-
-bool ValidName(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
-  }
-  return true;
-}
 
 http::Response Json(const http::Request& req, bhttp::status status, const json::value& v) {
   return http::MakeResponse(req, status, json::serialize(v));
@@ -146,10 +139,8 @@ http::Response AdminApi::Route(http::Request& req) {
     }
     if (parts.size() >= 3) {
       const std::string& name = parts[2];
-      if (!ValidName(name)) {
-        return http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
-                              "function name '" + name + "' is invalid; use 1-64 letters, digits, '-' or '_'");
-      }
+      // InvalidArgument: 400 InvalidParameterValueException.
+      if (Status st = CheckFunctionName(name); !st.ok()) return http::ApiError(req, st);
       if (parts.size() == 3) {
         if (method == bhttp::verb::put) return Deploy(req, name);
         if (method == bhttp::verb::delete_) return Delete(req, name);

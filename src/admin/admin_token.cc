@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <boost/beast/core/string.hpp>
+
 #include "endpoints/endpoint_registry.h"
 
 namespace nimbus::admin {
@@ -190,15 +192,6 @@ Result<std::string> CreateToken(const fs::path& data_dir, const fs::path& file) 
   return token;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -237,7 +230,7 @@ AuthCheck CheckAuthorization(std::string_view authorization, std::string_view to
   authorization = Trim(authorization);
   if (authorization.empty()) return AuthCheck::kMissing;
   size_t space = authorization.find_first_of(" \t");
-  if (space == std::string_view::npos || !EqualsIgnoreCase(authorization.substr(0, space), "Bearer")) {
+  if (space == std::string_view::npos || !boost::beast::iequals(authorization.substr(0, space), "Bearer")) {
     return AuthCheck::kMalformed;
   }
   std::string_view presented = Trim(authorization.substr(space));

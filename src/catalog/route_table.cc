@@ -13,84 +13,23 @@
 namespace nimbus::catalog {
 namespace {
 
-constexpr std::array<std::string_view, 8> kMethodNames = {
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"};
+using manifest::kRouteMethods;
+using manifest::RouteSegment;
 
 // Exact (case-sensitive) method lookup used on the request path; -1 for other methods.
 int MethodIndex(std::string_view m) {
-  for (size_t i = 0; i + 1 < kMethodNames.size(); ++i) {
-    if (kMethodNames[i] == m) return static_cast<int>(i);
+  for (size_t i = 0; i < manifest::kAnyMethod; ++i) {
+    if (kRouteMethods[i] == m) return static_cast<int>(i);
   }
   return -1;
 }
 
-// One pattern segment, parsed.
-struct PatternSegment {
-  enum Kind { kLiteral, kParam, kGreedy } kind;
-  std::string_view text;  // the literal, or the parameter name
-};
-
-Status BadPattern(std::string_view pattern, std::string_view why) {
-  std::string m = "route path '";
-  m.append(pattern).append("' is not valid: ").append(why);
-  m.append("; write it like /hello/{name} or /hooks/{proxy+} in function.yaml");
+// The grammar's messages are predicates; this names the route they are about. Routes reach
+// the table from function.yaml, whose parser has refused the same mistakes already.
+Status BadRoute(std::string_view what, std::string_view text, const Status& why) {
+  std::string m = "route ";
+  m.append(what).append(" '").append(text).append("' in function.yaml ").append(why.message());
   return Status::InvalidArgument(std::move(m));
-}
-
-Status ParsePattern(std::string_view pattern, std::vector<PatternSegment>& out) {
-  if (pattern.empty() || pattern.front() != '/') {
-    return BadPattern(pattern, "it must start with '/'");
-  }
-  std::string_view rest = pattern.substr(1);
-  if (rest.empty()) return Status::Ok();  // "/": the root
-  while (true) {
-    size_t slash = rest.find('/');
-    std::string_view seg = rest.substr(0, slash);
-    bool last = slash == std::string_view::npos;
-    bool has_brace = seg.find_first_of("{}") != std::string_view::npos;
-    if (seg.empty() && !last) {
-      return BadPattern(pattern, "it has an empty segment ('//')");
-    }
-    if (!has_brace) {
-      if (seg.find_first_of("?#") != std::string_view::npos) {
-        return BadPattern(pattern, "'?' and '#' cannot appear in a path");
-      }
-      // A trailing empty segment ("/hello/") is a literal: it only matches '/hello/'.
-      out.push_back({PatternSegment::kLiteral, seg});
-    } else {
-      if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') {
-        return BadPattern(pattern, "a parameter must be a whole segment, like {name}");
-      }
-      std::string_view name = seg.substr(1, seg.size() - 2);
-      bool greedy = name.back() == '+';
-      if (greedy) name.remove_suffix(1);
-      if (name.empty()) return BadPattern(pattern, "a parameter needs a name");
-      for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || c == '.';
-        if (!ok) {
-          return BadPattern(pattern, "parameter names may use letters, digits, '_', '-' and '.'");
-        }
-      }
-      if (greedy && !last) {
-        return BadPattern(pattern, "a greedy parameter {name+} must be the last segment");
-      }
-      for (const PatternSegment& s : out) {
-        if (s.kind != PatternSegment::kLiteral && s.text == name) {
-          return BadPattern(pattern, "it names the parameter '" + std::string(name) + "' twice");
-        }
-      }
-      out.push_back({greedy ? PatternSegment::kGreedy : PatternSegment::kParam, name});
-    }
-    if (last) break;
-    rest = rest.substr(slash + 1);
-  }
-  size_t params = 0;
-  for (const PatternSegment& s : out) params += s.kind != PatternSegment::kLiteral;
-  if (params > RouteTable::kMaxParams) {
-    return BadPattern(pattern, "it has more than 16 parameters");
-  }
-  return Status::Ok();
 }
 
 // Compares a raw request segment with a literal, decoding %XX in the segment on the fly, so
@@ -164,23 +103,12 @@ RouteTable::RouteTable(RouteTable&&) noexcept = default;
 RouteTable& RouteTable::operator=(RouteTable&&) noexcept = default;
 
 Status RouteTable::Add(std::string_view method, std::string_view path_pattern, RouteTarget target) {
-  std::string upper(method);
-  for (char& c : upper) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  int m = -1;
-  for (size_t i = 0; i < kMethodNames.size(); ++i) {
-    if (kMethodNames[i] == upper) m = static_cast<int>(i);
-  }
-  if (m < 0) {
-    return Status::InvalidArgument(
-        "route method '" + std::string(method) +
-        "' is not supported; use GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY");
-  }
-  std::vector<PatternSegment> segments;
-  NIMBUS_RETURN_IF_ERROR(ParsePattern(path_pattern, segments));
+  Result<size_t> m = manifest::ParseRouteMethod(method);
+  if (!m.ok()) return BadRoute("method", method, m.status());
+  Result<std::vector<RouteSegment>> segments = manifest::ParseRoutePath(path_pattern);
+  if (!segments.ok()) return BadRoute("path", path_pattern, segments.status());
 
-  std::string route_key = upper;
+  std::string route_key(kRouteMethods[*m]);
   route_key.push_back(' ');
   route_key.append(path_pattern);
   if (target.route_key.empty()) target.route_key = route_key;
@@ -188,39 +116,40 @@ Status RouteTable::Add(std::string_view method, std::string_view path_pattern, R
   Node* node = root_.get();
   bool greedy = false;
   std::vector<std::string> names;
-  for (const PatternSegment& s : segments) {
+  for (RouteSegment& s : *segments) {
     switch (s.kind) {
-      case PatternSegment::kLiteral:
-        node = node->LiteralChild(s.text);
+      case RouteSegment::Kind::kLiteral:
+        node = node->LiteralChild(s.text);  // decoded, as FindLiteral compares
         break;
-      case PatternSegment::kParam:
+      case RouteSegment::Kind::kParam:
         if (!node->param) node->param = std::make_unique<Node>();
         node = node->param.get();
-        names.emplace_back(s.text);
+        names.push_back(std::move(s.text));
         break;
-      case PatternSegment::kGreedy:
+      case RouteSegment::Kind::kGreedy:
         greedy = true;  // always last: stays on this node
-        names.emplace_back(s.text);
+        names.push_back(std::move(s.text));
         break;
     }
   }
-  const Route*& slot = greedy ? node->greedy[m] : node->here[m];
+  const Route*& slot = greedy ? node->greedy[*m] : node->here[*m];
   if (slot != nullptr) {
     const RouteTarget& owner = slot->target;
     if (owner.function == target.function && owner.route_key == target.route_key &&
-        slot->param_names == names) {
+        slot->key == route_key) {
       return Status::Ok();  // the same route again
     }
+    // Another spelling of the same route: other parameter names, or other escapes of the
+    // same literal (/h%65llo and /hello).
     std::string msg = "route " + route_key;
-    if (slot->param_names != names) {
-      msg += " matches the same requests as " + owner.route_key + ", which";
-    }
+    if (slot->key != route_key) msg += " matches the same requests as " + slot->key + ", which";
     msg += " already belongs to function '" + owner.function + "'; change the path in " +
            "function.yaml or remove '" + owner.function + "'";
     return Status::AlreadyExists(std::move(msg));
   }
   auto route = std::make_unique<Route>();
   route->target = std::move(target);
+  route->key = std::move(route_key);
   route->param_names = std::move(names);
   slot = route.get();
   routes_.push_back(std::move(route));

@@ -23,6 +23,7 @@
 
 #include "common/percent.h"
 #include "common/status.h"
+#include "manifest/route_grammar.h"
 
 namespace nimbus::catalog {
 
@@ -48,8 +49,8 @@ struct RouteMatch {
 class RouteTable {
  public:
   // A pattern may name at most this many parameters (a fixed bound keeps Match free of
-  // allocations while it backtracks).
-  static constexpr size_t kMaxParams = 16;
+  // allocations while it backtracks); the route grammar refuses more.
+  static constexpr size_t kMaxParams = manifest::kMaxRouteParams;
 
   RouteTable();
   ~RouteTable();
@@ -58,8 +59,9 @@ class RouteTable {
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
-  // method: GET POST PUT PATCH DELETE HEAD OPTIONS or ANY (any letter case).
-  // path_pattern: starts with '/'; segments are literals, "{name}", or a final "{name+}".
+  // method and path_pattern as function.yaml writes them, checked and parsed by the route
+  // grammar (manifest/route_grammar.h): one of the eight methods in any letter case; a path
+  // of literals (matched after percent-decoding), "{name}" and a final "{name+}".
   // Errors: InvalidArgument for a malformed method or pattern; AlreadyExists when another
   // function already owns the route, including a pattern that differs only in parameter
   // names (/a/{x} vs /a/{y}). Adding the identical route for the same function again is a
@@ -75,11 +77,12 @@ class RouteTable {
   size_t size() const { return routes_.size(); }
 
  private:
-  static constexpr int kAny = 7;
-  static constexpr int kMethods = 8;
+  static constexpr int kAny = static_cast<int>(manifest::kAnyMethod);
+  static constexpr int kMethods = static_cast<int>(manifest::kRouteMethods.size());
 
   struct Route {
     RouteTarget target;
+    std::string key;                       // "GET /a/{x}": the method upper-case, the path as given
     std::vector<std::string> param_names;  // in pattern order, the greedy one last
   };
   // Routes that end at one node: indexed by method, kAny last.

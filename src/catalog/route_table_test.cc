@@ -174,11 +174,19 @@ TEST(RouteTable, KeepsMalformedPercentEscapesAsTheyAre) {
 
 TEST(RouteTable, MatchesLiteralSegmentsAfterDecodingThem) {
   RouteTable t;
-  MustAdd(t, "GET", "/hello world", "f");
   MustAdd(t, "GET", "/hello", "g");
-  EXPECT_EQ(Winner(t, "GET", "/hello%20world"), "f GET /hello world");
   EXPECT_EQ(Winner(t, "GET", "/h%65llo"), "g GET /hello");
   EXPECT_EQ(Winner(t, "GET", "/h%65llo%"), "none");
+}
+
+TEST(RouteTable, AnEncodedLiteralInThePatternMatchesRequestsSpellingItEitherWay) {
+  // function.yaml cannot hold a space in a path; it is written %20, and requests send %20.
+  RouteTable t;
+  MustAdd(t, "GET", "/hello%20world/a%2Fb", "f");
+  EXPECT_EQ(Winner(t, "GET", "/hello%20world/a%2Fb"), "f GET /hello%20world/a%2Fb");
+  EXPECT_EQ(Winner(t, "GET", "/hello%20world/a%2fb"), "f GET /hello%20world/a%2Fb");
+  EXPECT_EQ(Winner(t, "GET", "/hello%2520world/a%2Fb"), "none");
+  EXPECT_EQ(Winner(t, "GET", "/hello%20world/a/b"), "none");  // a real '/' separates segments
 }
 
 TEST(RouteTable, GreedyParameterTakesTheDecodedRestOfThePath) {
@@ -201,13 +209,14 @@ TEST(RouteTable, GreedyParameterNeedsAtLeastOneCharacter) {
   EXPECT_EQ(Winner(t, "GET", "/"), "none");
 }
 
-TEST(RouteTable, TrailingSlashIsADifferentPath) {
+TEST(RouteTable, TrailingSlashIsADifferentPathThatNoRouteDeclares) {
   RouteTable t;
   MustAdd(t, "GET", "/hello", "bare");
   EXPECT_EQ(Winner(t, "GET", "/hello/"), "none");
-  MustAdd(t, "GET", "/hello/", "slash");
-  EXPECT_EQ(Winner(t, "GET", "/hello/"), "slash GET /hello/");
-  EXPECT_EQ(Winner(t, "GET", "/hello"), "bare GET /hello");
+  Status s = t.Add("GET", "/hello/", To("slash"));
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "route path '/hello/' in function.yaml ends with '/'; remove the trailing '/'");
 }
 
 TEST(RouteTable, ParameterDoesNotMatchAnEmptySegment) {
@@ -256,6 +265,16 @@ TEST(RouteTable, RefusesAPatternThatDiffersOnlyInParameterNames) {
   EXPECT_EQ(t.Add("GET", "/a/{z}", To("x")).code(), Code::kAlreadyExists);
 }
 
+TEST(RouteTable, RefusesAnotherSpellingOfAnEncodedLiteral) {
+  RouteTable t;
+  MustAdd(t, "GET", "/h%65llo", "x");
+  Status s = t.Add("GET", "/hello", To("x"));
+  EXPECT_EQ(s.code(), Code::kAlreadyExists);
+  EXPECT_EQ(s.message(),
+            "route GET /hello matches the same requests as GET /h%65llo, which already belongs "
+            "to function 'x'; change the path in function.yaml or remove 'x'");
+}
+
 TEST(RouteTable, AcceptsTheSameRouteTwiceFromTheSameFunction) {
   RouteTable t;
   MustAdd(t, "GET", "/a/{x}", "x");
@@ -275,10 +294,15 @@ TEST(RouteTable, OtherMethodsOnTheSamePathDoNotConflict) {
 
 TEST(RouteTable, RefusesMalformedMethodsAndPatterns) {
   RouteTable t;
-  EXPECT_EQ(t.Add("FETCH", "/a", To("f")).code(), Code::kInvalidArgument);
+  Status method = t.Add("FETCH", "/a", To("f"));
+  EXPECT_EQ(method.code(), Code::kInvalidArgument);
+  EXPECT_EQ(method.message(),
+            "route method 'FETCH' in function.yaml is not supported; use one of GET, POST, PUT, "
+            "PATCH, DELETE, HEAD, OPTIONS, ANY (ANY matches every method)");
   const char* bad[] = {"",          "a/b",      "/a//b",    "/a/{",        "/a/{}",
                        "/a/{+}",    "/a/x{y}",  "/a/{y}x",  "/{p+}/tail",  "/{a b}",
-                       "/{x}/{x}",  "/a?b=1",   "/a#frag"};
+                       "/{x}/{x}",  "/a?b=1",   "/a#frag",  "/a/",         "/a b",
+                       "/{a-b}",    "/{a.b}",   "/fn/x",    "/metrics"};
   for (const char* p : bad) {
     Status s = t.Add("GET", p, To("f"));
     EXPECT_EQ(s.code(), Code::kInvalidArgument) << "pattern '" << p << "'";

@@ -1206,8 +1206,11 @@ TEST(Init, RefusesADirectoryThatIsNotEmpty) {
 
 TEST(Init, RejectsABadNameOrRuntimeAsUsageErrors) {
   TempDir tmp;
-  EXPECT_EQ(RunCliCaptured({"init", "bad.name", "--runtime", "python3", "--dir", (tmp.path() / "a").string()}).code,
-            kExitUsage);
+  CliRun bad_name =
+      RunCliCaptured({"init", "bad.name", "--runtime", "python3", "--dir", (tmp.path() / "a").string()});
+  EXPECT_EQ(bad_name.code, kExitUsage);
+  EXPECT_TRUE(Contains(bad_name.err, "function name 'bad.name' is not valid; use 1 to 64 letters, digits, '-' or '_'"))
+      << bad_name.err;
   CliRun r = RunCliCaptured({"init", "ok", "--runtime", "ruby", "--dir", (tmp.path() / "b").string()});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_TRUE(Contains(r.err, "python3, nodejs or cpp"));

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/templates.h"
+#include "common/function_name.h"
 
 namespace nimbus::cli {
 namespace {
@@ -48,11 +49,7 @@ const CommandSpec kInitSpec = {
 
 int RunInit(Context& ctx, const ParsedArgs& args) {
   const std::string& name = args.positionals[0];
-  if (!IsValidFunctionName(name)) {
-    return UsageError(ctx, kInitSpec,
-                      "bad function name '" + name +
-                          "': use letters, digits, '-' and '_' (1 to 64 characters)");
-  }
+  if (Status st = CheckFunctionName(name); !st.ok()) return UsageError(ctx, kInitSpec, st.message());
   const std::string runtime = args.Get("runtime");
   Result<std::vector<TemplateFile>> files = RenderTemplate(runtime, name);
   if (!files.ok()) return UsageError(ctx, kInitSpec, files.status().message());

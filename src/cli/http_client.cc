@@ -19,16 +19,6 @@ namespace http = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
 std::string Seconds(std::chrono::milliseconds ms) {
   if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + " s";
   return std::to_string(ms.count()) + " ms";
@@ -66,7 +56,7 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
   std::string_view rest = url;
   if (size_t scheme_end = rest.find("://"); scheme_end != std::string_view::npos) {
     std::string_view scheme = rest.substr(0, scheme_end);
-    if (!EqualsIgnoreCase(scheme, "http")) {
+    if (!beast::iequals(scheme, "http")) {
       return bad("only plain http:// is supported, not " + std::string(scheme) + "://");
     }
     rest.remove_prefix(scheme_end + 3);
@@ -123,14 +113,14 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
 
 std::string HttpResponse::Header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (EqualsIgnoreCase(k, name)) return v;
+    if (beast::iequals(k, name)) return v;
   }
   return "";
 }
 
 bool HttpResponse::HasHeader(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (EqualsIgnoreCase(k, name)) return true;
+    if (beast::iequals(k, name)) return true;
   }
   return false;
 }

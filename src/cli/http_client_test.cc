@@ -40,6 +40,23 @@ TEST(ParseEndpoint, KeepsIpv6AddressesInBrackets) {
   EXPECT_EQ(ep->HostPort(), "[::1]:8080");
 }
 
+TEST(ParseEndpoint, ReadsTheSchemeInAnyLetterCase) {
+  auto ep = ParseEndpoint("HTTP://127.0.0.1:8080");
+  ASSERT_TRUE(ep.ok()) << ep.status().message();
+  EXPECT_EQ(ep->url, "http://127.0.0.1:8080");
+  EXPECT_FALSE(ParseEndpoint("HTTPS://127.0.0.1:8080").ok());
+}
+
+TEST(HttpResponse, FindsHeadersInAnyLetterCase) {
+  HttpResponse res;
+  res.headers = {{"Content-Type", "application/json"}, {"x-amz-function-error", "Unhandled"}};
+  EXPECT_EQ(res.Header("content-type"), "application/json");
+  EXPECT_EQ(res.Header("X-Amz-Function-Error"), "Unhandled");
+  EXPECT_TRUE(res.HasHeader("CONTENT-TYPE"));
+  EXPECT_FALSE(res.HasHeader("Content-Length"));
+  EXPECT_EQ(res.Header("Content-Typ"), "");
+}
+
 TEST(ParseEndpoint, RejectsHttpsWithAMessageSayingWhatWorks) {
   auto ep = ParseEndpoint("https://example.com");
   ASSERT_FALSE(ep.ok());

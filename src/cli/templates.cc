@@ -1,7 +1,5 @@
 #include "cli/templates.h"
 
-#include <cctype>
-
 namespace nimbus::cli {
 namespace {
 
@@ -125,14 +123,6 @@ constexpr const char* kCppMakefile =
 const std::vector<std::string>& TemplateRuntimes() {
   static const std::vector<std::string> kRuntimes = {"python3", "nodejs", "cpp"};
   return kRuntimes;
-}
-
-bool IsValidFunctionName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (unsigned char c : name) {
-    if (!std::isalnum(c) && c != '-' && c != '_') return false;
-  }
-  return true;
 }
 
 Result<std::vector<TemplateFile>> RenderTemplate(std::string_view runtime, std::string_view name) {

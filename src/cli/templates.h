@@ -19,14 +19,12 @@ struct TemplateFile {
 // Runtimes init accepts, as the user types them: "python3", "nodejs", "cpp".
 const std::vector<std::string>& TemplateRuntimes();
 
-// The files for a new function NAME (already validated). For "cpp" the SDK header is not
-// included; the caller copies it to kCppSdkHeaderPath. InvalidArgument for an unknown runtime.
+// The files for a new function NAME (already checked with common/function_name.h). For "cpp"
+// the SDK header is not included; the caller copies it to kCppSdkHeaderPath. InvalidArgument
+// for an unknown runtime.
 Result<std::vector<TemplateFile>> RenderTemplate(std::string_view runtime, std::string_view name);
 
 // Where the C++ template expects the SDK header, relative to the function directory.
 inline constexpr const char* kCppSdkHeaderPath = "nimbus/lambda_runtime.hpp";
-
-// True when name matches [a-zA-Z0-9-_]{1,64}, the manifest's rule for function names.
-bool IsValidFunctionName(std::string_view name);
 
 }  // namespace nimbus::cli

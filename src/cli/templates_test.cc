@@ -82,16 +82,6 @@ TEST(RenderTemplate, RejectsAnUnknownRuntimeListingTheChoices) {
   EXPECT_NE(files.status().message().find("python3, nodejs or cpp"), std::string::npos);
 }
 
-TEST(IsValidFunctionName, FollowsTheManifestRule) {
-  EXPECT_TRUE(IsValidFunctionName("a"));
-  EXPECT_TRUE(IsValidFunctionName("Hello-World_2"));
-  EXPECT_TRUE(IsValidFunctionName(std::string(64, 'x')));
-  EXPECT_FALSE(IsValidFunctionName(""));
-  EXPECT_FALSE(IsValidFunctionName(std::string(65, 'x')));
-  EXPECT_FALSE(IsValidFunctionName("a/b"));
-  EXPECT_FALSE(IsValidFunctionName("a.b"));
-}
-
 // Compiles the C++ starter against the real SDK header when the SDK is present in the tree.
 TEST(RenderTemplate, CppStarterCompilesWithTheSdk) {
   const std::filesystem::path header =

@@ -15,8 +15,9 @@
 #include <set>
 #include <sstream>
 
+#include "common/function_name.h"
 #include "manifest/flow_path_repair.h"
-#include "manifest/route_path.h"
+#include "manifest/route_grammar.h"
 #include "manifest/schedule.h"
 #include "manifest/suggest.h"
 
@@ -247,14 +248,6 @@ bool ExpectMap(Diagnostics& d, const Entry& e, const std::string& what, const st
   return false;
 }
 
-bool IsValidName(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
 bool IsIdentifier(std::string_view s, bool allow_dollar) {
   if (s.empty()) return false;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -372,8 +365,6 @@ const std::map<std::string, std::string> kFilesystemAliases = {
     {"source", "host"},  {"src", "host"},        {"path", "mount"},
     {"target", "mount"}, {"readonly", "read_only"}, {"ro", "read_only"}};
 const std::vector<std::string> kRuntimes = {"python3", "nodejs", "provided"};
-const std::vector<std::string> kMethods = {"GET",    "POST", "PUT",     "PATCH",
-                                           "DELETE", "HEAD", "OPTIONS", "ANY"};
 
 // Builds a Manifest from the root mapping, reporting into `d`.
 class ManifestReader {
@@ -416,9 +407,9 @@ class ManifestReader {
     has_name_ = true;
     std::optional<std::string> v = ReadText(d_, e, "name", "name: hello");
     if (!v) return;
-    if (!IsValidName(*v)) {
-      d_.Add(e.value.Mark(), "name " + Quote(*v) + " is not valid; use 1 to 64 letters, digits, "
-                             "'-' or '_', e.g. 'hello-world'");
+    if (!IsValidFunctionName(*v)) {
+      d_.Add(e.value.Mark(), "name " + Quote(*v) + " is not valid; " + std::string(kFunctionNameRule) +
+                                 ", e.g. 'hello-world'");
       return;
     }
     m_.name = *v;
@@ -583,7 +574,8 @@ class ManifestReader {
                                 "; write e.g. '- {method: GET, path: /hello}'");
         continue;
       }
-      std::optional<std::string> method, path;
+      std::optional<std::string> method;
+      std::optional<std::pair<std::string, std::string>> path;  // as written, and its shape
       std::optional<bool> async = false;
       bool has_method = false, has_path = false;
       for (const Entry& r : Entries(d_, item, "http.", kRouteKeys, kRouteAliases)) {
@@ -600,8 +592,8 @@ class ManifestReader {
       if (!has_method) d_.Add(item.Mark(), "route is missing 'method'; add e.g. 'method: GET' (or ANY)");
       if (!has_path) d_.Add(item.Mark(), "route is missing 'path'; add e.g. 'path: /hello'");
       if (!method || !path || !async) continue;
-      Route route{*method, *path, *async};
-      std::string shape = route.method + " " + RouteShape(route.path);
+      Route route{*method, path->first, *async};
+      std::string shape = route.method + " " + path->second;
       int line = item.Mark().line + 1;
       auto [first, inserted] = shapes.emplace(shape, Seen{route, line});
       if (!inserted) {
@@ -618,28 +610,30 @@ class ManifestReader {
     }
   }
 
+  // Method and path follow the route grammar (manifest/route_grammar.h) that the route table
+  // compiles too, so a route accepted here is one the gateway can serve.
   std::optional<std::string> ReadMethod(const Entry& r) {
     std::optional<std::string> v = ReadText(d_, r, "http.method", "method: GET");
     if (!v) return std::nullopt;
-    std::string up = *v;
-    for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (std::find(kMethods.begin(), kMethods.end(), up) == kMethods.end()) {
-      d_.Add(r.value.Mark(), "method " + Quote(*v) + " is not supported; use one of " +
-                                 JoinKeys(kMethods) + " (ANY matches every method)");
+    Result<size_t> m = ParseRouteMethod(*v);
+    if (!m.ok()) {
+      d_.Add(r.value.Mark(), "method " + Quote(*v) + " " + m.status().message());
       return std::nullopt;
     }
-    return up;  // method names are case-insensitive here; stored upper-case as HTTP sends them
+    // Method names are case-insensitive here; stored upper-case as HTTP sends them.
+    return std::string(kRouteMethods[*m]);
   }
 
-  std::optional<std::string> ReadPath(const Entry& r) {
+  // The path as written, and its shape (RouteShape) for finding duplicates.
+  std::optional<std::pair<std::string, std::string>> ReadPath(const Entry& r) {
     std::optional<std::string> v = ReadText(d_, r, "http.path", "path: /hello/{name}");
     if (!v) return std::nullopt;
-    Status st = CheckRoutePath(*v);
-    if (!st.ok()) {
-      d_.Add(r.value.Mark(), "path " + Quote(*v) + " " + st.message());
+    Result<std::vector<RouteSegment>> segments = ParseRoutePath(*v);
+    if (!segments.ok()) {
+      d_.Add(r.value.Mark(), "path " + Quote(*v) + " " + segments.status().message());
       return std::nullopt;
     }
-    return v;
+    return std::pair(*v, RouteShape(*segments));
   }
 
   void ReadAuth(const Entry& e) {
@@ -859,7 +853,7 @@ class ManifestReader {
     std::optional<std::string> v =
         ReadText(d_, c, what, failure ? "on_failure: dlq" : "on_success: audit");
     if (!v) return std::nullopt;
-    if (v->empty() || IsValidName(*v)) {
+    if (v->empty() || IsValidFunctionName(*v)) {
       if (!failure && *v == kDeadLetters) {
         d_.Add(c.value.Mark(), "async.on_success takes a function name; dead letters are for "
                                "failures (write 'on_failure: dlq')");
@@ -867,9 +861,9 @@ class ManifestReader {
       }
       return v;
     }
-    d_.Add(c.value.Mark(), what + " " + Quote(*v) + " is not a function name; use 1 to 64 "
-                           "letters, digits, '-' or '_', e.g. 'audit'" +
-                           (failure ? std::string(", or dlq for the dead-letter store") : ""));
+    d_.Add(c.value.Mark(), what + " " + Quote(*v) + " is not a function name; " +
+                               std::string(kFunctionNameRule) + ", e.g. 'audit'" +
+                               (failure ? ", or dlq for the dead-letter store" : ""));
     return std::nullopt;
   }
 

@@ -599,6 +599,22 @@ TEST(Manifest, RoutesThatDifferOnlyInParameterNamesAreDuplicates) {
       HasSubstr("6:5: route GET /a/{y} matches the same requests as GET /a/{x} (line 5)"));
 }
 
+TEST(Manifest, RoutesThatDifferOnlyInHowALiteralIsEscapedAreDuplicates) {
+  // The router compares request paths with literals after percent-decoding both.
+  EXPECT_THAT(
+      ErrorWithBase("http:\n  - {method: GET, path: /h%65llo}\n  - {method: GET, path: /hello}\n"),
+      HasSubstr("6:5: route GET /hello matches the same requests as GET /h%65llo (line 5)"));
+}
+
+TEST(Manifest, ARouteNamesAtMost16Parameters) {
+  std::string path;
+  for (int i = 0; i <= 16; ++i) path += "/{p" + std::to_string(i) + "}";
+  EXPECT_THAT(ErrorWithBase("http:\n  - method: GET\n    path: " + path + "\n"),
+              HasSubstr("6:11: path '/{p0}/{p1}/"));
+  EXPECT_THAT(ErrorWithBase("http:\n  - method: GET\n    path: " + path + "\n"),
+              HasSubstr("names 17 parameters; the limit is 16"));
+}
+
 TEST(Manifest, TheSamePathWithDifferentMethodsIsFine) {
   EXPECT_EQ(ParseOk(std::string(kBase) + "http: [{method: GET, path: /a}, {method: ANY, path: /a}]\n")
                 .http.size(),

@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include "common/function_name.h"
+
 namespace nimbus::store {
 namespace {
 
@@ -10,13 +12,7 @@ bool IsNameChar(char c) {
 
 }  // namespace
 
-Status ValidateFunctionName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 64;
-  for (char c : name) ok = ok && IsNameChar(c);
-  if (ok) return Status::Ok();
-  return Status::InvalidArgument("function name '" + name +
-                                 "' is not valid; use 1 to 64 letters, digits, '-' or '_'");
-}
+Status ValidateFunctionName(const std::string& name) { return CheckFunctionName(name); }
 
 Status ValidateAliasName(const std::string& alias) {
   bool ok = !alias.empty() && alias.size() <= 128;
