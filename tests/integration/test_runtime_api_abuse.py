@@ -263,3 +263,65 @@ class AdminApiFromFunctionsTest(AbuseCase):
 
 if __name__ == "__main__":
     h.main()
+
+
+# A python3 handler that, when asked, writes raw bytes on its own runtime channel
+# (docs/runtime-channel.md) before answering normally.
+CHANNEL_WRITER = '''
+import os
+
+def handler(event, context):
+    raw = event.get("write")
+    if raw is not None:
+        os.write(int(os.environ["NIMBUS_RUNTIME_FD"]), raw.encode("latin-1"))
+    return {"echo": event.get("n")}
+'''
+
+
+class RuntimeChannelAbuseTest(AbuseCase):
+    """A function writing its own frames on its runtime channel can only hurt its own instance:
+    a frame for another request is refused and the invocation goes on; a malformed frame closes
+    the channel, fails that invocation, says why in the function's log, and the next request
+    gets a fresh instance."""
+
+    def deploy_writer(self, base):
+        name = h.unique_name(base)
+        files = {"function.yaml": h.manifest_text(name, "python3", "app.handler", timeout=10),
+                 "app.py": CHANNEL_WRITER}
+        self.nimbus.deploy_files(self.scratch, files)
+        return name
+
+    def logs_with(self, name, text):
+        def found():
+            p = self.nimbus.cli("logs", name)
+            return p.stdout if p.returncode == 0 and text in p.stdout else None
+        return h.wait_until(found, 5.0, interval=0.2)
+
+    def test_a_response_for_another_request_is_refused_and_the_invocation_goes_on(self):
+        name = self.deploy_writer("abuse-chan-id")
+        r = self.nimbus.invoke(name, {"n": 1, "write": "R not-this-request 2\n{}"}, timeout=20)
+        self.assertStatus(r, 200)
+        self.assertIsNone(r.header("X-Amz-Function-Error"), repr(r))
+        self.assertEqual(r.json(), {"echo": 1})
+        out = self.logs_with(name, "InvalidRequestID")
+        self.assertIsNotNone(out, "the runtime did not log the refusal of the stray response")
+        r = self.nimbus.invoke(name, {"n": 2}, timeout=20)
+        self.assertEqual(r.json(), {"echo": 2})
+
+    def test_malformed_frames_end_only_their_own_instance(self):
+        for base, raw, why in (("abuse-chan-http", "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n",
+                                "malformed"),
+                               ("abuse-chan-huge", "R x 99999999\n", "malformed"),
+                               ("abuse-chan-long", "R " + "a" * 400, "longer than 256 bytes")):
+            with self.subTest(base):
+                name = self.deploy_writer(base)
+                r = self.nimbus.invoke(name, {"n": 1, "write": raw}, timeout=20)
+                self.assertStatus(r, 200)
+                self.assertEqual(r.header("X-Amz-Function-Error"), "Unhandled", repr(r))
+                self.assertEqual(r.json().get("errorType"), "Runtime.ExitError", repr(r))
+                out = self.logs_with(name, "runtime channel closed")
+                self.assertIsNotNone(out, "the function's log does not say the channel was closed")
+                self.assertIn(why, out)
+                r = self.nimbus.invoke(name, {"n": 2}, timeout=20)
+                self.assertStatus(r, 200)
+                self.assertEqual(r.json(), {"echo": 2}, "the next request did not get a fresh instance")
