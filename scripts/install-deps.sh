@@ -6,6 +6,8 @@ build_pkgs=(build-essential cmake ninja-build pkg-config git zip unzip
   libboost1.81-dev libboost-json1.81-dev libyaml-cpp-dev libsqlite3-dev libarchive-dev
   libseccomp-dev libcap-dev libssl-dev libgtest-dev
   python3 nodejs npm
+  # `make test` checks the threading annotations with clang's -Wthread-safety (the build is g++):
+  clang
   # aws-lambda-ric (exercised by the tests) compiles a native addon with these:
   autoconf automake libtool libcurl4-openssl-dev)
 bench_pkgs=(wrk nginx-light gnuplot-nox)

@@ -56,7 +56,7 @@ LogStore::LogStore(size_t max_lines_per_function, size_t max_bytes_per_function)
     : max_lines_(max_lines_per_function), max_bytes_(max_bytes_per_function) {}
 
 void LogStore::Add(const std::string& function, Record&& record) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& ring = rings_[function];
   ring.bytes += record.bytes();
   ring.lines += record.lines();
@@ -116,7 +116,7 @@ void LogStore::Render(const Record& r, size_t room, std::vector<LogLine>& out) {
 
 std::vector<LogLine> LogStore::Tail(const std::string& function, size_t limit, std::string_view request_id) const {
   std::vector<LogLine> out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = rings_.find(function);
   if (it == rings_.end()) return out;
   const auto& records = it->second.records;
@@ -128,7 +128,7 @@ std::vector<LogLine> LogStore::Tail(const std::string& function, size_t limit, s
 }
 
 void LogStore::Drop(const std::string& function) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   rings_.erase(function);
 }
 

@@ -11,11 +11,12 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace nimbus::observability {
 
@@ -74,14 +75,14 @@ class LogStore {
     size_t lines = 0;
     size_t bytes = 0;  // text and request ids of `records`
   };
-  void Add(const std::string& function, Record&& record);
+  void Add(const std::string& function, Record&& record) NIMBUS_EXCLUDES(mu_);
   // Appends `r`'s lines to `out` newest first, at most `room` of them.
   static void Render(const Record& r, size_t room, std::vector<LogLine>& out);
 
   const size_t max_lines_;
   const size_t max_bytes_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Ring> rings_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Ring> rings_ NIMBUS_GUARDED_BY(mu_);
 };
 
 }  // namespace nimbus::observability

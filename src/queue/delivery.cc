@@ -125,7 +125,7 @@ Status Delivery::Recover() {
   auto dead = queue_.DeadLetterCounts();
   if (!dead.ok()) return dead.status();
   const int64_t now = clock_.NowMs();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [fn, n] : *dead) fns_[fn].dead = n;
   for (Event& e : *pending) {
     FnState& fs = fns_[e.function];
@@ -140,7 +140,7 @@ Status Delivery::Recover() {
 }
 
 void Delivery::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
   thread_ = std::thread([this] { Run(); });
@@ -148,16 +148,16 @@ void Delivery::Start() {
 
 void Delivery::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
-    wake_.notify_all();
+    wake_.NotifyAll();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void Delivery::WakeLocked() {
   dirty_ = true;
-  wake_.notify_one();
+  wake_.NotifyOne();
 }
 
 Status Delivery::ReserveLocked(const std::string& function, size_t bytes) {
@@ -244,10 +244,10 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
   e.payload_size = static_cast<int64_t>(bytes);
   const std::string function = e.function;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     Status room = ReserveLocked(function, bytes);
     if (!room.ok()) {
-      lock.unlock();
+      lock.Unlock();
       done(room);
       return;
     }
@@ -267,7 +267,7 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
     AcceptDone& done = *refused;
     Accepted a;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (st.ok() && op.duplicate) stats_.duplicates++;
       if (st.ok() && !op.duplicate) {
         stats_.accepted++;
@@ -288,7 +288,7 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
   });
   if (!queued) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       UnreserveLocked(function, bytes);
     }
     (*refused)(Status::Unavailable("nimbus is shutting down; send the event again once it is back"));
@@ -296,7 +296,7 @@ void Delivery::Accept(Event e, std::string idempotency_key, AcceptDone done, std
 }
 
 FunctionCounts Delivery::Counts(const std::string& function) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   FunctionCounts c;
   auto it = fns_.find(function);
   if (it == fns_.end()) return c;
@@ -308,7 +308,7 @@ FunctionCounts Delivery::Counts(const std::string& function) const {
 }
 
 std::map<std::string, FunctionCounts> Delivery::AllCounts() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::map<std::string, FunctionCounts> out;
   for (const auto& [fn, fs] : fns_) {
     out[fn] = {static_cast<int64_t>(fs.ready.size()), fs.retrying, fs.in_flight, fs.dead};
@@ -317,12 +317,12 @@ std::map<std::string, FunctionCounts> Delivery::AllCounts() const {
 }
 
 DeliveryStats Delivery::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
 std::vector<EventView> Delivery::List(const std::string& function, size_t limit) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<EventView> out;
   for (const auto& [id, p] : events_) {
     if (out.size() >= limit) break;
@@ -351,7 +351,7 @@ void Delivery::Replay(const std::string& function, std::vector<int64_t> ids,
     r.replayed = static_cast<int64_t>(op.replayed.size());
     r.missing = op.missing;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       FnState& fs = fns_[op.function];
       fs.dead = std::max<int64_t>(0, fs.dead - r.replayed);
       for (Event& e : op.replayed) {
@@ -375,7 +375,7 @@ void Delivery::Purge(const std::string& function, std::function<void(Result<int6
   bool queued = true;
   std::function<void(Result<int64_t>)> refused;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto fit = fns_.find(function);
     if (fit != fns_.end()) {
       for (int64_t id : fit->second.ready) op->ids.push_back(id);
@@ -413,7 +413,7 @@ void Delivery::PurgeDead(const std::string& function, std::function<void(Result<
   bool queued = journal_.Submit(std::move(op), [this, cb](Status st, Op& op) {
     if (!st.ok()) return (*cb)(st);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       FnState& fs = fns_[op.function];
       fs.dead = std::max<int64_t>(0, fs.dead - op.affected);
     }
@@ -423,22 +423,22 @@ void Delivery::PurgeDead(const std::string& function, std::function<void(Result<
 }
 
 void Delivery::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     dirty_ = false;
     std::vector<Dispatch> work = CollectLocked(clock_.NowMs());
     if (!work.empty()) {
-      lock.unlock();
+      lock.Unlock();
       RunDispatches(work);
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (dirty_ || stopping_) continue;
     if (delayed_.empty()) {
-      wake_.wait_for(lock, std::chrono::milliseconds(kKeyExpiryEveryMs));
+      wake_.WaitFor(mu_, std::chrono::milliseconds(kKeyExpiryEveryMs));
     } else {
       int64_t wait_ms = std::max<int64_t>(1, delayed_.begin()->first - clock_.NowMs());
-      wake_.wait_for(lock, std::chrono::milliseconds(std::min(wait_ms, kKeyExpiryEveryMs)));
+      wake_.WaitFor(mu_, std::chrono::milliseconds(std::min(wait_ms, kKeyExpiryEveryMs)));
     }
   }
 }
@@ -446,7 +446,7 @@ void Delivery::Run() {
 void Delivery::PumpOnce() {
   std::vector<Dispatch> work;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     work = CollectLocked(clock_.NowMs());
   }
   RunDispatches(work);
@@ -472,7 +472,7 @@ void Delivery::RunDispatches(std::vector<Dispatch>& work) {
       d.req.payload = std::move(payload).value();
       // Kept with the event while it runs, so its result (a destination record, a dead
       // letter) never reads the disk on the instance's loop; let go again if it must wait.
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (auto it = events_.find(id); it != events_.end() && !it->second.in_memory) {
         it->second.event.payload = d.req.payload;
         it->second.in_memory = true;
@@ -557,7 +557,7 @@ std::vector<Delivery::Dispatch> Delivery::CollectLocked(int64_t now) {
 
 void Delivery::OnResult(int64_t id, const catalog::ConfigPtr& cfg, InvokeResult&& r) {
   const int64_t now = clock_.NowMs();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = events_.find(id);
   if (it == events_.end()) return;
   Pending& p = it->second;
@@ -692,7 +692,7 @@ void Delivery::CompleteLocked(int64_t id, std::optional<Event> next) {
   const std::string to = op->event.function;
   bool queued = journal_.Submit(std::move(op), [this, bytes](Status st, Op& op) {
     if (!op.next_event) return;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!st.ok()) {  // the original stays pending in the journal: it runs again after a restart
       UnreserveLocked(op.event.function, bytes);
       return;

@@ -22,13 +22,11 @@
 //   events to the scheduler. Invocation results come back on instance loops (OnResult).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,6 +35,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "common/mutex.h"
 #include "queue/event_queue.h"
 #include "queue/journal.h"
 #include "scheduler/scheduler.h"
@@ -172,33 +171,35 @@ class Delivery {
     bool load = false;  // the payload is to be read from the queue first
   };
 
-  void Run();
-  // Moves due retries to ready and collects what may run now. mu_ held.
-  std::vector<Dispatch> CollectLocked(int64_t now);
-  void OnResult(int64_t id, const catalog::ConfigPtr& cfg, scheduler::InvokeResult&& r);
+  void Run() NIMBUS_EXCLUDES(mu_);
+  // Moves due retries to ready and collects what may run now.
+  std::vector<Dispatch> CollectLocked(int64_t now) NIMBUS_REQUIRES(mu_);
+  void OnResult(int64_t id, const catalog::ConfigPtr& cfg, scheduler::InvokeResult&& r) NIMBUS_EXCLUDES(mu_);
   // The event will not be attempted again: to `on_failure` or the dead letters. Removes it
-  // from memory. mu_ held.
+  // from memory.
   void FailForGoodLocked(Pending& p, const std::string& condition, const scheduler::InvokeResult* r,
-                         const catalog::ConfigPtr& cfg, int64_t now);
-  // Removes the event from memory and records it done, delivering `next` with it. mu_ held.
-  void CompleteLocked(int64_t id, std::optional<Event> next);
-  void DeadLetterLocked(Pending& p, const std::string& condition, std::string record, int64_t now);
+                         const catalog::ConfigPtr& cfg, int64_t now) NIMBUS_REQUIRES(mu_);
+  // Removes the event from memory and records it done, delivering `next` with it.
+  void CompleteLocked(int64_t id, std::optional<Event> next) NIMBUS_REQUIRES(mu_);
+  void DeadLetterLocked(Pending& p, const std::string& condition, std::string record, int64_t now)
+      NIMBUS_REQUIRES(mu_);
   // The destination record of `p` (its payload read back from the queue when not in memory).
   std::string RecordLocked(const Pending& p, const std::string& condition, const scheduler::InvokeResult* r,
-                           const std::string& function_arn, int64_t now);
+                           const std::string& function_arn, int64_t now) NIMBUS_REQUIRES(mu_);
   // A destination event for `to` carrying `record`, or the condition that stops it.
-  Result<Event> DestinationEventLocked(const Pending& p, const std::string& to, std::string record);
+  Result<Event> DestinationEventLocked(const Pending& p, const std::string& to, std::string record)
+      NIMBUS_REQUIRES(mu_);
   // Room for one more event of `bytes` for `function`, reserved until Insert or Unreserve;
   // TooManyRequests naming the bound that is full.
-  Status ReserveLocked(const std::string& function, size_t bytes);
-  void UnreserveLocked(const std::string& function, size_t bytes);
+  Status ReserveLocked(const std::string& function, size_t bytes) NIMBUS_REQUIRES(mu_);
+  void UnreserveLocked(const std::string& function, size_t bytes) NIMBUS_REQUIRES(mu_);
   // Adds a durable event (its reservation becomes the event) as queued, or as retrying when
   // its visible_at_ms is later than now.
-  void InsertLocked(Event e, int64_t now);
-  void EraseLocked(int64_t id);
-  // Hands the dispatches to the scheduler, reading payloads left on disk first. Without mu_.
-  void RunDispatches(std::vector<Dispatch>& work);
-  void WakeLocked();
+  void InsertLocked(Event e, int64_t now) NIMBUS_REQUIRES(mu_);
+  void EraseLocked(int64_t id) NIMBUS_REQUIRES(mu_);
+  // Hands the dispatches to the scheduler, reading payloads left on disk first.
+  void RunDispatches(std::vector<Dispatch>& work) NIMBUS_EXCLUDES(mu_);
+  void WakeLocked() NIMBUS_REQUIRES(mu_);
 
   EventQueue& queue_;
   Journal& journal_;
@@ -207,22 +208,22 @@ class Delivery {
   const DeliveryOptions options_;
   Clock& clock_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  std::map<int64_t, Pending> events_;              // guarded by mu_; every pending event by id
-  std::unordered_map<std::string, FnState> fns_;   // guarded by mu_
-  std::set<std::string> runnable_;                 // guarded by mu_; functions with ready events
-  std::multimap<int64_t, int64_t> delayed_;        // guarded by mu_; visible_at_ms -> id
-  size_t reserved_events_ = 0;                     // guarded by mu_; accepted, not yet durable
-  size_t pending_bytes_ = 0;                       // guarded by mu_; payload bytes pending and reserved
-  size_t memory_bytes_ = 0;                        // guarded by mu_; payload bytes held in memory
-  bool dirty_ = false;                             // guarded by mu_; something to look at
-  bool stopping_ = false;                          // guarded by mu_
-  int64_t next_key_expiry_ms_ = 0;                 // guarded by mu_
-  DeliveryStats stats_;                            // guarded by mu_
-  int64_t log_second_ = 0;                         // guarded by mu_; dead-letter lines this second
-  int logged_this_second_ = 0;                     // guarded by mu_
-  int64_t unlogged_dead_ = 0;                      // guarded by mu_
+  mutable Mutex mu_;
+  CondVar wake_;
+  std::map<int64_t, Pending> events_ NIMBUS_GUARDED_BY(mu_);             // every pending event by id
+  std::unordered_map<std::string, FnState> fns_ NIMBUS_GUARDED_BY(mu_);
+  std::set<std::string> runnable_ NIMBUS_GUARDED_BY(mu_);                // functions with ready events
+  std::multimap<int64_t, int64_t> delayed_ NIMBUS_GUARDED_BY(mu_);       // visible_at_ms -> id
+  size_t reserved_events_ NIMBUS_GUARDED_BY(mu_) = 0;                    // accepted, not yet durable
+  size_t pending_bytes_ NIMBUS_GUARDED_BY(mu_) = 0;                      // payload bytes pending and reserved
+  size_t memory_bytes_ NIMBUS_GUARDED_BY(mu_) = 0;                       // payload bytes held in memory
+  bool dirty_ NIMBUS_GUARDED_BY(mu_) = false;                            // something to look at
+  bool stopping_ NIMBUS_GUARDED_BY(mu_) = false;
+  int64_t next_key_expiry_ms_ NIMBUS_GUARDED_BY(mu_) = 0;
+  DeliveryStats stats_ NIMBUS_GUARDED_BY(mu_);
+  int64_t log_second_ NIMBUS_GUARDED_BY(mu_) = 0;                        // dead-letter lines this second
+  int logged_this_second_ NIMBUS_GUARDED_BY(mu_) = 0;
+  int64_t unlogged_dead_ NIMBUS_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

@@ -9,49 +9,49 @@ Journal::Journal(EventQueue& queue) : queue_(queue), thread_([this] { Run(); }) 
 Journal::~Journal() { Stop(); }
 
 bool Journal::Submit(std::unique_ptr<Op> op, Done done) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_) return false;
   pending_.push_back({std::move(op), std::move(done)});
   ++submitted_;
-  work_.notify_one();
+  work_.NotifyOne();
   return true;
 }
 
 void Journal::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t target = submitted_;
-  committed_.wait(lock, [&] { return finished_ >= target; });
+  while (finished_ < target) committed_.Wait(mu_);
 }
 
 void Journal::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
-    work_.notify_one();
+    work_.NotifyOne();
   }
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 Journal::Stats Journal::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
 void Journal::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    work_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+    while (!stopping_ && pending_.empty()) work_.Wait(mu_);
     if (pending_.empty()) return;  // stopping, and everything is written
     std::deque<Item> group;
     group.swap(pending_);
-    lock.unlock();
+    lock.Unlock();
     CommitGroup(group);
-    lock.lock();
+    lock.Lock();
     finished_ += group.size();
     stats_.transactions += 1;
     stats_.ops += group.size();
-    committed_.notify_all();
+    committed_.NotifyAll();
   }
 }
 

@@ -8,14 +8,13 @@
 // failed; keep it short and never block in it (post elsewhere for anything slow).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "common/mutex.h"
 #include "queue/event_queue.h"
 
 namespace nimbus::queue {
@@ -48,20 +47,20 @@ class Journal {
     std::unique_ptr<Op> op;
     Done done;
   };
-  void Run();
+  void Run() NIMBUS_EXCLUDES(mu_);
   // Commits `items` as one transaction; when that fails, each op alone, so one op that cannot
   // be applied fails by itself instead of failing its whole group.
-  void CommitGroup(std::deque<Item>& items);
+  void CommitGroup(std::deque<Item>& items) NIMBUS_EXCLUDES(mu_);
 
   EventQueue& queue_;
-  mutable std::mutex mu_;
-  std::condition_variable work_;
-  std::condition_variable committed_;
-  std::deque<Item> pending_;     // guarded by mu_
-  uint64_t submitted_ = 0;       // guarded by mu_
-  uint64_t finished_ = 0;        // guarded by mu_
-  bool stopping_ = false;        // guarded by mu_
-  Stats stats_;                  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar work_;
+  CondVar committed_;
+  std::deque<Item> pending_ NIMBUS_GUARDED_BY(mu_);
+  uint64_t submitted_ NIMBUS_GUARDED_BY(mu_) = 0;
+  uint64_t finished_ NIMBUS_GUARDED_BY(mu_) = 0;
+  bool stopping_ NIMBUS_GUARDED_BY(mu_) = false;
+  Stats stats_ NIMBUS_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

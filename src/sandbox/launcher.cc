@@ -23,7 +23,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <chrono>
 #include <deque>
@@ -31,10 +30,10 @@
 #include <filesystem>
 #include <functional>
 #include <future>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/jail.h"
 #include "sandbox/process_launcher.h"
@@ -306,10 +305,10 @@ class ProcessLauncher : public Launcher {
   }
   ~ProcessLauncher() override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     thread_.join();
     stems_.clear();
     if (host_netns_ >= 0) close(host_netns_);
@@ -342,24 +341,26 @@ class ProcessLauncher : public Launcher {
   }
 
  private:
-  void Post(std::function<void()> job) {
+  void Post(std::function<void()> job) NIMBUS_EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       jobs_.push_back(std::move(job));
     }
-    cv_.notify_one();
+    cv_.NotifyOne();
   }
 
-  void Run() {
+  void Run() NIMBUS_EXCLUDES(mu_) {
     for (;;) {
       std::function<void()> job;
       {
-        std::unique_lock lock(mu_);
-        auto ready = [this] { return stopping_ || !jobs_.empty(); };
-        if (topup_due_) {
-          cv_.wait_until(lock, *topup_due_, ready);
-        } else {
-          cv_.wait(lock, ready);
+        MutexLock lock(mu_);
+        // Until a job or the stop comes, or (when stems are to be replaced) until that is due.
+        while (!stopping_ && jobs_.empty()) {
+          if (!topup_due_) {
+            cv_.Wait(mu_);
+          } else if (cv_.WaitUntil(mu_, *topup_due_) == std::cv_status::timeout) {
+            break;
+          }
         }
         if (jobs_.empty() && stopping_) return;  // every job has run
         if (!jobs_.empty()) {
@@ -710,10 +711,10 @@ class ProcessLauncher : public Launcher {
   int host_netns_ = -1;
   int init_fd_ = -1;  // nimbus-init, opened once (O_PATH)
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> jobs_ NIMBUS_GUARDED_BY(mu_);
+  bool stopping_ NIMBUS_GUARDED_BY(mu_) = false;
   std::thread thread_;
 
   // Owned by the launcher thread (and the constructor before the thread starts):

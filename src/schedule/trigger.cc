@@ -52,7 +52,7 @@ Status Trigger::Start(bool thread) {
   std::vector<std::pair<std::string, int64_t>> missed;
   int64_t now = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (queue::ScheduleState& s : *stored) stored_[s.function] = std::move(s);
     now = clock_.NowMs();
     SyncLocked(now, ops);
@@ -76,7 +76,7 @@ Status Trigger::Start(bool thread) {
   for (auto& op : ops) (void)journal_.Submit(std::move(op), [](Status, queue::Op&) {});
   for (auto& [fn, at] : missed) Fire(fn, at, now);
   if (thread) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = false;
     thread_ = std::thread([this] { Run(); });
   }
@@ -85,9 +85,9 @@ Status Trigger::Start(bool thread) {
 
 void Trigger::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
-    wake_.notify_all();
+    wake_.NotifyAll();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -95,10 +95,10 @@ void Trigger::Stop() {
 void Trigger::Sync() {
   std::vector<std::unique_ptr<queue::Op>> ops;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     SyncLocked(clock_.NowMs(), ops);
     dirty_ = true;
-    wake_.notify_one();
+    wake_.NotifyOne();
   }
   for (auto& op : ops) (void)journal_.Submit(std::move(op), [](Status, queue::Op&) {});
 }
@@ -157,7 +157,7 @@ void Trigger::SyncLocked(int64_t now, std::vector<std::unique_ptr<queue::Op>>& o
 }
 
 std::optional<int64_t> Trigger::NextFiring(const std::string& function) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(function);
   if (it == entries_.end()) return std::nullopt;
   return it->second.next_ms;
@@ -172,7 +172,7 @@ void Trigger::Fire(const std::string& function, int64_t scheduled_ms, int64_t re
   delivery_.Accept(
       std::move(e), "",
       [this, function, scheduled_ms, record_ms](Result<queue::Accepted> r) {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         auto it = entries_.find(function);
         if (it == entries_.end()) return;
         Entry& entry = it->second;
@@ -187,7 +187,7 @@ void Trigger::Fire(const std::string& function, int64_t scheduled_ms, int64_t re
         entry.next_ms = scheduled_ms;
         entry.retry_at_ms = clock_.NowMs() + kRefireAfterMs;
         dirty_ = true;
-        wake_.notify_one();
+        wake_.NotifyOne();
       },
       record_ms);
 }
@@ -196,7 +196,7 @@ void Trigger::PumpOnce() {
   std::vector<std::pair<std::string, int64_t>> due;
   int64_t now = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     now = clock_.NowMs();
     for (auto& [fn, e] : entries_) {
       if (e.firing || !e.next_ms || *e.next_ms > now || e.retry_at_ms > now) continue;
@@ -211,12 +211,12 @@ void Trigger::PumpOnce() {
 }
 
 void Trigger::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     dirty_ = false;
-    lock.unlock();
+    lock.Unlock();
     PumpOnce();
-    lock.lock();
+    lock.Lock();
     if (dirty_ || stopping_) continue;
     int64_t now = clock_.NowMs();
     int64_t wait = kMaxSleepMs;
@@ -224,7 +224,7 @@ void Trigger::Run() {
       if (e.firing || !e.next_ms) continue;
       wait = std::min(wait, std::max(e.retry_at_ms, *e.next_ms) - now);
     }
-    if (wait > 0) wake_.wait_for(lock, std::chrono::milliseconds(wait));
+    if (wait > 0) wake_.WaitFor(mu_, std::chrono::milliseconds(wait));
   }
 }
 

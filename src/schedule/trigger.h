@@ -14,15 +14,14 @@
 // Journal are called without mu_ held where their callbacks take it.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "catalog/catalog.h"
+#include "common/mutex.h"
 #include "queue/delivery.h"
 #include "queue/event_queue.h"
 #include "queue/journal.h"
@@ -52,7 +51,7 @@ class Trigger {
   // When `function`'s schedule fires next (epoch ms), or nullopt (no schedule, or none to come).
   std::optional<int64_t> NextFiring(const std::string& function) const;
   // Fires what is due at the clock's now. What the thread does on each wake-up; for tests.
-  void PumpOnce();
+  void PumpOnce() NIMBUS_EXCLUDES(mu_);
 
  private:
   struct Entry {
@@ -64,11 +63,11 @@ class Trigger {
     int64_t retry_at_ms = 0;         // a firing that was refused waits until then
     bool restored = false;           // state read back at Start: its past firings may be missed
   };
-  void SyncLocked(int64_t now, std::vector<std::unique_ptr<queue::Op>>& ops);
+  void SyncLocked(int64_t now, std::vector<std::unique_ptr<queue::Op>>& ops) NIMBUS_REQUIRES(mu_);
   // Accepts the event of the firing scheduled at `scheduled_ms` and records `record_ms` (at
   // least scheduled_ms: every firing up to it is handled) as the schedule's last firing.
-  void Fire(const std::string& function, int64_t scheduled_ms, int64_t record_ms);
-  void Run();
+  void Fire(const std::string& function, int64_t scheduled_ms, int64_t record_ms) NIMBUS_EXCLUDES(mu_);
+  void Run() NIMBUS_EXCLUDES(mu_);
 
   queue::EventQueue& queue_;
   queue::Journal& journal_;
@@ -76,12 +75,12 @@ class Trigger {
   catalog::Catalog& catalog_;
   queue::Clock& clock_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  std::map<std::string, Entry> entries_;                 // guarded by mu_
-  std::map<std::string, queue::ScheduleState> stored_;   // guarded by mu_; loaded at Start
-  bool stopping_ = false;                                // guarded by mu_
-  bool dirty_ = false;                                   // guarded by mu_
+  mutable Mutex mu_;
+  CondVar wake_;
+  std::map<std::string, Entry> entries_ NIMBUS_GUARDED_BY(mu_);
+  std::map<std::string, queue::ScheduleState> stored_ NIMBUS_GUARDED_BY(mu_);  // loaded at Start
+  bool stopping_ NIMBUS_GUARDED_BY(mu_) = false;
+  bool dirty_ NIMBUS_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

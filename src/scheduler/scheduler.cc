@@ -1,5 +1,9 @@
 #include "scheduler/scheduler.h"
 
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wthread-safety-precise"
+#endif
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -108,23 +112,21 @@ struct Invocation {
 };
 
 struct Pool {
+  Scheduler* sched = nullptr;
   catalog::ConfigPtr fn;
   std::string key;
-  std::vector<std::shared_ptr<Instance>> instances;  // live ones
-  std::vector<Instance*> idle;                       // kIdle ones, each once; most recent last
-  std::deque<std::shared_ptr<Invocation>> queue;     // waiting for an instance, oldest first
-  // One timer per pool fails queued requests at their deadline; it lives on one loop and is
-  // only touched there (armed by a post, re-armed by its own handler). The Scheduler owns it
-  // (queue_timers_), so no handler or pool ever destroys an Asio object on a foreign thread.
-  asio::steady_timer* queue_timer = nullptr;
-  bool queue_timer_armed = false;  // a wait is pending or posted; the pool stays in pools_
-  // The pending wait is only the periodic look at a queue whose every request was covered by a
-  // starting instance: a request queued now has an earlier deadline than that look, so it
-  // re-arms the timer.
-  bool queue_timer_rechecks = false;
-  bool retired = false;
+  std::vector<std::shared_ptr<Instance>> instances NIMBUS_GUARDED_BY(sched->mu_);  // live ones
+  std::vector<Instance*> idle NIMBUS_GUARDED_BY(sched->mu_);
+  std::deque<std::shared_ptr<Invocation>> queue NIMBUS_GUARDED_BY(sched->mu_);
+  asio::steady_timer* queue_timer NIMBUS_GUARDED_BY(sched->mu_) = nullptr;
+  bool queue_timer_armed NIMBUS_GUARDED_BY(sched->mu_) = false;
+  bool queue_timer_rechecks NIMBUS_GUARDED_BY(sched->mu_) = false;
+  bool retired NIMBUS_GUARDED_BY(sched->mu_) = false;
   uint64_t serial = 0;  // distinguishes pools that held the same key over time
-  int Starting() const;
+  int Starting() const NIMBUS_REQUIRES(sched->mu_);
+  void AddCounts(Counts& c) const NIMBUS_REQUIRES(sched->mu_);
+  void Forget(Instance* inst) NIMBUS_REQUIRES(sched->mu_);
+  void Unlist(Instance* inst) NIMBUS_REQUIRES(sched->mu_) { std::erase(idle, inst); }
 };
 
 struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Instance> {
@@ -141,13 +143,13 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   asio::io_context& loop;
 
   // Guarded by sched->mu_:
-  State state = State::kStarting;
-  std::shared_ptr<Invocation> current;
-  bool delivered = false;  // current's event was sent to the runtime
-  runtimeapi::PeerPtr parked;  // the runtime's pending next call
-  uint64_t idle_gen = 0;
-  bool launching = false;  // Launcher::Launch called, result not yet taken by OnLaunched
-  std::optional<Result<std::unique_ptr<sandbox::Process>>> launch_result;  // arrived, not yet taken
+  State state NIMBUS_GUARDED_BY(sched->mu_) = State::kStarting;
+  std::shared_ptr<Invocation> current NIMBUS_GUARDED_BY(sched->mu_);
+  bool delivered NIMBUS_GUARDED_BY(sched->mu_) = false;  // current's event was sent to the runtime
+  runtimeapi::PeerPtr parked NIMBUS_GUARDED_BY(sched->mu_);  // the runtime's pending next call
+  uint64_t idle_gen NIMBUS_GUARDED_BY(sched->mu_) = 0;
+  bool launching NIMBUS_GUARDED_BY(sched->mu_) = false;  // Launcher::Launch called, result not yet taken by OnLaunched
+  std::optional<Result<std::unique_ptr<sandbox::Process>>> launch_result NIMBUS_GUARDED_BY(sched->mu_);  // arrived, not yet taken
 
   // Owned by `loop`:
   std::unique_ptr<http::Listener> api;
@@ -174,7 +176,11 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   void OnInitError(const runtimeapi::PeerPtr& peer, std::string&& body, std::string_view error_type) override;
 
   // The parked connection if it is still open (taken out of `parked`), else null.
-  runtimeapi::PeerPtr TakeParkedLocked();
+  runtimeapi::PeerPtr TakeParkedLocked() NIMBUS_REQUIRES(sched->mu_);
+  std::optional<Result<std::unique_ptr<sandbox::Process>>> TakeLaunchResultLocked() NIMBUS_REQUIRES(sched->mu_) {
+    return std::exchange(launch_result, std::nullopt);
+  }
+  std::shared_ptr<Invocation> TakeCurrentLocked() NIMBUS_REQUIRES(sched->mu_) { return std::move(current); }
   // Sends `inv`'s event to `peer`.
   void Deliver(const runtimeapi::PeerPtr& peer, const std::shared_ptr<Invocation>& inv);
   // Notices when a parked next's transport closes.
@@ -237,6 +243,7 @@ std::shared_ptr<Pool> Scheduler::PoolForLocked(const catalog::ConfigPtr& fn) {
   }
   if (!slot) {
     slot = std::make_shared<Pool>();
+    slot->sched = this;
     slot->serial = next_pool_serial_++;
     slot->fn = fn;
     slot->key = std::move(key);
@@ -271,8 +278,7 @@ void Scheduler::MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool,
 
 void Scheduler::RemoveInstanceLocked(Instance* inst) {
   auto& pool = inst->pool;
-  std::erase(pool->idle, inst);
-  std::erase_if(pool->instances, [inst](const std::shared_ptr<Instance>& p) { return p.get() == inst; });
+  pool->Forget(inst);
   inst->state = State::kDead;
   ErasePoolIfUnusedLocked(pool);
 }
@@ -300,7 +306,7 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
 
   Lock lock(mu_);
   if (shutting_down_) {
-    lock.unlock();
+    lock.Unlock();
     Finish(inv, {Outcome::kShutdown, runtimeapi::ErrorJson("ServiceException", "nimbus is shutting down"),
                  "ServiceException"});
     return;
@@ -326,14 +332,14 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
     raw->delivered = false;
     raw->idle_gen++;
     std::shared_ptr<Instance> inst = raw->shared_from_this();
-    lock.unlock();
+    lock.Unlock();
     asio::io_context& loop = inst->loop;  // read before `inst` moves into the closure
     asio::post(loop, [this, inst = std::move(inst), inv = std::move(inv)] { Dispatch(inst, inv); });
     return;
   }
   const size_t max = static_cast<size_t>(fn->manifest.concurrency.max);
   if (pool->queue.size() >= max * options_.queue_per_slot) {
-    lock.unlock();
+    lock.Unlock();
     Finish(inv, {Outcome::kThrottled,
                  runtimeapi::ErrorJson("TooManyRequestsException",
                                        "function '" + fn->name + "' has " + std::to_string(max) +
@@ -369,7 +375,7 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   }
   std::vector<std::shared_ptr<Instance>> to_launch;
   MaybeStartForQueueLocked(pool, to_launch);
-  lock.unlock();
+  lock.Unlock();
 
   PostLaunches(std::move(to_launch));
   if (arm) asio::post(arm->get_executor(), [this, pool, arm] { ArmQueueTimer(pool, arm); });
@@ -447,7 +453,7 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
   {
     Lock lock(mu_);
     if (inst->state != State::kStarting || shutting_down_) {
-      lock.unlock();
+      lock.Unlock();
       inst->Cleanup();
       return;
     }
@@ -510,7 +516,7 @@ void Scheduler::LaunchDone(std::shared_ptr<Instance> inst, Result<std::unique_pt
       inst->launch_result.emplace(std::move(result));
       asio::io_context& loop = inst->loop;  // read before `inst` moves into the closure
       asio::post(loop, [this, inst = std::move(inst)] { OnLaunched(inst); });
-      if (--launches_in_flight_ == 0) launches_done_.notify_all();
+      if (--launches_in_flight_ == 0) launches_done_.NotifyAll();
       return;
     }
   }
@@ -518,7 +524,7 @@ void Scheduler::LaunchDone(std::shared_ptr<Instance> inst, Result<std::unique_pt
   // Shutting down (the loops are stopped) or the instance is gone: the process goes straight back.
   if (result.ok()) launcher_.Release(std::move(result).value());
   Lock lock(mu_);
-  if (--launches_in_flight_ == 0) launches_done_.notify_all();
+  if (--launches_in_flight_ == 0) launches_done_.NotifyAll();
 }
 
 void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
@@ -527,8 +533,7 @@ void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
   {
     Lock lock(mu_);
     if (!inst->launch_result) return;  // Shutdown took it
-    result = std::move(inst->launch_result);
-    inst->launch_result.reset();
+    result = inst->TakeLaunchResultLocked();
     inst->launching = false;
     const auto& pool = inst->pool;
     // A retired pool with nothing queued has no use for a new instance.
@@ -684,9 +689,13 @@ void Scheduler::RetireVersions(const std::string& function, const std::vector<st
   }
 }
 
-namespace {
-void AddCounts(const Pool& pool, Counts& c) {
-  for (const auto& i : pool.instances) {
+void Pool::Forget(Instance* inst) {
+  std::erase(idle, inst);
+  std::erase_if(instances, [inst](const std::shared_ptr<Instance>& p) { return p.get() == inst; });
+}
+
+void Pool::AddCounts(Counts& c) const {
+  for (const auto& i : instances) {
     switch (i->state) {
       case State::kStarting:
       case State::kDetached: c.starting++; break;
@@ -696,15 +705,14 @@ void AddCounts(const Pool& pool, Counts& c) {
       case State::kDead: break;
     }
   }
-  c.queued += pool.queue.size();
+  c.queued += queue.size();
 }
-}  // namespace
 
 Counts Scheduler::CountsFor(const std::string& function) const {
   Counts c;
   Lock lock(mu_);
   for (const auto& [key, pool] : pools_) {
-    if (pool->fn->name == function) AddCounts(*pool, c);
+    if (pool->fn->name == function) pool->AddCounts(c);
   }
   return c;
 }
@@ -712,7 +720,7 @@ Counts Scheduler::CountsFor(const std::string& function) const {
 std::unordered_map<std::string, Counts> Scheduler::AllCounts() const {
   std::unordered_map<std::string, Counts> out;
   Lock lock(mu_);
-  for (const auto& [key, pool] : pools_) AddCounts(*pool, out[pool->fn->name]);
+  for (const auto& [key, pool] : pools_) pool->AddCounts(out[pool->fn->name]);
   return out;
 }
 
@@ -731,14 +739,14 @@ void Scheduler::Shutdown() {
     Lock lock(mu_);
     shutting_down_ = true;
     // A launch called back from now on releases its process itself; wait for those under way.
-    launches_done_.wait(lock, [this] { return launches_in_flight_ == 0; });
+    while (launches_in_flight_ != 0) launches_done_.Wait(mu_);
     for (auto& [key, pool] : pools_) {
       for (auto& inv : pool->queue) to_fail.push_back(inv);
       pool->queue.clear();
     }
     for (auto& [id, inst] : instances_) {
       instances.push_back(inst);
-      if (inst->current) to_fail.push_back(std::move(inst->current));
+      if (inst->current) to_fail.push_back(inst->TakeCurrentLocked());
       // Launched, but the loop stopped before it could take the process.
       if (inst->launch_result && inst->launch_result->ok()) untaken.push_back(std::move(*inst->launch_result).value());
       inst->launch_result.reset();
@@ -796,7 +804,7 @@ void Instance::OnParkedClosed(const runtimeapi::RuntimePeer* peer) {
   parked.reset();
   if (state == State::kIdle) {
     // No dispatch may pick a connection that is gone. The keep-alive timer keeps running.
-    std::erase(pool->idle, this);
+    pool->Unlist(this);
     state = State::kDetached;
   }
   // kBusy before delivery: the event waits for the runtime's next /next.
@@ -910,7 +918,7 @@ void Instance::OnIdleExpired(uint64_t gen) {
     if ((state != State::kIdle && state != State::kDetached) || idle_gen != gen) return;
     if (pool->instances.size() <= static_cast<size_t>(pool->fn->manifest.concurrency.min_warm) && !pool->retired) {
       // min_warm keeps this one; look again after another keep-alive period.
-      lock.unlock();
+      lock.Unlock();
       ArmIdleTimer(gen);
       return;
     }
@@ -1001,7 +1009,7 @@ void Instance::OnInitError(const runtimeapi::PeerPtr& peer, std::string&& body, 
     Scheduler::Lock lock(sched->mu_);
     if (state != State::kStarting) {
       // As Lambda: init/error is only for the init phase, before the first /next.
-      lock.unlock();
+      lock.Unlock();
       peer->Refuse(http::bhttp::status::forbidden, "InvalidStateTransition",
                    "init/error is accepted only before the first /next");
       return;

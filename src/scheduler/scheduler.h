@@ -38,6 +38,8 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/mutex.h"
+
 #include "catalog/catalog.h"
 #include "http/server.h"
 #include "observability/log_store.h"
@@ -128,11 +130,12 @@ class Scheduler {
 
  private:
   friend struct Instance;
-  using Lock = std::unique_lock<std::mutex>;
+  friend struct Pool;
+  using Lock = MutexLock;
 
-  std::shared_ptr<Pool> PoolForLocked(const catalog::ConfigPtr& fn);
+  std::shared_ptr<Pool> PoolForLocked(const catalog::ConfigPtr& fn) NIMBUS_REQUIRES(mu_);
   // Reserves an instance slot; the caller posts Launch() after unlocking.
-  std::shared_ptr<Instance> NewInstanceLocked(const std::shared_ptr<Pool>& pool);
+  std::shared_ptr<Instance> NewInstanceLocked(const std::shared_ptr<Pool>& pool) NIMBUS_REQUIRES(mu_);
   // Posts Launch() for each to its loop.
   void PostLaunches(std::vector<std::shared_ptr<Instance>>&& instances);
   // On the instance's loop: asks the launcher for its process and arms the init timeout.
@@ -151,30 +154,30 @@ class Scheduler {
   void Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result);
   // On the timer's loop: fails queued requests past their deadline, re-arms for the next one.
   void ArmQueueTimer(const std::shared_ptr<Pool>& pool, boost::asio::steady_timer* timer);
-  void ErasePoolIfUnusedLocked(const std::shared_ptr<Pool>& pool);
-  void RemoveInstanceLocked(Instance* inst);
-  void MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool, std::vector<std::shared_ptr<Instance>>& to_launch);
+  void ErasePoolIfUnusedLocked(const std::shared_ptr<Pool>& pool) NIMBUS_REQUIRES(mu_);
+  void RemoveInstanceLocked(Instance* inst) NIMBUS_REQUIRES(mu_);
+  void MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool, std::vector<std::shared_ptr<Instance>>& to_launch) NIMBUS_REQUIRES(mu_);
   void FailFrontLocked(const std::shared_ptr<Pool>& pool, InvokeResult&& result,
-                       std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>>& to_fail);
+                       std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>>& to_fail) NIMBUS_REQUIRES(mu_);
 
   http::LoopGroup& loops_;
   sandbox::Launcher& launcher_;
   observability::LogStore& logs_;
   const Options options_;
 
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Pool>> pools_;  // "name\nversion"; guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Pool>> pools_ NIMBUS_GUARDED_BY(mu_);  // "name\nversion"; guarded by mu_
   // Each pool key's queue timer, kept until Shutdown (the map is guarded by mu_; a timer itself
   // is used only on its loop).
-  std::unordered_map<std::string, std::unique_ptr<boost::asio::steady_timer>> queue_timers_;
+  std::unordered_map<std::string, std::unique_ptr<boost::asio::steady_timer>> queue_timers_ NIMBUS_GUARDED_BY(mu_);
   // Every instance not yet cleaned up, so Shutdown() reaches those already out of their pool
   // (killed, waiting for their exit). Guarded by mu_.
-  std::unordered_map<uint64_t, std::shared_ptr<Instance>> instances_;
-  uint64_t next_instance_id_ = 1;                                  // guarded by mu_
-  uint64_t next_pool_serial_ = 1;                                  // guarded by mu_
-  bool shutting_down_ = false;                                     // guarded by mu_
-  size_t launches_in_flight_ = 0;  // Launcher::Launch calls not yet called back; guarded by mu_
-  std::condition_variable launches_done_;  // launches_in_flight_ reached 0
+  std::unordered_map<uint64_t, std::shared_ptr<Instance>> instances_ NIMBUS_GUARDED_BY(mu_);
+  uint64_t next_instance_id_ NIMBUS_GUARDED_BY(mu_) = 1;                                  // guarded by mu_
+  uint64_t next_pool_serial_ NIMBUS_GUARDED_BY(mu_) = 1;                                  // guarded by mu_
+  bool shutting_down_ NIMBUS_GUARDED_BY(mu_) = false;                                     // guarded by mu_
+  size_t launches_in_flight_ NIMBUS_GUARDED_BY(mu_) = 0;  // Launcher::Launch calls not yet called back; guarded by mu_
+  CondVar launches_done_;  // launches_in_flight_ reached 0
 };
 
 // Lambda's "Billed Duration": whole milliseconds, rounded up.
