@@ -14,7 +14,8 @@
 #include "common/function_name.h"
 #include "common/iso_time.h"
 #include "common/percent.h"
-#include "http/api_error.h"
+#include "gateway/api_error.h"
+#include "http/query.h"
 #include "manifest/manifest.h"
 
 namespace nimbus::admin {
@@ -105,7 +106,7 @@ void AdminApi::Handle(const http::ConnectionPtr& conn, http::Request&& req) {
   // Authentication first: an unauthenticated request learns nothing, not even which calls exist.
   if (AuthCheck check = CheckAuthorization(req[bhttp::field::authorization], admin_token_); check != AuthCheck::kOk) {
     http::Response res =
-        http::ApiError(req, bhttp::status::unauthorized, "UnauthorizedException", UnauthorizedMessage(check));
+        gateway::ApiError(req, bhttp::status::unauthorized, "UnauthorizedException", UnauthorizedMessage(check));
     res.set(bhttp::field::www_authenticate,
             check == AuthCheck::kWrong ? "Bearer realm=\"nimbus\", error=\"invalid_token\"" : "Bearer realm=\"nimbus\"");
     conn->Reply(std::move(res));
@@ -140,13 +141,13 @@ http::Response AdminApi::Route(http::Request& req) {
     if (parts.size() >= 3) {
       const std::string& name = parts[2];
       // InvalidArgument: 400 InvalidParameterValueException.
-      if (Status st = CheckFunctionName(name); !st.ok()) return http::ApiError(req, st);
+      if (Status st = CheckFunctionName(name); !st.ok()) return gateway::ApiError(req, st);
       if (parts.size() == 3) {
         if (method == bhttp::verb::put) return Deploy(req, name);
         if (method == bhttp::verb::delete_) return Delete(req, name);
         if (method == bhttp::verb::get) {
           auto snap = catalog_.Get();
-          if (!snap->functions.count(name)) return http::ApiError(req, snap->Resolve(name, "").status());
+          if (!snap->functions.count(name)) return gateway::ApiError(req, snap->Resolve(name, "").status());
           return Json(req, bhttp::status::ok, Document(*snap, name, scheduler_.CountsFor(name)));
         }
       }
@@ -158,7 +159,7 @@ http::Response AdminApi::Route(http::Request& req) {
       }
     }
   }
-  return http::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
+  return gateway::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
                         "unknown admin API call " + std::string(req.method_string()) + " " + std::string(target) +
                             "; see docs/api.md");
 }
@@ -221,7 +222,7 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
   std::lock_guard lock(write_mu_);
   std::string zip = std::move(req.body());
   if (zip.empty()) {
-    return http::ApiError(req, bhttp::status::bad_request, "InvalidPackageException",
+    return gateway::ApiError(req, bhttp::status::bad_request, "InvalidPackageException",
                           "the request has no body; send the zip package (`nimbus deploy DIR` does)");
   }
   package::Limits limits;
@@ -230,20 +231,20 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
     const Status& st = entry.status();
     switch (st.code()) {
       case Code::kTooLarge:
-        return http::ApiError(req, bhttp::status::payload_too_large, "CodeStorageExceededException", st.message());
+        return gateway::ApiError(req, bhttp::status::payload_too_large, "CodeStorageExceededException", st.message());
       case Code::kInvalidArgument:
-        return http::ApiError(req, bhttp::status::bad_request, "InvalidPackageException", st.message());
+        return gateway::ApiError(req, bhttp::status::bad_request, "InvalidPackageException", st.message());
       case Code::kResourceExhausted:
         // A full disk is the server's problem, not the package's: 507, and the message names the disk.
-        return http::ApiError(req, bhttp::status::insufficient_storage, "ServiceException", st.message());
+        return gateway::ApiError(req, bhttp::status::insufficient_storage, "ServiceException", st.message());
       default:
-        return http::ApiError(req, bhttp::status::internal_server_error, "ServiceException", st.message());
+        return gateway::ApiError(req, bhttp::status::internal_server_error, "ServiceException", st.message());
     }
   }
   const std::string sha = entry->sha256;
   auto fail = [&](bhttp::status status, std::string_view type, const std::string& message) {
     CollectGarbage(sha);
-    return http::ApiError(req, status, type, message);
+    return gateway::ApiError(req, status, type, message);
   };
 
   auto text = ReadFile(entry->dir / "function.yaml");
@@ -299,9 +300,9 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
   auto published = store_.Publish(name, sha, *text, &created);
   if (!published.ok()) return fail(bhttp::status::internal_server_error, "ServiceException", published.status().message());
   Status st = LoadFunction(*snap, name);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   st = catalog::RebuildRoutes(*snap);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   json::object doc = Document(*snap, name, scheduler_.CountsFor(name));
   doc["created"] = created;
   Publish(std::move(snap), name);
@@ -312,15 +313,15 @@ http::Response AdminApi::Delete(http::Request& req, const std::string& name) {
   std::lock_guard lock(write_mu_);
   auto current = catalog_.Get();
   auto it = current->functions.find(name);
-  if (it == current->functions.end()) return http::ApiError(req, current->Resolve(name, "").status());
+  if (it == current->functions.end()) return gateway::ApiError(req, current->Resolve(name, "").status());
   std::vector<std::string> shas;
   for (const auto& [v, cfg] : it->second.versions) shas.push_back(cfg->code_sha256);
   Status st = store_.DeleteFunction(name);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   auto snap = std::make_shared<catalog::Snapshot>(*current);
   snap->functions.erase(name);
   st = catalog::RebuildRoutes(*snap);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   Publish(std::move(snap), name);
   for (const auto& sha : shas) CollectGarbage(sha);
   http::Response res{bhttp::status::no_content, req.version()};
@@ -333,16 +334,16 @@ http::Response AdminApi::PutAlias(http::Request& req, const std::string& name, c
   json::error_code ec;
   auto body = json::parse(req.body(), ec);
   if (ec || !body.is_object() || !body.as_object().contains("version")) {
-    return http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+    return gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                           "send {\"version\": \"N\"} to point an alias at version N");
   }
   const auto& v = body.as_object().at("version");
   std::string version = v.is_string() ? std::string(v.as_string()) : v.is_int64() ? std::to_string(v.as_int64()) : "";
   Status st = store_.PutAlias(name, alias, version);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   auto snap = std::make_shared<catalog::Snapshot>(*catalog_.Get());
   st = LoadFunction(*snap, name);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   Publish(std::move(snap), name);
   return Json(req, bhttp::status::ok, json::object{{"name", alias}, {"version", version}});
 }
@@ -350,10 +351,10 @@ http::Response AdminApi::PutAlias(http::Request& req, const std::string& name, c
 http::Response AdminApi::DeleteAlias(http::Request& req, const std::string& name, const std::string& alias) {
   std::lock_guard lock(write_mu_);
   Status st = store_.DeleteAlias(name, alias);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   auto snap = std::make_shared<catalog::Snapshot>(*catalog_.Get());
   st = LoadFunction(*snap, name);
-  if (!st.ok()) return http::ApiError(req, st);
+  if (!st.ok()) return gateway::ApiError(req, st);
   Publish(std::move(snap), name);
   http::Response res{bhttp::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
@@ -362,14 +363,14 @@ http::Response AdminApi::DeleteAlias(http::Request& req, const std::string& name
 
 http::Response AdminApi::Logs(http::Request& req, const std::string& name) {
   auto snap = catalog_.Get();
-  if (!snap->functions.count(name)) return http::ApiError(req, snap->Resolve(name, "").status());
+  if (!snap->functions.count(name)) return gateway::ApiError(req, snap->Resolve(name, "").status());
   size_t limit = 1000;
   std::string l = http::QueryParam(req.target(), "limit");
   if (!l.empty()) {
     char* end = nullptr;
     unsigned long long v = strtoull(l.c_str(), &end, 10);
     if (*end || v == 0) {
-      return http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+      return gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                             "limit must be a positive whole number");
     }
     limit = static_cast<size_t>(std::min<unsigned long long>(v, 100000));

@@ -5,7 +5,8 @@
 
 #include "admin/admin_api.h"
 #include "common/iso_time.h"
-#include "http/api_error.h"
+#include "gateway/api_error.h"
+#include "http/query.h"
 
 namespace nimbus::admin {
 
@@ -47,7 +48,7 @@ json::object AdminApi::EventCounts(const std::string& name) const {
 
 http::Response AdminApi::Events(http::Request& req, const std::string& name, const std::vector<std::string>& parts) {
   if (delivery_ == nullptr || queue_ == nullptr) {
-    return http::ApiError(req, bhttp::status::service_unavailable, "ServiceException", "the event queue is not running");
+    return gateway::ApiError(req, bhttp::status::service_unavailable, "ServiceException", "the event queue is not running");
   }
   const auto method = req.method();
   const bool known = catalog_.Get()->functions.count(name) > 0;
@@ -56,14 +57,14 @@ http::Response AdminApi::Events(http::Request& req, const std::string& name, con
     char* end = nullptr;
     unsigned long long v = strtoull(l.c_str(), &end, 10);
     if (*end || v == 0 || v > 10000) {
-      return http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+      return gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                             "limit must be a whole number from 1 to 10000");
     }
     limit = static_cast<size_t>(v);
   }
   const queue::FunctionCounts counts = delivery_->Counts(name);
   const bool has_any = counts.queued + counts.retrying + counts.in_flight + counts.dead > 0;
-  if (!known && !has_any) return http::ApiError(req, catalog_.Get()->Resolve(name, "").status());
+  if (!known && !has_any) return gateway::ApiError(req, catalog_.Get()->Resolve(name, "").status());
 
   if (parts.size() == 4 && method == bhttp::verb::get) {
     json::array events;
@@ -88,12 +89,12 @@ http::Response AdminApi::Events(http::Request& req, const std::string& name, con
   }
   if (parts.size() == 4 && method == bhttp::verb::delete_) {
     auto n = Wait<int64_t>([&](auto done) { delivery_->Purge(name, std::move(done)); });
-    if (!n.ok()) return http::ApiError(req, n.status());
+    if (!n.ok()) return gateway::ApiError(req, n.status());
     return Json(req, bhttp::status::ok, json::object{{"purged", *n}});
   }
   if (parts.size() == 5 && parts[4] == "dlq" && method == bhttp::verb::get) {
     auto dead = queue_->DeadLetters(name, limit);
-    if (!dead.ok()) return http::ApiError(req, dead.status());
+    if (!dead.ok()) return gateway::ApiError(req, dead.status());
     json::array list;
     for (const queue::DeadLetter& d : *dead) {
       boost::system::error_code ec;
@@ -114,12 +115,12 @@ http::Response AdminApi::Events(http::Request& req, const std::string& name, con
   }
   if (parts.size() == 5 && parts[4] == "dlq" && method == bhttp::verb::delete_) {
     auto n = Wait<int64_t>([&](auto done) { delivery_->PurgeDead(name, std::move(done)); });
-    if (!n.ok()) return http::ApiError(req, n.status());
+    if (!n.ok()) return gateway::ApiError(req, n.status());
     return Json(req, bhttp::status::ok, json::object{{"purged", *n}});
   }
   if (parts.size() == 5 && parts[4] == "replay" && method == bhttp::verb::post) {
     if (!known) {
-      return http::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
+      return gateway::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
                             "function '" + name +
                                 "' does not exist, so its dead letters would only die again (FunctionNotFound); "
                                 "deploy it before replaying them");
@@ -128,7 +129,7 @@ http::Response AdminApi::Events(http::Request& req, const std::string& name, con
     boost::system::error_code ec;
     json::value body = json::parse(req.body(), ec);
     if (ec || !body.is_object()) {
-      return http::ApiError(req, bhttp::status::bad_request, "InvalidRequestContentException",
+      return gateway::ApiError(req, bhttp::status::bad_request, "InvalidRequestContentException",
                             std::string("the body is not a JSON object; ") + usage);
     }
     const json::object& o = body.as_object();
@@ -136,28 +137,28 @@ http::Response AdminApi::Events(http::Request& req, const std::string& name, con
     std::vector<int64_t> ids;
     if (const json::value* v = o.if_contains("ids")) {
       if (!v->is_array()) {
-        return http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+        return gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                               std::string("ids must be an array of event ids; ") + usage);
       }
       for (const json::value& id : v->as_array()) {
         if (!id.is_int64() || id.as_int64() <= 0) {
-          return http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+          return gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                                 "ids must be positive whole numbers (the ids `nimbus events dlq` lists)");
         }
         ids.push_back(id.as_int64());
       }
     }
     if (all == !ids.empty()) {
-      return http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+      return gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                             std::string("name the dead letters to replay: ") + usage);
     }
     auto r = Wait<queue::ReplayResult>([&](auto done) { delivery_->Replay(name, std::move(ids), std::move(done)); });
-    if (!r.ok()) return http::ApiError(req, r.status());
+    if (!r.ok()) return gateway::ApiError(req, r.status());
     json::array missing;
     for (int64_t id : r->missing) missing.push_back(id);
     return Json(req, bhttp::status::ok, json::object{{"replayed", r->replayed}, {"missing", std::move(missing)}});
   }
-  return http::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
+  return gateway::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
                         "unknown admin API call " + std::string(req.method_string()) + " " + std::string(req.target()) +
                             "; see docs/api.md");
 }

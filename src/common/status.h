@@ -1,6 +1,6 @@
 // Errors as values. Every fallible call at a component boundary returns a Status or a
 // Result<T>; exceptions never cross a component boundary. A Status carries a code (which
-// http/api_error.h maps onto an HTTP status and a Lambda error type) and a message written for
+// gateway/api_error.h maps onto an HTTP status and a Lambda error type) and a message written for
 // the user: it says what went wrong and what to do about it.
 #pragma once
 

@@ -16,6 +16,7 @@
 #include "admin/admin_api.h"
 #include "admin/admin_token.h"
 #include "catalog/catalog.h"
+#include "gateway/api_error.h"
 #include "gateway/front_door.h"
 #include "gateway/metrics.h"
 #include "http/server.h"
@@ -265,10 +266,17 @@ int Serve(const ServeOptions& opt) {
       catalog, scheduler, delivery,
       [&admin](const http::ConnectionPtr& c, http::Request&& r) { admin.Handle(c, std::move(r)); },
       [&] { return gateway::RenderMetrics(*catalog.Get(), scheduler, &delivery); });
-  // Deploys carry packages up to 50 MB; larger bodies get 413 from the connection itself.
+  // Deploys carry packages up to 50 MB; larger bodies get 413 from the connection itself, in
+  // the shape of Lambda's RequestTooLargeException.
+  http::ServerOptions api_options{64ull << 20, std::chrono::seconds(120)};
+  api_options.body_too_large = [](unsigned version, uint64_t limit) {
+    return gateway::ApiError(version, false, http::bhttp::status::payload_too_large, "RequestTooLargeException",
+                             "request body is larger than this endpoint accepts (" + std::to_string(limit) +
+                                 " bytes)");
+  };
   http::Listener listener(
       [&front](const http::ConnectionPtr& c, http::Request&& r) { front.Handle(c, std::move(r)); },
-      http::ServerOptions{64ull << 20, std::chrono::seconds(120)});
+      std::move(api_options));
   st = listener.Listen(loops, {addr, static_cast<uint16_t>(port)});
   if (!st.ok()) return fail(st.message());
   // Registered only once listening: a daemon that cannot bind must not take over the

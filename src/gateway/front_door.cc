@@ -12,7 +12,8 @@
 #include "common/json_text.h"
 #include "common/percent.h"
 #include "common/request_id.h"
-#include "http/api_error.h"
+#include "gateway/api_error.h"
+#include "http/query.h"
 
 namespace nimbus::gateway {
 
@@ -216,12 +217,12 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
   // {name}/invocations
   constexpr std::string_view kSuffix = "/invocations";
   if (rest.size() <= kSuffix.size() || rest.substr(rest.size() - kSuffix.size()) != kSuffix) {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
+    conn->Reply(::nimbus::gateway::ApiError(req, bhttp::status::not_found, "ResourceNotFoundException",
                                "unknown Lambda API path; nimbus serves POST /2015-03-31/functions/{name}/invocations"));
     return;
   }
   if (req.method() != bhttp::verb::post) {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::method_not_allowed, "InvalidRequestContentException",
+    conn->Reply(::nimbus::gateway::ApiError(req, bhttp::status::method_not_allowed, "InvalidRequestContentException",
                                "invoke with POST"));
     return;
   }
@@ -233,35 +234,35 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
 
   auto cfg = catalog_.Get()->Resolve(name, qualifier);
   if (!cfg.ok()) {
-    conn->Reply(::nimbus::http::ApiError(req, cfg.status()));
+    conn->Reply(::nimbus::gateway::ApiError(req, cfg.status()));
     return;
   }
   if (req.body().size() > kMaxInvokePayload) {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::payload_too_large, "RequestTooLargeException",
+    conn->Reply(::nimbus::gateway::ApiError(req, bhttp::status::payload_too_large, "RequestTooLargeException",
                                "Request must be smaller than 6291456 bytes for the InvokeFunction operation"));
     return;
   }
   std::string_view type = req["X-Amz-Invocation-Type"];
   if (type.empty()) type = "RequestResponse";
   if (type != "RequestResponse" && type != "Event" && type != "DryRun") {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+    conn->Reply(::nimbus::gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                                "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun"));
     return;
   }
   std::string idempotency_key = IdempotencyKey(req);
   if (!idempotency_key.empty() && type != "Event") {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
+    conn->Reply(::nimbus::gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException",
                                          "X-Nimbus-Idempotency-Key applies to asynchronous invocations only "
                                          "(X-Amz-Invocation-Type: Event)"));
     return;
   }
   if (!idempotency_key.empty() && !IsValidIdempotencyKey(idempotency_key)) {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException", kBadKey));
+    conn->Reply(::nimbus::gateway::ApiError(req, bhttp::status::bad_request, "InvalidParameterValueException", kBadKey));
     return;
   }
   if (req.body().empty()) req.body() = "{}";
   if (std::string why; !IsJson(req.body(), &why)) {
-    conn->Reply(::nimbus::http::ApiError(req, bhttp::status::bad_request, "InvalidRequestContentException",
+    conn->Reply(::nimbus::gateway::ApiError(req, bhttp::status::bad_request, "InvalidRequestContentException",
                                          "Could not parse request body into json: " + why));
     return;
   }
@@ -291,9 +292,9 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
       if (!r.ok()) {
         // Lambda answers an oversized Event payload with RequestEntityTooLargeException.
         conn->Reply(r.status().code() == Code::kTooLarge
-                        ? ::nimbus::http::ApiError(version, keep_alive, bhttp::status::payload_too_large,
+                        ? ::nimbus::gateway::ApiError(version, keep_alive, bhttp::status::payload_too_large,
                                                    "RequestEntityTooLargeException", r.status().message())
-                        : ::nimbus::http::ApiError(version, keep_alive, r.status()));
+                        : ::nimbus::gateway::ApiError(version, keep_alive, r.status()));
         return;
       }
       ::nimbus::http::Response res{bhttp::status::accepted, version};

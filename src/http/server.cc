@@ -113,11 +113,15 @@ void Connection::OnRead(beast::error_code ec, size_t) {
   stream_.expires_never();
   if (ec == bhttp::error::body_limit) {
     awaiting_reply_ = true;
-    Response res{bhttp::status::payload_too_large, 11};
-    res.set(bhttp::field::content_type, "application/json");
-    res.set("x-amzn-ErrorType", "RequestTooLargeException");
-    res.body() = "{\"Type\":\"User\",\"message\":\"request body is larger than this endpoint accepts (" +
-                 std::to_string(config_->options.body_limit) + " bytes)\",\"errorType\":\"RequestTooLargeException\"}";
+    const auto& too_large = config_->options.body_too_large;
+    const unsigned version = parser_->get().version();
+    Response res = too_large ? too_large(version, config_->options.body_limit)
+                             : Response{bhttp::status::payload_too_large, version};
+    if (!too_large) {
+      res.set(bhttp::field::content_type, "text/plain");
+      res.body() = "request body is larger than this endpoint accepts (" +
+                   std::to_string(config_->options.body_limit) + " bytes)\n";
+    }
     res.keep_alive(false);
     keep_alive_ = false;
     DoReply(std::move(res));

@@ -79,6 +79,10 @@ struct ServerOptions {
   // (0 = no cap). A Runtime API needs one or two; a cap keeps one instance from spending the
   // daemon's file descriptors.
   size_t max_connections = 0;
+  // The answer to a request whose body is over body_limit (the connection closes after it),
+  // given the request's HTTP version and the limit. Empty: a plain 413 with a one-line text
+  // body. The daemon gives its API listener Lambda's RequestTooLargeException shape.
+  std::function<Response(unsigned version, uint64_t limit)> body_too_large;
 };
 
 // What a listener's connections share. Connections hold it by shared_ptr, so a connection

@@ -10,6 +10,7 @@
 
 #include "common/iso_time.h"
 #include "common/request_id.h"
+#include "runtimeapi/runtime_api.h"
 
 namespace nimbus::queue {
 namespace {
@@ -463,9 +464,8 @@ void Delivery::RunDispatches(std::vector<Dispatch>& work) {
         InvokeResult r;
         r.outcome = Outcome::kStartFailed;
         r.error_type = "Nimbus.QueueReadError";
-        boost::json::object body{{"errorMessage", "cannot read the event from the queue: " + payload.status().message()},
-                                 {"errorType", "Nimbus.QueueReadError"}};
-        r.body = boost::json::serialize(body);
+        r.body = runtimeapi::ErrorJson("Nimbus.QueueReadError",
+                                       "cannot read the event from the queue: " + payload.status().message());
         OnResult(id, cfg, std::move(r));
         continue;
       }

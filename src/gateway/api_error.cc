@@ -1,9 +1,12 @@
-#include "http/api_error.h"
+#include "gateway/api_error.h"
 
 #include "common/json_text.h"
-#include "common/percent.h"
 
-namespace nimbus::http {
+namespace nimbus::gateway {
+
+namespace bhttp = ::nimbus::http::bhttp;
+using ::nimbus::http::Request;
+using ::nimbus::http::Response;
 
 namespace {
 
@@ -73,27 +76,4 @@ Response ApiError(unsigned version, bool keep_alive, const Status& st) {
                        ErrorTypeFor(st.code()), st.message());
 }
 
-std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query) {
-  std::vector<std::pair<std::string, std::string>> out;
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (part.empty()) continue;
-    auto eq = part.find('=');
-    std::string_view v = eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
-    out.emplace_back(PercentDecode(part.substr(0, eq), true), PercentDecode(v, true));
-  }
-  return out;
-}
-
-std::string QueryParam(std::string_view target, std::string_view key) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  for (auto& [k, v] : ParseQuery(target.substr(q + 1))) {
-    if (k == key) return v;
-  }
-  return {};
-}
-
-}  // namespace nimbus::http
+}  // namespace nimbus::gateway

@@ -1,15 +1,22 @@
 // Error answers in the shape of Lambda's REST API: a JSON body {"Type","message","errorType"}
-// and the x-amzn-ErrorType header that the AWS SDKs read. Used by the admin and Invoke APIs.
+// and the x-amzn-ErrorType header that the AWS SDKs read. Used by the admin and Invoke APIs (and
+// by the daemon for the HTTP core's body-limit answer), so the HTTP core itself knows no Lambda
+// shapes.
+//
+// Threading: free functions without shared state.
 #pragma once
 
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "common/status.h"
 #include "http/server.h"
 
-namespace nimbus::http {
+namespace nimbus::gateway {
+
+namespace bhttp = ::nimbus::http::bhttp;
+using ::nimbus::http::Request;
+using ::nimbus::http::Response;
 
 Response ApiError(const Request& req, bhttp::status status, std::string_view error_type, std::string_view message);
 // HTTP status for a Status code (200 for Ok; 507 for ResourceExhausted, a full disk).
@@ -21,9 +28,4 @@ Response ApiError(unsigned version, bool keep_alive, const Status& st);
 Response ApiError(unsigned version, bool keep_alive, bhttp::status status, std::string_view error_type,
                   std::string_view message);
 
-// Splits "a=1&b=x%20y" into decoded pairs, in order.
-std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
-// The first value of `key` in the request target's query string, decoded; empty if absent.
-std::string QueryParam(std::string_view target, std::string_view key);
-
-}  // namespace nimbus::http
+}  // namespace nimbus::gateway

@@ -1,9 +1,10 @@
 // Status codes become the HTTP statuses and Lambda error types the AWS SDKs expect.
-#include "http/api_error.h"
+#include "gateway/api_error.h"
 
 #include <gtest/gtest.h>
 
-namespace nimbus::http {
+namespace nimbus::gateway {
+
 namespace {
 
 TEST(HttpStatusFor, MapsEveryCode) {
@@ -30,4 +31,4 @@ TEST(ApiError, CarriesTheLambdaErrorTypeInTheHeaderAndTheBody) {
 }
 
 }  // namespace
-}  // namespace nimbus::http
+}  // namespace nimbus::gateway
