@@ -150,13 +150,8 @@ bool Channel::DispatchFrames() {
     const size_t header = line.size() + 1;
     const size_t total = header + lens[0] + lens[1];
     if (avail < total) {
-      // Make sure the whole frame fits, then wait for the rest.
-      if (in_.size() - start_ < total) {
-        std::memmove(in_.data(), base, avail);
-        start_ = 0;
-        end_ = avail;
-        if (in_.size() < total) in_.resize(total);
-      }
+      // Wait for the rest. The buffer grows as bytes arrive (OnReadable), never to a length a
+      // header merely declares: a runtime that announces 32 MiB and sends 3 bytes costs 3 bytes.
       return true;
     }
     auto sink = sink_.lock();
@@ -179,7 +174,13 @@ bool Channel::DispatchFrames() {
       sink->OnInitError(self, std::string(sections + lens[0], lens[1]), type);
     }
   }
-  if (start_ == end_) start_ = end_ = 0;
+  if (start_ == end_) {
+    start_ = end_ = 0;
+    if (in_.size() > 4 * kInitialBuffer) {  // a large frame has gone: give its memory back
+      in_.resize(kInitialBuffer);
+      in_.shrink_to_fit();
+    }
+  }
   return !closed_;
 }
 

@@ -41,6 +41,9 @@ class Channel final : public RuntimePeer, public std::enable_shared_from_this<Ch
   // Closes the socket (the runtime reads end-of-file) and calls the OnClose callback. Idempotent.
   void Close();
 
+  // Bytes held for frames not yet complete, with the buffer's spare room (for tests).
+  size_t buffer_bytes() const { return in_.capacity(); }
+
   // RuntimePeer:
   bool closed() const override { return closed_; }
   void OnClose(std::function<void()> fn) override { on_close_ = std::move(fn); }

@@ -158,6 +158,24 @@ TEST_F(ChannelTest, AFiveMebibyteResponseArrivesWhole) {
   EXPECT_EQ(sink_->calls[1].kind, "next");
 }
 
+TEST_F(ChannelTest, AHeaderDeclaringHugeSectionsCostsOnlyTheBytesThatArrive) {
+  Send("F x 16777216 16777216\nabc");
+  for (int i = 0; i < 20; ++i) loop_.run_one_for(5ms);
+  EXPECT_FALSE(channel_->closed());
+  EXPECT_TRUE(sink_->calls.empty());
+  EXPECT_LE(channel_->buffer_bytes(), 256u << 10) << "the daemon allocated what the header declared";
+}
+
+TEST_F(ChannelTest, TheBufferShrinksBackAfterALargeFrame) {
+  std::string body(5 << 20, 'x');
+  std::thread writer([&] { Send("R big " + std::to_string(body.size()) + "\n" + body); });
+  bool ok = RunUntil([&] { return sink_->calls.size() == 1; });
+  writer.join();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(sink_->calls[0].body.size(), body.size());
+  EXPECT_LE(channel_->buffer_bytes(), 256u << 10);
+}
+
 TEST_F(ChannelTest, AnEventCarriesEveryFieldInOrder) {
   NextEvent ev{"rid-1", 1764412345678, "arn:aws:lambda:local:000000000000:function:f:$LATEST", "Root=1-x",
                "Y2M=", "{\"id\": \"me\"}"};
