@@ -2,19 +2,21 @@
 // directories), aliases, and the HTTP route table. The hot path reads an immutable Snapshot;
 // deploys build a new Snapshot and swap it in, so readers never take a lock that a deploy holds.
 //
-// Threading: Catalog::Get() and Set() are thread-safe. A Snapshot is immutable once published.
+// Threading: Catalog::Get() and Set() are thread-safe: any thread may call them. mu_ guards only
+// the pointer to the current Snapshot (snap_), held for one shared_ptr copy and never while a
+// snapshot is built or read. A Snapshot is immutable once published.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
-#include "common/status.h"
 #include "catalog/route_table.h"
+#include "common/mutex.h"
+#include "common/status.h"
 #include "manifest/manifest.h"
 
 namespace nimbus::catalog {
@@ -60,20 +62,22 @@ inline std::string FunctionArn(std::string_view name) {
 class Catalog {
  public:
   Catalog() : snap_(std::make_shared<const Snapshot>()) {}
-  SnapshotPtr Get() const {
-    std::lock_guard lock(mu_);
+  SnapshotPtr Get() const NIMBUS_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return snap_;
   }
-  void Set(SnapshotPtr s) {
-    std::lock_guard lock(mu_);
-    snap_ = std::move(s);
+  // The old snapshot goes out with `s`, after the lock is released: when no reader holds it any
+  // more, it is destroyed outside the lock.
+  void Set(SnapshotPtr s) NIMBUS_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    snap_.swap(s);
   }
 
  private:
   // A plain mutex held for one shared_ptr copy: uncontended it costs about as much as the
   // atomic<shared_ptr> that would replace it.
-  mutable std::mutex mu_;
-  SnapshotPtr snap_;  // guarded by mu_
+  mutable Mutex mu_;
+  SnapshotPtr snap_ NIMBUS_GUARDED_BY(mu_);
 };
 
 }  // namespace nimbus::catalog

@@ -1,29 +1,21 @@
 // Command-line parsing for the CLI: each command declares its positional arguments and flags
 // once (name, value, help), and the same declaration drives parsing, usage lines and --help.
-// Flags take "--flag VALUE" or "--flag=VALUE" and may appear before, between or after the
-// positional arguments; "--" ends flag parsing.
+// The parsing itself, and its syntax, is the one flag parser in common/flags.h, shared with
+// `nimbus serve`; this file adds the flags every command accepts and the CLI's usage and help.
 #pragma once
 
-#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "common/status.h"
 
 namespace nimbus::cli {
 
-struct FlagSpec {
-  std::string name;        // without dashes: "payload"
-  std::string value_name;  // "" for a boolean flag, else shown in usage: "JSON|@FILE|-"
-  std::string help;
-  bool required = false;
-};
-
-struct PositionalSpec {
-  std::string name;  // "NAME"
-  std::string help;
-};
+using nimbus::FlagSpec;
+using nimbus::ParsedArgs;
+using nimbus::PositionalSpec;
 
 struct CommandSpec {
   std::string name;     // "invoke"
@@ -36,20 +28,10 @@ struct CommandSpec {
 // The flags every command accepts.
 const std::vector<FlagSpec>& GlobalFlags();
 
-struct ParsedArgs {
-  std::vector<std::string> positionals;
-  std::map<std::string, std::string> flags;  // boolean flags map to ""
-
-  bool Has(const std::string& flag) const { return flags.count(flag) > 0; }
-  std::string Get(const std::string& flag, const std::string& fallback = "") const {
-    auto it = flags.find(flag);
-    return it == flags.end() ? fallback : it->second;
-  }
-};
-
-// Parses args (the words after the command name). InvalidArgument names the offending word
-// and what was expected. "--help"/"-h" is recorded as flag "help" and skips the checks for
-// missing arguments, so `nimbus invoke --help` works without a NAME.
+// Parses args (the words after the command name) with the command's own flags and the global
+// ones (common/flags.h's ParseFlags). InvalidArgument names the offending word and what was
+// expected. "--help"/"-h" is recorded as flag "help" and skips the checks for missing
+// arguments, so `nimbus invoke --help` works without a NAME.
 Result<ParsedArgs> ParseArgs(const CommandSpec& spec, const std::vector<std::string>& args);
 
 // "nimbus invoke NAME [--payload JSON|@FILE|-] ..." (global flags left out for brevity).

@@ -7,6 +7,7 @@
 namespace nimbus::cli {
 namespace {
 
+// The parser itself is specified in common/flags_test.cc; these cover what the CLI adds.
 const CommandSpec kSpec = {
     "invoke",
     "call a function",
@@ -24,72 +25,35 @@ TEST(ParseArgs, AcceptsFlagsBeforeBetweenAndAfterPositionals) {
   EXPECT_EQ(parsed->Get("runtime"), "x");
 }
 
-TEST(ParseArgs, TakesTheNextWordAsAValueEvenWhenItStartsWithADash) {
-  auto parsed = ParseArgs(kSpec, {"hello", "--payload", "-", "--runtime", "--x"});
-  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
-  EXPECT_EQ(parsed->Get("payload"), "-");
-  EXPECT_EQ(parsed->Get("runtime"), "--x");
-}
-
 TEST(ParseArgs, AcceptsGlobalFlagsOnEveryCommand) {
-  auto parsed = ParseArgs(kSpec, {"hello", "--runtime", "r", "--json", "--endpoint", "http://h:1"});
+  auto parsed = ParseArgs(kSpec, {"hello", "--runtime", "r", "--json", "--endpoint", "http://h:1", "--token=t"});
   ASSERT_TRUE(parsed.ok()) << parsed.status().message();
   EXPECT_TRUE(parsed->Has("json"));
   EXPECT_EQ(parsed->Get("endpoint"), "http://h:1");
+  EXPECT_EQ(parsed->Get("token"), "t");
 }
 
-TEST(ParseArgs, RejectsAnUnknownFlagByName) {
+TEST(ParseArgs, RejectsAnUnknownFlagNamingItAndTheCommand) {
   auto parsed = ParseArgs(kSpec, {"hello", "--runtime", "r", "--paylod", "{}"});
   ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.status().message().find("--paylod"), std::string::npos);
+  EXPECT_EQ(parsed.status().message(), "unknown flag '--paylod' for `nimbus invoke`");
 }
 
-TEST(ParseArgs, RejectsASingleDashFlag) {
-  EXPECT_FALSE(ParseArgs(kSpec, {"hello", "--runtime", "r", "-x"}).ok());
-}
-
-TEST(ParseArgs, RejectsAMissingPositionalNamingIt) {
+TEST(ParseArgs, RejectsAMissingPositionalOrRequiredFlagNamingTheCommand) {
   auto parsed = ParseArgs(kSpec, {"--runtime", "r"});
   ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.status().message().find("missing NAME"), std::string::npos);
-}
-
-TEST(ParseArgs, RejectsAnExtraPositional) {
-  auto parsed = ParseArgs(kSpec, {"a", "b", "--runtime", "r"});
+  EXPECT_EQ(parsed.status().message(), "missing NAME for `nimbus invoke`");
+  parsed = ParseArgs(kSpec, {"hello"});
   ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.status().message().find("'b'"), std::string::npos);
-}
-
-TEST(ParseArgs, RejectsAMissingRequiredFlag) {
-  auto parsed = ParseArgs(kSpec, {"hello"});
-  ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.status().message().find("--runtime"), std::string::npos);
-}
-
-TEST(ParseArgs, RejectsAValueFlagAtTheEnd) {
-  auto parsed = ParseArgs(kSpec, {"hello", "--runtime", "r", "--payload"});
-  ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.status().message().find("needs a value"), std::string::npos);
-}
-
-TEST(ParseArgs, RejectsAValueOnABooleanFlag) {
-  EXPECT_FALSE(ParseArgs(kSpec, {"hello", "--runtime", "r", "--log=yes"}).ok());
-}
-
-TEST(ParseArgs, RejectsARepeatedFlag) {
-  EXPECT_FALSE(ParseArgs(kSpec, {"hello", "--runtime", "r", "--runtime", "s"}).ok());
-}
-
-TEST(ParseArgs, TreatsWordsAfterDoubleDashAsPositionals) {
-  auto parsed = ParseArgs(kSpec, {"--runtime", "r", "--", "--weird-name"});
-  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
-  EXPECT_EQ(parsed->positionals, std::vector<std::string>{"--weird-name"});
+  EXPECT_EQ(parsed.status().message(), "missing --runtime R for `nimbus invoke`");
 }
 
 TEST(ParseArgs, HelpSkipsTheChecksForMissingArguments) {
-  auto parsed = ParseArgs(kSpec, {"-h"});
-  ASSERT_TRUE(parsed.ok());
-  EXPECT_TRUE(parsed->Has("help"));
+  for (const char* help : {"-h", "--help"}) {
+    auto parsed = ParseArgs(kSpec, {help});
+    ASSERT_TRUE(parsed.ok()) << help;
+    EXPECT_TRUE(parsed->Has("help"));
+  }
 }
 
 TEST(UsageLine, ListsPositionalsRequiredAndOptionalFlags) {

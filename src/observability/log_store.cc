@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/json_text.h"
+
 namespace nimbus::observability {
 
 const char* LogStreamName(LogStream s) {
@@ -46,6 +48,65 @@ std::string ReportLine(std::string_view request_id, const InvocationReport& r) {
   return out;
 }
 
+namespace {
+
+// The number of bytes of the sequence that starts with lead byte `c` (2 to 4), with the range
+// its second byte must be in (later ones are always 80..BF); 0 when `c` starts none.
+struct Utf8Lead {
+  size_t length = 0;
+  unsigned char second_lo = 0x80, second_hi = 0xBF;
+};
+
+Utf8Lead LeadOf(unsigned char c) {
+  if (c >= 0xC2 && c <= 0xDF) return {2};
+  if (c == 0xE0) return {3, 0xA0, 0xBF};  // below A0: overlong
+  if (c == 0xED) return {3, 0x80, 0x9F};  // above 9F: a surrogate, U+D800..U+DFFF
+  if (c >= 0xE1 && c <= 0xEF) return {3};
+  if (c == 0xF0) return {4, 0x90, 0xBF};  // below 90: overlong
+  if (c == 0xF4) return {4, 0x80, 0x8F};  // above 8F: past U+10FFFF
+  if (c >= 0xF1 && c <= 0xF3) return {4};
+  return {};
+}
+
+}  // namespace
+
+bool ReplaceInvalidUtf8(std::string& text) {
+  if (IsValidUtf8(text)) return false;  // the fast path: no copy
+  static constexpr char kReplacement[] = "\xEF\xBF\xBD";
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  std::string out;
+  out.reserve(n + 16);
+  size_t i = 0;
+  size_t run = 0;  // start of the valid bytes not yet copied
+  while (i < n) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    Utf8Lead lead = LeadOf(p[i]);
+    size_t good = lead.length == 0 ? 0 : 1;  // bytes of the sequence that fit so far
+    while (good > 0 && good < lead.length && i + good < n) {
+      unsigned char b = p[i + good];
+      unsigned char lo = good == 1 ? lead.second_lo : 0x80;
+      unsigned char hi = good == 1 ? lead.second_hi : 0xBF;
+      if (b < lo || b > hi) break;
+      ++good;
+    }
+    if (lead.length != 0 && good == lead.length) {
+      i += good;
+      continue;
+    }
+    out.append(text, run, i - run);
+    out.append(kReplacement, 3);
+    i += std::max<size_t>(good, 1);
+    run = i;
+  }
+  out.append(text, run, n - run);
+  text = std::move(out);
+  return true;
+}
+
 size_t LogStore::Record::bytes() const {
   // A rendered REPORT line is about 150 bytes; START and END about 60 each.
   size_t text_bytes = kind == Kind::kLine ? text.size() : kind == Kind::kStart ? 60 : 210;
@@ -56,6 +117,8 @@ LogStore::LogStore(size_t max_lines_per_function, size_t max_bytes_per_function)
     : max_lines_(max_lines_per_function), max_bytes_(max_bytes_per_function) {}
 
 void LogStore::Add(const std::string& function, Record&& record) {
+  ReplaceInvalidUtf8(record.text);
+  ReplaceInvalidUtf8(record.request_id);
   MutexLock lock(mu_);
   auto& ring = rings_[function];
   ring.bytes += record.bytes();

@@ -6,6 +6,11 @@
 // durations) and rendered as text only when read: the warm path formats nothing, and END and
 // REPORT go in with one call.
 //
+// Everything stored is valid UTF-8: a function may print any bytes, but its lines are read back
+// as JSON text (the admin API, `nimbus logs`), so each invalid UTF-8 sequence in a line is
+// replaced by U+FFFD on the way in, as CloudWatch Logs does. Valid lines, the usual case, are
+// checked (8 ASCII bytes at a time) and stored without a copy.
+//
 // Threading: thread-safe; one mutex, held only to move a record in or copy lines out.
 #pragma once
 
@@ -43,6 +48,14 @@ struct InvocationReport {
 std::string StartLine(std::string_view request_id, std::string_view version);
 std::string EndLine(std::string_view request_id);
 std::string ReportLine(std::string_view request_id, const InvocationReport& report);
+
+// Replaces each invalid UTF-8 sequence in `text` with U+FFFD (EF BF BD), in place; returns
+// whether it replaced any. An invalid sequence is a maximal subpart in Unicode's sense (the W3C
+// and WHATWG decoders' rule): a stray continuation byte, a byte that never starts a sequence
+// (C0, C1, F5..FF), or the longest start of a valid sequence that stops short (truncated, or
+// followed by a byte that makes it an overlong form, a surrogate or a value past U+10FFFF). So
+// "\xE2\x82" then "A" is one U+FFFD then "A", and an overlong "\xC0\xAF" is two.
+bool ReplaceInvalidUtf8(std::string& text);
 
 class LogStore {
  public:

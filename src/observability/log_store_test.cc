@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/json_text.h"
+
 namespace nimbus::observability {
 
 TEST(LogStore, TailReturnsTheNewestLinesOldestFirst) {
@@ -96,4 +98,95 @@ TEST(LogStoreTest, EndAndReportCountAsTwoLinesOfTheBudget) {
   EXPECT_EQ(tail[2].text, "END RequestId: r9");
 }
 
+}  // namespace nimbus::observability
+
+namespace nimbus::observability {
+namespace {
+
+const std::string kFffd = "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+
+std::string Replaced(std::string text) {
+  ReplaceInvalidUtf8(text);
+  return text;
+}
+
+TEST(ReplaceInvalidUtf8, LeavesAsciiAndValidMultibyteTextAloneAndSaysSo) {
+  for (std::string text : {std::string(), std::string("plain ASCII, longer than eight bytes\t{\"k\": 1}"),
+                           std::string("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9D\x84\x9E \xE6\x97\xA5\xE6\x9C\xAC"),
+                           std::string("\xF4\x8F\xBF\xBF \xEF\xBF\xBF \xED\x9F\xBF \xEE\x80\x80")}) {
+    std::string copy = text;
+    EXPECT_FALSE(ReplaceInvalidUtf8(copy)) << text;
+    EXPECT_EQ(copy, text);
+  }
+}
+
+TEST(ReplaceInvalidUtf8, ReplacesAByteThatNeverStartsASequence) {
+  std::string text = "ok \xFF then \xC3\xA9";
+  EXPECT_TRUE(ReplaceInvalidUtf8(text));
+  EXPECT_EQ(text, "ok " + kFffd + " then \xC3\xA9");
+  EXPECT_EQ(Replaced("\xC1\xF5\xFE"), kFffd + kFffd + kFffd);
+}
+
+TEST(ReplaceInvalidUtf8, ReplacesEachStrayContinuationByte) {
+  EXPECT_EQ(Replaced("a\x80\xBF" "b"), "a" + kFffd + kFffd + "b");
+}
+
+TEST(ReplaceInvalidUtf8, ReplacesATruncatedSequenceWithOneCharacter) {
+  EXPECT_EQ(Replaced("abc\xE2\x82"), "abc" + kFffd);              // cut at the end of the line
+  EXPECT_EQ(Replaced("\xE2\x82" "A"), kFffd + "A");                // cut by an ASCII byte
+  EXPECT_EQ(Replaced("\xF0\x9F\x98!"), kFffd + "!");               // a 4-byte emoji missing its last
+  EXPECT_EQ(Replaced("\xE2\x82\xE2\x82\xAC"), kFffd + "\xE2\x82\xAC");  // cut by the next character
+  EXPECT_EQ(Replaced("\xC3"), kFffd);
+}
+
+TEST(ReplaceInvalidUtf8, ReplacesEachByteOfAnOverlongForm) {
+  EXPECT_EQ(Replaced("\xC0\xAF"), kFffd + kFffd);                    // '/' in two bytes
+  EXPECT_EQ(Replaced("\xE0\x80\xAF"), kFffd + kFffd + kFffd);        // '/' in three
+  EXPECT_EQ(Replaced("\xF0\x80\x80\xAF"), kFffd + kFffd + kFffd + kFffd);
+}
+
+TEST(ReplaceInvalidUtf8, ReplacesEachByteOfAnEncodedSurrogate) {
+  EXPECT_EQ(Replaced("\xED\xA0\x80"), kFffd + kFffd + kFffd);  // U+D800
+  EXPECT_EQ(Replaced("x\xED\xBF\xBFy"), "x" + kFffd + kFffd + kFffd + "y");  // U+DFFF
+}
+
+TEST(ReplaceInvalidUtf8, ReplacesEachByteOfAValuePastTheLastCodePoint) {
+  EXPECT_EQ(Replaced("\xF4\x90\x80\x80"), kFffd + kFffd + kFffd + kFffd);  // U+110000
+}
+
+TEST(ReplaceInvalidUtf8, FindsABadByteAfterALongAsciiRun) {
+  std::string text = std::string(1000, 'a') + "\xFF" + std::string(7, 'b');
+  EXPECT_EQ(Replaced(text), std::string(1000, 'a') + kFffd + std::string(7, 'b'));
+}
+
+TEST(ReplaceInvalidUtf8, AlwaysLeavesValidUtf8AndKeepsWhatWasValid) {
+  // Every pair of bytes, and every lead byte with each second byte and a short or full tail,
+  // between ASCII neighbours: the result is valid, and valid input is untouched.
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      for (std::string tail : {"", "\x80", "\x80\x80", "z"}) {
+        std::string in = std::string("<") + char(a) + char(b) + tail + ">";
+        std::string out = Replaced(in);
+        ASSERT_TRUE(IsValidUtf8(out)) << a << " " << b << " " << tail.size();
+        if (IsValidUtf8(in)) ASSERT_EQ(out, in);
+        ASSERT_EQ(out.front(), '<');
+        ASSERT_EQ(out.back(), '>');
+      }
+    }
+  }
+}
+
+TEST(LogStore, StoresAFunctionsInvalidUtf8AsValidTextSoItsLogsStayReadableAsJson) {
+  LogStore store;
+  store.Append("f", {1, "req-\xFF", LogStream::kStdout, "caf\xC3\xA9 \xE9t\xE9 \xE2\x82"});
+  store.Append("f", {2, "req-2", LogStream::kStderr, "fine \xE2\x9C\x93"});
+  auto tail = store.Tail("f", 10);
+  ASSERT_EQ(tail.size(), 2u);
+  EXPECT_EQ(tail[0].text, "caf\xC3\xA9 " + kFffd + "t" + kFffd + " " + kFffd);
+  EXPECT_EQ(tail[0].request_id, "req-" + kFffd);
+  EXPECT_EQ(tail[1].text, "fine \xE2\x9C\x93");
+  EXPECT_EQ(store.Tail("f", 10, "req-2").size(), 1u);
+}
+
+}  // namespace
 }  // namespace nimbus::observability

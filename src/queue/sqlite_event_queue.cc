@@ -1,8 +1,8 @@
 #include "queue/sqlite_event_queue.h"
 
 #include <functional>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "sqlite/sqlite_db.h"
 
 namespace nimbus::queue {
@@ -98,7 +98,7 @@ class SqliteEventQueue final : public EventQueue {
       : db_(std::move(db)), reader_(std::move(reader)) {}
 
   Status Commit(std::vector<Op*>& batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     NIMBUS_RETURN_IF_ERROR(db_->Begin());
     Status st = Status::Ok();
     for (Op* op : batch) {
@@ -116,7 +116,7 @@ class SqliteEventQueue final : public EventQueue {
   }
 
   Result<std::vector<Event>> LoadPending() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     // The payload column stays on disk: '' in its place, its length in column 11.
     auto q = db_->Prepare(
         "SELECT id, request_id, function, qualifier, '', source, attempts, depth, enqueued_ms, visible_at_ms, "
@@ -135,7 +135,7 @@ class SqliteEventQueue final : public EventQueue {
   }
 
   Result<std::string> LoadPayload(int64_t id) override {
-    std::lock_guard<std::mutex> lock(read_mu_);
+    MutexLock lock(read_mu_);
     auto q = reader_->Prepare("SELECT payload FROM events WHERE id = ?1");
     if (!q.ok()) return q.status();
     q->Bind(1, id);
@@ -146,7 +146,7 @@ class SqliteEventQueue final : public EventQueue {
   }
 
   Result<std::vector<DeadLetter>> DeadLetters(const std::string& function, size_t limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto q = db_->Prepare(
         "SELECT id, request_id, function, qualifier, payload, source, attempts, depth, enqueued_ms, 0, "
         "last_error, dead_at_ms, condition, record FROM dead_letters WHERE function = ?1 ORDER BY id DESC LIMIT ?2");
@@ -168,7 +168,7 @@ class SqliteEventQueue final : public EventQueue {
   }
 
   Result<std::map<std::string, int64_t>> DeadLetterCounts() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto q = db_->Prepare("SELECT function, COUNT(*) FROM dead_letters GROUP BY function");
     if (!q.ok()) return q.status();
     std::map<std::string, int64_t> out;
@@ -182,7 +182,7 @@ class SqliteEventQueue final : public EventQueue {
   }
 
   Result<std::vector<ScheduleState>> LoadSchedules() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto q = db_->Prepare("SELECT function, expression, timezone, anchor_ms, last_fired_ms FROM schedules");
     if (!q.ok()) return q.status();
     std::vector<ScheduleState> out;
@@ -197,7 +197,7 @@ class SqliteEventQueue final : public EventQueue {
 
  private:
   // Prepared once per connection and reused: the enqueue path runs thousands of times a second.
-  Result<Stmt*> Cached(const char* sql) {
+  Result<Stmt*> Cached(const char* sql) NIMBUS_REQUIRES(mu_) {
     auto it = stmts_.find(sql);
     if (it != stmts_.end()) {
       it->second->Reset();
@@ -211,7 +211,7 @@ class SqliteEventQueue final : public EventQueue {
     return raw;
   }
 
-  Status Run(const char* sql, const std::function<void(Stmt&)>& bind) {
+  Status Run(const char* sql, const std::function<void(Stmt&)>& bind) NIMBUS_REQUIRES(mu_) {
     auto q = Cached(sql);
     if (!q.ok()) return q.status();
     bind(**q);
@@ -220,9 +220,9 @@ class SqliteEventQueue final : public EventQueue {
     return st;
   }
 
-  int64_t Changes() { return sqlite3_changes(db_->handle()); }
+  int64_t Changes() NIMBUS_REQUIRES(mu_) { return sqlite3_changes(db_->handle()); }
 
-  Status InsertEvent(Event& e) {
+  Status InsertEvent(Event& e) NIMBUS_REQUIRES(mu_) {
     NIMBUS_RETURN_IF_ERROR(Run(
         "INSERT INTO events(request_id, function, qualifier, payload, source, attempts, depth, enqueued_ms, "
         "visible_at_ms, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -235,7 +235,7 @@ class SqliteEventQueue final : public EventQueue {
     return Status::Ok();
   }
 
-  Status Enqueue(Op& op) {
+  Status Enqueue(Op& op) NIMBUS_REQUIRES(mu_) {
     if (!op.idempotency_key.empty()) {
       auto q = Cached("SELECT request_id FROM idempotency_keys WHERE function = ?1 AND key = ?2 AND at_ms >= ?3");
       if (!q.ok()) return q.status();
@@ -265,7 +265,7 @@ class SqliteEventQueue final : public EventQueue {
     return Status::Ok();
   }
 
-  Status Apply(Op& op) {
+  Status Apply(Op& op) NIMBUS_REQUIRES(mu_) {
     switch (op.kind) {
       case Op::Kind::kEnqueue:
         return Enqueue(op);
@@ -335,7 +335,7 @@ class SqliteEventQueue final : public EventQueue {
     return Status::Internal("unknown queue operation");
   }
 
-  Status Replay(Op& op) {
+  Status Replay(Op& op) NIMBUS_REQUIRES(mu_) {
     std::vector<int64_t> ids = op.ids;
     if (ids.empty()) {
       auto q = Cached("SELECT id FROM dead_letters WHERE function = ?1 ORDER BY id");
@@ -377,11 +377,14 @@ class SqliteEventQueue final : public EventQueue {
     return Status::Ok();
   }
 
-  std::mutex mu_;
-  std::unique_ptr<SqliteDb> db_;                                // guarded by mu_
-  std::map<std::string, std::unique_ptr<Stmt>> stmts_;          // guarded by mu_; keyed by SQL text
-  std::mutex read_mu_;
-  std::unique_ptr<SqliteDb> reader_;                            // guarded by read_mu_; payload reads
+  // The writer connection: every change, and the reads that must see the latest commit.
+  Mutex mu_;
+  std::unique_ptr<SqliteDb> db_ NIMBUS_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<Stmt>> stmts_ NIMBUS_GUARDED_BY(mu_);  // keyed by SQL text
+  // A second connection for payload reads, so a delivery loading a payload does not wait for a
+  // commit (WAL lets it read beside the writer).
+  Mutex read_mu_;
+  std::unique_ptr<SqliteDb> reader_ NIMBUS_GUARDED_BY(read_mu_);
 };
 
 }  // namespace

@@ -1,6 +1,10 @@
 // The EventQueue in an embedded SQLite database. Record format: docs/store.md, "Queue".
 //
-// Threading: thread-safe; one connection guarded by a mutex. Blocking.
+// Threading: thread-safe; blocking (every call waits for SQLite, Commit also for an fsync). Two
+// connections, each behind its own mutex: the writer (Commit and every listing) and a reader for
+// LoadPayload, so loading a payload does not wait behind a commit. The class and its mutexes are
+// private to sqlite_event_queue.cc, where clang's -Wthread-safety (the `thread_safety` test)
+// checks that each connection is used only with its mutex held.
 #pragma once
 
 #include <cstdint>
