@@ -270,10 +270,14 @@ class RuntimeTestCase(unittest.TestCase):
         self.stdout_path = os.path.join(self.tmp, "stdout.log")
         self.stderr_path = os.path.join(self.tmp, "stderr.log")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, cwd=self.task_root, env=environ, stdout=out,
-                                         stderr=err, stdin=subprocess.DEVNULL, **popen_args)
+            self.proc = self.spawn(argv, environ, dict(stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                                       **popen_args))
         self.fake.launched()
         return self.proc
+
+    def spawn(self, argv, environ, popen_args):
+        """Starts the runtime with the function's environment, in its task root."""
+        return subprocess.Popen(argv, cwd=self.task_root, env=environ, **popen_args)
 
     def stdout(self):
         with open(self.stdout_path, "rb") as f:

@@ -348,6 +348,90 @@ class ChannelRuntimeTestCase(RuntimeTestCase):
         self.assertEqual(problems, [], "the runtime misused the channel")
 
 
+# What a primed runtime starts with (ProcessLauncherOptions::primed_env and what the launcher
+# adds); the rest of the function's environment comes in the `A` frame.
+_PRIMING_KEYS = ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONUNBUFFERED", "LAMBDA_RUNTIME_DIR",
+                 "AWS_LAMBDA_RUNTIME_API", "NIMBUS_RUNTIME_FD")
+
+
+def assignment_frame(environ):
+    """The bytes of an `A` frame carrying `environ` (a dict)."""
+    entries = b"".join(("%s=%s" % kv).encode() + b"\0" for kv in environ.items())
+    return b"A %d\n" % len(entries) + entries
+
+
+class PrimedChannelRuntimeTestCase(ChannelRuntimeTestCase):
+    """ChannelRuntimeTestCase for a primed instance: the runtime starts in an empty directory
+    with only the priming environment and NIMBUS_PRIMED=1, then gets the function's environment
+    (task root included) in an `A` frame, as the launcher's hand-off sends it."""
+
+    TRANSPORT = "primed channel"
+
+    def spawn(self, argv, environ, popen_args):
+        empty = os.path.join(self.tmp, "not-yet-task")
+        os.makedirs(empty, exist_ok=True)
+        priming = {k: v for k, v in environ.items() if k in _PRIMING_KEYS}
+        priming.update({"NIMBUS_PRIMED": "1", "NIMBUS_PRIMED_SPACE": "-" * 32768, "LAMBDA_TASK_ROOT": empty,
+                        "TZ": ":UTC"})
+        proc = subprocess.Popen(argv, cwd=empty, env=priming, **popen_args)
+        self.fake.send(assignment_frame(environ))
+        return proc
+
+
+class PrimedCases:
+    """Cases of a primed runtime's hand-off, shared by the python3 and nodejs suites. The suite
+    provides BOOTSTRAP (the runtime's executable), start_tz_offset(env): starts a runtime whose
+    handler returns the local time's offset from UTC in minutes east, and start_env_probe(env):
+    one whose handler returns the output of `env` run as a child process."""
+
+    def test_the_time_zone_given_at_the_hand_off_applies(self):
+        self.start_tz_offset(env={"TZ": "JST-9"})
+        self.assertResponse(self.invoke({}), 540)
+
+    def test_the_process_shows_its_functions_environment_after_the_hand_off(self):
+        self.start_env_probe(env={"FOO": "bar"})
+        shown = self.invoke({})
+        self.assertEqual(shown.kind, "response", shown)
+        with open("/proc/%d/environ" % self.proc.pid, "rb") as f:
+            entries = [e for e in f.read().split(b"\0") if e]
+        self.assertIn(b"AWS_LAMBDA_FUNCTION_NAME=test-fn", entries)
+        self.assertIn(b"FOO=bar", entries)
+        self.assertFalse([e for e in entries if e.startswith(b"NIMBUS_PRIMED")], entries)
+        # A program the handler starts inherits the function's environment, intact.
+        child = dict(line.split("=", 1) for line in shown.json().splitlines() if "=" in line)
+        self.assertEqual(child.get("FOO"), "bar")
+        self.assertEqual(child.get("PATH"), "/usr/local/bin:/usr/bin:/bin")
+        self.assertEqual(child.get("LAMBDA_TASK_ROOT"), self.task_root)
+        self.assertNotIn("NIMBUS_PRIMED", child)
+        self.assertNotIn("NIMBUS_PRIMED_SPACE", child)
+
+    def start_primed_only(self):
+        """Starts the runtime primed, with no hand-off sent; its output goes to err.log."""
+        argv, fake_env, popen_args = self.fake.launch([self.BOOTSTRAP])
+        environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "NIMBUS_PRIMED": "1",
+                   "AWS_LAMBDA_RUNTIME_API": self.fake.address}
+        environ.update(fake_env)
+        with open(os.path.join(self.tmp, "err.log"), "wb") as err:
+            self.proc = subprocess.Popen(argv, cwd=self.tmp, env=environ, stdout=err, stderr=err, **popen_args)
+        self.fake.launched()
+
+    def primed_output(self):
+        with open(os.path.join(self.tmp, "err.log"), "rb") as f:
+            return f.read()
+
+    def test_a_runtime_stopped_before_its_hand_off_exits_quietly(self):
+        self.start_primed_only()
+        self.fake.close_channel()
+        self.assertEqual(self.proc.wait(WAIT_S), 0)
+        self.assertEqual(self.primed_output(), b"")
+
+    def test_a_malformed_hand_off_ends_the_runtime_with_a_message(self):
+        self.start_primed_only()
+        self.fake.send(b"A 7\nno-eq\0\0")
+        self.assertEqual(self.proc.wait(WAIT_S), 1)
+        self.assertIn(b"an environment entry without '='", self.primed_output())
+
+
 def strace_works():
     if not shutil.which("strace"):
         return False

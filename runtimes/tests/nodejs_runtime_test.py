@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_runtime_api import RUNTIMES_DIR, TIMEOUT_MS, HttpFallbackCases, RuntimeTestCase  # noqa: E402
-from fake_runtime_channel import ChannelCases, ChannelRuntimeTestCase  # noqa: E402
+from fake_runtime_channel import (ChannelCases, ChannelRuntimeTestCase, PrimedCases,  # noqa: E402
+                                  PrimedChannelRuntimeTestCase)
 
 BOOTSTRAP = os.path.join(RUNTIMES_DIR, "nodejs", "bootstrap")
 
@@ -254,6 +255,19 @@ class NodeRuntimeOverHttpTest(NodeRuntimeCases, HttpFallbackCases, RuntimeTestCa
 
 class NodeRuntimeOverChannelTest(NodeRuntimeCases, ChannelCases, ChannelRuntimeTestCase):
     pass
+
+
+class NodeRuntimePrimedTest(NodeRuntimeCases, PrimedCases, PrimedChannelRuntimeTestCase):
+    BOOTSTRAP = BOOTSTRAP
+
+    def start_env_probe(self, env):
+        return self.start_node("index.handler", {"index.js": "const cp = require('child_process');\n"
+                                                             "exports.handler = async () => cp.execSync('env').toString();\n"},
+                               env=env)
+
+    def start_tz_offset(self, env):
+        return self.start_node("index.handler", {"index.js": "exports.handler = async () => "
+                                                             "-new Date().getTimezoneOffset();\n"}, env=env)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_runtime_api import RUNTIMES_DIR, TIMEOUT_MS, HttpFallbackCases, RuntimeTestCase  # noqa: E402
-from fake_runtime_channel import ChannelCases, ChannelRuntimeTestCase  # noqa: E402
+from fake_runtime_channel import (ChannelCases, ChannelRuntimeTestCase, PrimedCases,  # noqa: E402
+                                  PrimedChannelRuntimeTestCase)
 
 BOOTSTRAP = os.path.join(RUNTIMES_DIR, "python3", "bootstrap")
 
@@ -241,6 +242,21 @@ class PythonRuntimeOverHttpTest(PythonRuntimeCases, HttpFallbackCases, RuntimeTe
 
 class PythonRuntimeOverChannelTest(PythonRuntimeCases, ChannelCases, ChannelRuntimeTestCase):
     pass
+
+
+class PythonRuntimePrimedTest(PythonRuntimeCases, PrimedCases, PrimedChannelRuntimeTestCase):
+    BOOTSTRAP = BOOTSTRAP
+
+    def start_env_probe(self, env):
+        return self.start_py("app.handler", {"app.py": "import subprocess\n"
+                                                       "def handler(event, context):\n"
+                                                       "    return subprocess.run(['env'], capture_output=True, text=True).stdout\n"},
+                             env=env)
+
+    def start_tz_offset(self, env):
+        return self.start_py("app.handler", {"app.py": "import time\n"
+                                                       "def handler(event, context):\n"
+                                                       "    return time.localtime().tm_gmtoff // 60\n"}, env=env)
 
 
 if __name__ == "__main__":

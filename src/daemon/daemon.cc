@@ -46,103 +46,6 @@ std::string DefaultShareDir() {
   return (DefaultExecutableDir() / "share" / "nimbus").string();
 }
 
-static const char* kUsage =
-    "usage: nimbus serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--init-timeout S]\n"
-    "                    [--async-max-payload BYTES] [--async-retry-base DURATION]\n"
-    "                    [--idempotency-window DURATION] [--insecure-no-sandbox]\n"
-    "  --listen ADDR:PORT  where the gateway, admin and Invoke APIs listen (default 127.0.0.1:8080)\n"
-    "  --data-dir DIR      state: store, code packages (default ./.nimbus)\n"
-    "  --threads N         event loops (default: one per core)\n"
-    "  --share-dir DIR     runtimes and SDKs (default: share/nimbus next to the executable)\n"
-    "  --init-timeout S    seconds a runtime may take to reach its first /next (default 10)\n"
-    "  --async-max-payload BYTES\n"
-    "                      largest asynchronous invocation payload (default 262144, Lambda's 256 KB)\n"
-    "  --async-retry-base DURATION\n"
-    "                      wait before the first retry of a failed asynchronous invocation; each later\n"
-    "                      retry waits twice as long, with +-20% jitter (default 1m, as Lambda)\n"
-    "  --idempotency-window DURATION\n"
-    "                      how long X-Nimbus-Idempotency-Key values are remembered (default 1h)\n"
-    "                      (DURATION: 250ms, 30s, 5m, 1h; a bare number is seconds)\n"
-    "  --insecure-no-sandbox\n"
-    "                      run functions unconfined: as the daemon's user, on the host's files and\n"
-    "                      network, without namespaces or seccomp (cgroups still limit memory when\n"
-    "                      available). Only for machines where the sandbox cannot work.\n";
-
-std::optional<int64_t> ParseDurationMs(std::string_view text) {
-  size_t digits = 0;
-  while (digits < text.size() && isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  int64_t n = std::stoll(std::string(text.substr(0, digits)));
-  std::string_view unit = text.substr(digits);
-  if (unit == "ms") return n;
-  if (unit.empty() || unit == "s") return n * 1000;
-  if (unit == "m") return n * 60'000;
-  if (unit == "h") return n * 3'600'000;
-  return std::nullopt;
-}
-
-std::optional<int> ParseServeFlags(int argc, char** argv, ServeOptions& out) {
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* flag) -> const char* {
-      std::string prefix = std::string(flag) + "=";
-      if (a.rfind(prefix, 0) == 0) return argv[i] + prefix.size();
-      if (a == flag && i + 1 < argc) return argv[++i];
-      return nullptr;
-    };
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (const char* v = value("--listen")) {
-      out.listen = v;
-    } else if (const char* v = value("--data-dir")) {
-      out.data_dir = v;
-    } else if (const char* v = value("--share-dir")) {
-      out.share_dir = v;
-    } else if (const char* v = value("--threads")) {
-      out.threads = static_cast<size_t>(atoi(v));
-    } else if (const char* v = value("--init-timeout")) {
-      char* end = nullptr;
-      long s = strtol(v, &end, 10);
-      if (!end || *end || s < 1 || s > 900) {
-        std::cerr << "nimbus serve: --init-timeout wants whole seconds from 1 to 900, got '" << v << "'\n";
-        return 2;
-      }
-      out.init_timeout_s = static_cast<int>(s);
-    } else if (const char* v = value("--async-max-payload")) {
-      char* end = nullptr;
-      unsigned long long n = strtoull(v, &end, 10);
-      if (!end || *end || n < 1024 || n > 6ull * 1024 * 1024) {
-        std::cerr << "nimbus serve: --async-max-payload wants bytes from 1024 to 6291456, got '" << v << "'\n";
-        return 2;
-      }
-      out.async_max_payload = static_cast<size_t>(n);
-    } else if (const char* v = value("--async-retry-base")) {
-      auto ms = ParseDurationMs(v);
-      if (!ms || *ms < 10 || *ms > 3'600'000) {
-        std::cerr << "nimbus serve: --async-retry-base wants a duration from 10ms to 1h (e.g. 30s), got '" << v << "'\n";
-        return 2;
-      }
-      out.async_retry_base_ms = *ms;
-    } else if (const char* v = value("--idempotency-window")) {
-      auto ms = ParseDurationMs(v);
-      if (!ms || *ms < 1000 || *ms > 7 * 24 * 3'600'000LL) {
-        std::cerr << "nimbus serve: --idempotency-window wants a duration from 1s to 168h (e.g. 1h), got '" << v
-                  << "'\n";
-        return 2;
-      }
-      out.idempotency_window_ms = *ms;
-    } else if (a == "--insecure-no-sandbox") {
-      out.sandbox = false;
-    } else {
-      std::cerr << "nimbus serve: unknown flag '" << a << "'\n" << kUsage;
-      return 2;
-    }
-  }
-  return std::nullopt;
-}
-
 int Serve(const ServeOptions& opt) {
   auto fail = [](const std::string& what) {
     std::cerr << "nimbus: " << what << "\n";
@@ -209,6 +112,16 @@ int Serve(const ServeOptions& opt) {
   fs::create_directories(data / "code", fec);
   lopt.staged_dirs = {(data / "code").string(), (fs::path(share) / "runtimes").string()};
   lopt.protected_dirs = {data.string(), share};
+  scheduler::Options sopt;
+  sopt.runtimes_dir = (fs::path(share) / "runtimes").string();
+  sopt.init_timeout = std::chrono::seconds(opt.init_timeout_s);
+  // Primed instances start with what every launch of theirs shares; the rest comes at the
+  // hand-off.
+  lopt.primed_per_runtime = opt.primed_per_runtime;
+  if (opt.primed_per_runtime > 0) {
+    lopt.primed_runtimes = {sopt.runtimes_dir + "/python3", sopt.runtimes_dir + "/nodejs"};
+    lopt.primed_env = scheduler::FixedEnvironment(sopt);
+  }
   auto launcher_or = sandbox::NewProcessLauncher(cgroups.get(), lopt);
   if (!launcher_or.ok()) {
     return fail("cannot confine functions: " + launcher_or.status().message() + (opt.sandbox ? kInsecureHint : ""));
@@ -225,9 +138,6 @@ int Serve(const ServeOptions& opt) {
   boost::asio::thread_pool blocking(2);
   observability::LogStore logs;
   catalog::Catalog catalog;
-  scheduler::Options sopt;
-  sopt.runtimes_dir = (fs::path(share) / "runtimes").string();
-  sopt.init_timeout = std::chrono::seconds(opt.init_timeout_s);
   scheduler::Scheduler scheduler(loops, *launcher, logs, sopt);
 
   // Asynchronous invocations: the durable queue, its group-commit journal, the delivery engine

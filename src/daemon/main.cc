@@ -1,6 +1,8 @@
 // The nimbus executable: `nimbus serve ...` runs the daemon, every other command is the CLI.
 #include <cstring>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/cli.h"
 #include "daemon/daemon.h"
@@ -8,7 +10,8 @@
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "serve") == 0) {
     nimbus::daemon::ServeOptions options;
-    if (auto exit_code = nimbus::daemon::ParseServeFlags(argc - 2, argv + 2, options)) return *exit_code;
+    std::vector<std::string> args(argv + 2, argv + argc);
+    if (auto exit_code = nimbus::daemon::ParseServeFlags(args, options, std::cout, std::cerr)) return *exit_code;
     return nimbus::daemon::Serve(options);
   }
   return nimbus::cli::RunCli(argc, argv);

@@ -7,15 +7,91 @@
  * main process (argv[1], its pid as this process sees it) ends, writes that process's wait
  * status (a native int) to fd 3 and exits; the kernel then ends whatever is left in the PID
  * namespace. The daemon reads the status to say how the runtime ended.
+ *
+ * A prepared or primed instance (argv[2] is "primed", docs/sandbox.md) entered its jail, or
+ * started its runtime, before any function was known, so its code is mounted later, by this
+ * process, when a launch comes. Until then fd 5 is the stem's staging directory (/.nimbus,
+ * opened before the worker covered it) and fd 6 a socket from the daemon. The daemon sends one
+ * message, the code's path relative to the staging directory, a NUL, and the runtime's (or
+ * nothing); this process binds them read-only at /var/task and /var/runtime, answers one byte
+ * (0, or the errno of the failure) and closes both descriptors. Until the message comes it also watches the main process, so a
+ * runtime that dies while primed is reported as any other.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+enum { kStageFd = 5, kControlFd = 6 };
+
+/* Binds <staging>/<rel> read-only, nosuid, nodev at `target`. Returns 0 or an errno. */
+static int BindStaged(const char* rel, const char* target) {
+  if (rel[0] == '\0' || rel[0] == '/' || strstr(rel, "..") != NULL) return EINVAL;
+  int tree = (int)syscall(SYS_open_tree, kStageFd, rel, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0) return errno;
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  /* The staged directory is a read-only bind already and its clone keeps that; this says it
+   * again where the kernel has mount_setattr (5.12). */
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0 && errno != ENOSYS) {
+    int e = errno;
+    close(tree);
+    return e;
+  }
+  int rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+  int e = rc == 0 ? 0 : errno;
+  close(tree);
+  return e;
+}
+
+/* Waits for the daemon's hand-off or the main process's end, whichever comes first. */
+static void AwaitHandOff(pid_t main_pid) {
+  int pidfd = (int)syscall(SYS_pidfd_open, main_pid, 0);
+  struct pollfd fds[2] = {{kControlFd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+  for (;;) {
+    int n = poll(fds, pidfd >= 0 ? 2 : 1, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (fds[1].revents) break; /* the runtime ended before any hand-off */
+    if (fds[0].revents) {
+      char rel[4096];
+      ssize_t got;
+      do {
+        got = read(kControlFd, rel, sizeof rel - 1);
+      } while (got < 0 && errno == EINTR);
+      if (got > 0) {
+        /* "code\0runtime": the runtime part is empty when the runtime is there already (a
+         * primed instance) or there is none (`provided`). */
+        rel[got] = '\0';
+        size_t code_len = strlen(rel);
+        const char* runtime = (size_t)got > code_len + 1 ? rel + code_len + 1 : "";
+        int e = BindStaged(rel, "/var/task");
+        if (e == 0 && runtime[0] != '\0') e = BindStaged(runtime, "/var/runtime");
+        unsigned char answer = (unsigned char)e;
+        ssize_t w;
+        do {
+          w = write(kControlFd, &answer, 1);
+        } while (w < 0 && errno == EINTR);
+      }
+      break;
+    }
+  }
+  close(kStageFd);
+  close(kControlFd);
+  if (pidfd >= 0) close(pidfd);
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   pid_t main_pid = (pid_t)atoi(argv[1]);
+  if (argc >= 3 && strcmp(argv[2], "primed") == 0) AwaitHandOff(main_pid);
   for (;;) {
     int status = 0;
     pid_t p = wait(&status);

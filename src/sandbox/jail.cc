@@ -286,8 +286,11 @@ int EnterRoot(const JailPlan& plan, const JailLaunch& l, char* scratch, size_t s
   errno = 0;
   // Paths of the root: under the plan's root on the host until the pivot, "/" after it.
   const char* root = l.pivoted ? "" : plan.root.c_str();
-  if (!Join(scratch, size, root, kTaskRoot)) return Fail(what, "path too long");
-  if (BindReadOnly(l.code_dir, scratch, MS_NOSUID | MS_NODEV) != 0) return Fail(what, "bind the code at /var/task");
+  // A primed instance has no code yet: its nimbus-init binds it at the hand-off.
+  if (l.code_dir[0]) {
+    if (!Join(scratch, size, root, kTaskRoot)) return Fail(what, "path too long");
+    if (BindReadOnly(l.code_dir, scratch, MS_NOSUID | MS_NODEV) != 0) return Fail(what, "bind the code at /var/task");
+  }
   if (l.runtime_dir[0]) {
     if (!Join(scratch, size, root, kRuntimeRoot)) return Fail(what, "path too long");
     if (BindReadOnly(l.runtime_dir, scratch, MS_NOSUID | MS_NODEV) != 0) {

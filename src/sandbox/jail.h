@@ -89,7 +89,7 @@ int PrepareRoot(const JailPlan& plan, bool pivot, const char** what);
 // The parsed launch as the worker sees it (pointers into the spec buffer).
 struct JailLaunch {
   bool pivoted;             // PrepareRoot pivoted already: paths below are inside the root
-  const char* code_dir;     // bound at /var/task
+  const char* code_dir;     // bound at /var/task; "" for a primed instance (bound later)
   const char* runtime_dir;  // bound at /var/runtime, or ""
   const char* tmp_options;  // tmpfs options of /tmp, e.g. "size=536870912,mode=1777"
   const char* passwd;       // /etc/passwd content

@@ -4,6 +4,12 @@
 //     `- stem  = nimbus-init, PID 1 of the instance's namespaces; reaps, reports the status
 //          `- worker: waits for the launch spec, enters the jail, execs the bootstrap
 //
+// A primed stem (ProcessLauncherOptions::primed_runtimes) goes one step further before any
+// function is known: its worker gets a spec without code and starts the runtime, which waits on
+// the runtime channel. Its nimbus-init keeps the staging directory and a control socket, so a
+// launch can have it bind the function's code at /var/task; the launch then writes the limits
+// and sends the function's environment to the runtime (frame `A`).
+//
 // A stem is cloned ahead of need (joining a fresh memory cgroup alone costs the joining
 // process an RCU grace period, 10-20 ms on a quiet machine, and the namespaces and the root
 // skeleton cost more), so a launch only writes the function's limits and one spec down a pipe.
@@ -27,6 +33,10 @@
 #include <chrono>
 #include <deque>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <algorithm>
+#include <poll.h>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -47,6 +57,29 @@ constexpr size_t kMaxPointers = 2048;
 constexpr uint16_t kPrivateApiPort = 9001;  // the Runtime API inside a private network namespace
 constexpr int kChannelFd = 4;  // where an instance inherits its runtime channel (NIMBUS_RUNTIME_FD)
 constexpr std::chrono::milliseconds kTopUpDelay{20};
+constexpr int kInitStageFd = 5;    // a primed nimbus-init's staging directory (init_main.c)
+constexpr int kInitControlFd = 6;  // a primed nimbus-init's control socket
+constexpr uint64_t kPrimedTmpBytes = 512ull << 20;  // a primed instance's /tmp (the default)
+// How long a primed nimbus-init may take to bind the code before the launch gives up on it.
+constexpr int kHandOffTimeoutMs = 2000;
+// Room a primed runtime's environment block keeps (NIMBUS_PRIMED_SPACE) so the runtime can
+// write its function's environment there at the hand-off, where /proc/PID/environ shows it.
+constexpr size_t kPrimedEnvSpace = 32 * 1024;
+// A runtime whose priming failed this many times in a row is not primed again.
+constexpr int kMaxPrimeFailures = 3;
+
+// Variables a runtime reads when its process starts (the loader, libc, the interpreter): a
+// primed runtime has started already, so a function that sets one differently cannot use it.
+bool ReadAtStartUp(std::string_view entry) {
+  std::string_view key = entry.substr(0, entry.find('='));
+  for (std::string_view exact : {"PATH", "LANG", "LANGUAGE"}) {
+    if (key == exact) return true;
+  }
+  for (std::string_view prefix : {"LC_", "LD_", "GLIBC_", "MALLOC_", "PYTHON", "NODE_", "UV_"}) {
+    if (key.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -135,6 +168,7 @@ struct Stem {
   int out = -1, err = -1;
   int api = -1;  // the Runtime API's listening socket
   int chan = -1;  // the daemon's end of the runtime channel
+  int init_ctl = -1;  // primed: the daemon's end of nimbus-init's control socket
   uint16_t api_port = 0;
   Network network = Network::kEgress;
   bool pivoted = false;  // already inside its root, with the code and runtimes staged
@@ -151,6 +185,7 @@ struct Stem {
     err = std::exchange(o.err, -1);
     api = std::exchange(o.api, -1);
     chan = std::exchange(o.chan, -1);
+    init_ctl = std::exchange(o.init_ctl, -1);
     api_port = o.api_port;
     network = o.network;
     pivoted = o.pivoted;
@@ -164,8 +199,8 @@ struct Stem {
       waitpid(pid, nullptr, 0);
       pid = -1;
     }
-    CloseAll({pidfd, ctrl, status, out, err, api, chan});
-    pidfd = ctrl = status = out = err = api = chan = -1;
+    CloseAll({pidfd, ctrl, status, out, err, api, chan, init_ctl});
+    pidfd = ctrl = status = out = err = api = chan = init_ctl = -1;
     if (cgroup) (void)cgroup->Destroy();
     cgroup.reset();
   }
@@ -173,8 +208,8 @@ struct Stem {
 
 class ForkedProcess : public Process {
  public:
-  ForkedProcess(Stem&& stem, int uid, bool check_peer)
-      : stem_(std::move(stem)), uid_(uid), check_peer_(check_peer) {
+  ForkedProcess(Stem&& stem, int uid, bool check_peer, bool primed = false)
+      : stem_(std::move(stem)), uid_(uid), check_peer_(check_peer), primed_(primed) {
     // The worker's own /proc status, for VmHWM when there is no cgroup.
     std::string children = "/proc/" + std::to_string(stem_.pid) + "/task/" + std::to_string(stem_.pid) + "/children";
     int fd = open(children.c_str(), O_RDONLY | O_CLOEXEC);
@@ -230,24 +265,30 @@ class ForkedProcess : public Process {
     return ReadVmHwm(status_fd_);
   }
   bool OomKilled() override { return stem_.cgroup && stem_.cgroup->OomKilled(); }
+  bool primed() const override { return primed_; }
 
  private:
   Stem stem_;
   const int uid_;
   const bool check_peer_;
+  const bool primed_;
   int status_fd_ = -1;
   bool reaped_ = false;
   std::string description_;
 };
 
-// What a launch sends to its worker: three little-endian u32 counts (argc, envc, mounts), then
-// NUL-terminated strings: executable, cwd, code_dir, runtime_dir, tmp options, passwd, group,
-// hostname, uid, gid, the mounts (host, target, ro|rw), argv..., env....
-// code_dir and runtime_dir are inside the root (under /.nimbus) when the stem has pivoted.
+// What a launch sends to its worker, as one message: a little-endian u32 length, then three u32
+// counts (argc, envc, mounts), then NUL-terminated strings: executable, cwd, code_dir,
+// runtime_dir, tmp options, passwd, group, hostname, uid, gid, pivoted (1|0), wait (1|0), the
+// mounts (host, target, ro|rw), argv..., env....
+// code_dir and runtime_dir are inside the root (under /.nimbus) when the stem has pivoted; an
+// empty one is not bound (a prepared or primed stem's nimbus-init binds it later). With wait=1
+// the worker enters the root and then waits for a second message, the exec (SerialiseExec),
+// before it execs; executable, cwd, argv and env of this one are then empty.
 bool SerialiseSpec(const std::vector<std::string>& head, const std::vector<BindMount>& mounts,
                    const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string& out) {
   if (argv.size() + env.size() + 3 * mounts.size() + head.size() + 4 > kMaxPointers) return false;
-  uint32_t counts[3] = {static_cast<uint32_t>(argv.size()), static_cast<uint32_t>(env.size()),
+  uint32_t counts[4] = {0, static_cast<uint32_t>(argv.size()), static_cast<uint32_t>(env.size()),
                         static_cast<uint32_t>(mounts.size())};
   out.assign(reinterpret_cast<const char*>(counts), sizeof counts);
   auto put = [&out](const std::string& s) {
@@ -262,9 +303,58 @@ bool SerialiseSpec(const std::vector<std::string>& head, const std::vector<BindM
   }
   for (const auto& a : argv) put(a);
   for (const auto& e : env) put(e);
+  uint32_t length = static_cast<uint32_t>(out.size() - sizeof(uint32_t));
+  memcpy(out.data(), &length, sizeof length);
   return out.size() <= kSpecMax;
 }
-constexpr int kHeadStrings = 11;
+constexpr int kHeadStrings = 12;
+
+// The second message to a waiting worker: a u32 length, u32 argc and envc, then
+// NUL-terminated strings: executable, cwd, argv..., env....
+bool SerialiseExec(const std::string& exe, const std::string& cwd, const std::vector<std::string>& argv,
+                   const std::vector<std::string>& env, std::string& out) {
+  if (argv.size() + env.size() + 4 > kMaxPointers) return false;
+  uint32_t counts[3] = {0, static_cast<uint32_t>(argv.size()), static_cast<uint32_t>(env.size())};
+  out.assign(reinterpret_cast<const char*>(counts), sizeof counts);
+  for (const auto* s : {&exe, &cwd}) {
+    out += *s;
+    out.push_back('\0');
+  }
+  for (const auto& a : argv) {
+    out += a;
+    out.push_back('\0');
+  }
+  for (const auto& e : env) {
+    out += e;
+    out.push_back('\0');
+  }
+  uint32_t length = static_cast<uint32_t>(out.size() - sizeof(uint32_t));
+  memcpy(out.data(), &length, sizeof length);
+  return out.size() <= kSpecMax;
+}
+
+// Reads one length-prefixed message from `fd` into buf (NUL-terminated). Returns its length, 0
+// when the writer closed the pipe before a message began, -1 for a cut or oversized one.
+// Async-signal-safe.
+ssize_t ReadMessage(int fd, char* buf, size_t max) {
+  uint32_t length = 0;
+  size_t have = 0;
+  auto fill = [fd](char* to, size_t want, size_t& got) {
+    while (got < want) {
+      ssize_t r = read(fd, to + got, want - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  };
+  if (!fill(reinterpret_cast<char*>(&length), sizeof length, have)) return have == 0 ? 0 : -1;
+  if (length > max) return -1;
+  size_t got = 0;
+  if (!fill(buf, length, got)) return -1;
+  buf[length] = '\0';
+  return static_cast<ssize_t>(length);
+}
 
 // Buffers a child uses after clone(), allocated by the parent before it.
 struct ChildBuffers {
@@ -311,6 +401,8 @@ class ProcessLauncher : public Launcher {
     cv_.NotifyAll();
     thread_.join();
     stems_.clear();
+    prepared_.clear();
+    primed_.clear();
     if (host_netns_ >= 0) close(host_netns_);
     if (init_fd_ >= 0) close(init_fd_);
   }
@@ -399,6 +491,29 @@ class ProcessLauncher : public Launcher {
         spec.runtime_dir.empty() ? task_root : (sandbox ? std::string(kRuntimeRoot) : spec.runtime_dir);
     const std::string exe = runtime_root + "/bootstrap";
 
+    if (Primable(spec)) {
+      if (auto primed = TakeReady(primed_, spec.runtime_dir)) {
+        auto handed = HandOff(std::move(*primed), spec, task_root, runtime_root);
+        if (handed.ok()) {
+          prime_failures_[spec.runtime_dir] = 0;
+          return handed;
+        }
+        // Started another way instead; a runtime that keeps failing is not primed again.
+        NotePrimeFailure(spec.runtime_dir, handed.status());
+      }
+    }
+    if (Preparable(spec) && prime_failures_[""] < kMaxPrimeFailures) {
+      if (auto prepared = TakeReady(prepared_, "")) {
+        auto started = StartPrepared(std::move(*prepared), spec, exe, task_root, runtime_root);
+        if (started.ok() || started.status().code() == Code::kInvalidArgument) {
+          if (started.ok()) prime_failures_[""] = 0;
+          return started;
+        }
+        // Started the usual way instead; if prepared stems keep failing, none are made.
+        NotePrimeFailure("", started.status());
+      }
+    }
+
     int uid = -1;
     if (sandbox) {
       auto u = uids_.Take();
@@ -427,37 +542,230 @@ class ProcessLauncher : public Launcher {
         stem = std::move(fresh).value();
       }
       std::vector<std::string> env = spec.env;
-      env.push_back("LAMBDA_TASK_ROOT=" + task_root);
-      env.push_back("LAMBDA_RUNTIME_DIR=" + runtime_root);
-      env.push_back("AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(stem.api_port));
-      if (stem.chan >= 0) env.push_back("NIMBUS_RUNTIME_FD=" + std::to_string(kChannelFd));
-      std::string uid_s = std::to_string(uid < 0 ? 0 : uid);
-      std::string passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:" + uid_s + ":" + uid_s +
-                           "::/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-      std::string group = "root:x:0:\nsbx_user:x:" + uid_s + ":\nnimbus-functions:x:" +
-                          std::to_string(options_.uid_base) + ":sbx_user\nnogroup:x:65534:\n";
-      std::vector<std::string> head = {exe,    task_root, code_in, runtime_in,
-                                       "size=" + std::to_string(spec.tmp_bytes) + ",mode=1777",
-                                       passwd, group,     "nimbus", uid_s,      uid_s,
-                                       stem.pivoted ? "1" : "0"};
-      std::string blob;
-      if (!SerialiseSpec(head, mounts, {exe}, env, blob)) {
-        return Status::InvalidArgument("the environment of " + spec.label +
-                                       " is too large to start it (over 64 KB in all)");
-      }
+      AddLauncherEnv(env, stem, task_root, runtime_root);
       if (stem.cgroup && cgroups_) {
         Status st = cgroups_->SetLimits(*stem.cgroup, CgroupLimits{spec.memory_bytes, spec.pids_max});
         if (!st.ok()) {
           return st;
         }
       }
-      ssize_t n = write(stem.ctrl, blob.data(), blob.size());
-      close(std::exchange(stem.ctrl, -1));
-      if (n != static_cast<ssize_t>(blob.size())) continue;  // the stem died while waiting: use another
+      auto sent = SendSpec(stem, exe, task_root, code_in, runtime_in, spec.tmp_bytes, uid, mounts, env, spec.label);
+      if (!sent.ok()) return sent.status();
+      if (!*sent) continue;  // the stem died while waiting: use another
       bool check_peer = sandbox && spec.network == Network::kEgress;
       return std::unique_ptr<Process>(new ForkedProcess(std::move(stem), uid, check_peer));
     }
     return Status::Unavailable("could not start " + spec.label + ": its starter process died twice");
+  }
+
+  // The variables the launcher adds for an instance started from `stem`.
+  static void AddLauncherEnv(std::vector<std::string>& env, const Stem& stem, const std::string& task_root,
+                             const std::string& runtime_root) {
+    env.push_back("LAMBDA_TASK_ROOT=" + task_root);
+    env.push_back("LAMBDA_RUNTIME_DIR=" + runtime_root);
+    env.push_back("AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(stem.api_port));
+    if (stem.chan >= 0) env.push_back("NIMBUS_RUNTIME_FD=" + std::to_string(kChannelFd));
+  }
+
+  // Writes the worker's launch spec and closes the stem's spec pipe. Returns false when the stem
+  // died while waiting (the caller takes another), an error when the spec cannot be sent at all.
+  // `wait`: a prepared stem's worker enters its root and waits for the exec (ExecPrepared); the
+  // pipe stays open for it.
+  Result<bool> SendSpec(Stem& stem, const std::string& exe, const std::string& task_root, const std::string& code_in,
+                        const std::string& runtime_in, uint64_t tmp_bytes, int uid,
+                        const std::vector<BindMount>& mounts, const std::vector<std::string>& env,
+                        const std::string& label, bool wait = false) {
+    std::string uid_s = std::to_string(uid < 0 ? 0 : uid);
+    std::string passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:" + uid_s + ":" + uid_s +
+                         "::/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+    std::string group = "root:x:0:\nsbx_user:x:" + uid_s + ":\nnimbus-functions:x:" +
+                        std::to_string(options_.uid_base) + ":sbx_user\nnogroup:x:65534:\n";
+    std::vector<std::string> head = {exe,    task_root, code_in, runtime_in,
+                                     "size=" + std::to_string(tmp_bytes) + ",mode=1777",
+                                     passwd, group,     "nimbus", uid_s,      uid_s,
+                                     stem.pivoted ? "1" : "0", wait ? "1" : "0"};
+    std::string blob;
+    if (!SerialiseSpec(head, mounts, {exe}, env, blob)) {
+      return Status::InvalidArgument("the environment of " + label + " is too large to start it (over 64 KB in all)");
+    }
+    ssize_t n = write(stem.ctrl, blob.data(), blob.size());
+    if (!wait) close(std::exchange(stem.ctrl, -1));
+    return n == static_cast<ssize_t>(blob.size());
+  }
+
+  // A stem already in its jail with its uid, waiting for a function (see the top of this file):
+  // prepared (its worker waits to exec) or primed (its runtime runs, waiting on the channel).
+  struct ReadyStem {
+    Stem stem;
+    std::string runtime_dir;  // primed: as ProcessLauncherOptions::primed_runtimes names it
+    int uid = -1;
+  };
+
+  // True when `spec` can start from a prepared stem: what the stem's root was built with
+  // (egress, no `filesystems`, the default /tmp) and code and runtime it can bind from /.nimbus.
+  bool Preparable(const LaunchSpec& spec) const {
+    return options_.sandbox && spec.network == Network::kEgress && spec.mounts.empty() &&
+           spec.tmp_bytes == kPrimedTmpBytes && !StagedPath(*plan_, spec.code_dir).empty() &&
+           (spec.runtime_dir.empty() || !StagedPath(*plan_, spec.runtime_dir).empty());
+  }
+
+  // True when `spec` can be served by a primed instance of its runtime.
+  bool Primable(const LaunchSpec& spec) const {
+    if (spec.runtime_dir.empty() || spec.network != Network::kEgress || !spec.mounts.empty() ||
+        spec.tmp_bytes != kPrimedTmpBytes) {
+      return false;
+    }
+    if (options_.sandbox && !Preparable(spec)) return false;
+    for (const auto& entry : spec.env) {
+      if (ReadAtStartUp(entry) &&
+          std::find(options_.primed_env.begin(), options_.primed_env.end(), entry) == options_.primed_env.end()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static std::optional<ReadyStem> TakeReady(std::vector<ReadyStem>& from, const std::string& runtime_dir) {
+    for (auto it = from.begin(); it != from.end(); ++it) {
+      if (it->runtime_dir == runtime_dir) {
+        ReadyStem p = std::move(*it);
+        from.erase(it);
+        return p;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Has the stem's nimbus-init bind the staged `code_dir` at /var/task and, when given,
+  // `runtime_dir` at /var/runtime (both host paths under a staged directory). Blocks for its
+  // answer (two mounts, well under a millisecond) up to kHandOffTimeoutMs.
+  Status BindInside(Stem& stem, const std::string& code_dir, const std::string& runtime_dir) {
+    auto rel = [this](const std::string& host) {
+      std::string staged = StagedPath(*plan_, host);  // "/.nimbus/N/rest"
+      return staged.substr(std::strlen(kStageRoot) + 1);
+    };
+    std::string msg = rel(code_dir);
+    msg.push_back('\0');
+    if (!runtime_dir.empty()) msg += rel(runtime_dir);
+    if (send(stem.init_ctl, msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
+      return Status::Unavailable(Errno("ask the instance's nimbus-init to bind its code"));
+    }
+    pollfd answer{stem.init_ctl, POLLIN, 0};
+    unsigned char err = 0;
+    if (poll(&answer, 1, kHandOffTimeoutMs) != 1 || recv(stem.init_ctl, &err, 1, 0) != 1) {
+      return Status::Unavailable("the instance's nimbus-init did not bind its code");
+    }
+    close(std::exchange(stem.init_ctl, -1));
+    if (err != 0) return Status::Io(std::string("bind the code in the instance: ") + strerror(err));
+    return Status::Ok();
+  }
+
+  static bool Alive(const Stem& stem) {
+    pollfd alive{stem.pidfd, POLLIN, 0};
+    return stem.pidfd >= 0 && poll(&alive, 1, 0) == 0;
+  }
+
+  // Starts `spec` from a prepared stem: limits, the code (and runtime) bound by nimbus-init, then
+  // the exec. An Unavailable error means the stem had died: the caller tries another.
+  Result<std::unique_ptr<Process>> StartPrepared(ReadyStem&& prepared, const LaunchSpec& spec, const std::string& exe,
+                                                const std::string& task_root, const std::string& runtime_root) {
+    Stem& stem = prepared.stem;
+    if (!Alive(stem)) return Status::Unavailable("the prepared stem had exited");
+    if (stem.cgroup && cgroups_) {
+      NIMBUS_RETURN_IF_ERROR(cgroups_->SetLimits(*stem.cgroup, CgroupLimits{spec.memory_bytes, spec.pids_max}));
+    }
+    NIMBUS_RETURN_IF_ERROR(BindInside(stem, spec.code_dir, spec.runtime_dir));
+    std::vector<std::string> env = spec.env;
+    AddLauncherEnv(env, stem, task_root, runtime_root);
+    std::string blob;
+    if (!SerialiseExec(exe, task_root, {exe}, env, blob)) {
+      return Status::InvalidArgument("the environment of " + spec.label + " is too large to start it (over 64 KB in all)");
+    }
+    ssize_t n = write(stem.ctrl, blob.data(), blob.size());
+    close(std::exchange(stem.ctrl, -1));
+    if (n != static_cast<ssize_t>(blob.size())) return Status::Unavailable(Errno("start the prepared stem"));
+    return std::unique_ptr<Process>(new ForkedProcess(std::move(stem), prepared.uid, /*check_peer=*/true));
+  }
+
+  // Forks a stem and has its worker enter its root (no code, no runtime yet) and wait.
+  Result<ReadyStem> PrepareOne() {
+    auto u = uids_.Take();
+    if (!u.ok()) return u.status();
+    auto forked = ForkStem(Network::kEgress, /*pivot=*/true, /*bind_later=*/true);
+    if (!forked.ok()) return forked.status();
+    ReadyStem prepared{std::move(forked).value(), "", static_cast<int>(*u)};
+    auto sent = SendSpec(prepared.stem, "", "", "", "", kPrimedTmpBytes, prepared.uid, {}, {}, "a prepared stem",
+                         /*wait=*/true);
+    if (!sent.ok()) return sent.status();
+    if (!*sent) return Status::Unavailable("the stem died");
+    return prepared;
+  }
+
+  // Gives a primed instance its function: the limits, the code at /var/task (nimbus-init binds
+  // it), then the function's environment on the runtime channel. Blocks for nimbus-init's
+  // answer (a mount, well under a millisecond) up to kHandOffTimeoutMs.
+  Result<std::unique_ptr<Process>> HandOff(ReadyStem&& primed, const LaunchSpec& spec, const std::string& task_root,
+                                          const std::string& runtime_root) {
+    Stem& stem = primed.stem;
+    if (!Alive(stem)) return Status::Unavailable("its primed runtime had exited");
+    if (stem.cgroup && cgroups_) {
+      NIMBUS_RETURN_IF_ERROR(cgroups_->SetLimits(*stem.cgroup, CgroupLimits{spec.memory_bytes, spec.pids_max}));
+    }
+    if (options_.sandbox) NIMBUS_RETURN_IF_ERROR(BindInside(stem, spec.code_dir, ""));
+    std::vector<std::string> env = spec.env;
+    AddLauncherEnv(env, stem, task_root, runtime_root);
+    size_t size = 0;
+    for (const auto& e : env) size += e.size() + 1;
+    if (size > kSpecMax) {
+      return Status::InvalidArgument("the environment of " + spec.label + " is too large to start it (over 64 KB in all)");
+    }
+    std::string frame = "A " + std::to_string(size) + "\n";
+    for (const auto& e : env) {
+      frame += e;
+      frame.push_back('\0');
+    }
+    // Far below the socket's buffer: it is taken whole or the runtime is gone.
+    if (send(stem.chan, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) {
+      return Status::Unavailable(Errno("send the function to its primed runtime"));
+    }
+    return std::unique_ptr<Process>(new ForkedProcess(std::move(stem), primed.uid, options_.sandbox, /*primed=*/true));
+  }
+
+  // `runtime_dir`: a primed runtime, or "" for prepared stems.
+  void NotePrimeFailure(const std::string& runtime_dir, const Status& why) {
+    if (++prime_failures_[runtime_dir] == kMaxPrimeFailures) {
+      std::string what = runtime_dir.empty() ? "prepared stems" : "primed instances of " + runtime_dir;
+      fprintf(stderr, "nimbus: no longer keeping %s: %s\n", what.c_str(), why.message().c_str());
+    }
+  }
+
+  // Starts one primed instance of the runtime in `runtime_dir`. On the launcher thread.
+  Result<ReadyStem> PrimeOne(const std::string& runtime_dir) {
+    const bool sandbox = options_.sandbox;
+    std::string runtime_in = sandbox ? StagedPath(*plan_, runtime_dir) : runtime_dir;
+    if (runtime_in.empty()) return Status::FailedPrecondition(runtime_dir + " is not staged in the instances' root");
+    int uid = -1;
+    if (sandbox) {
+      auto u = uids_.Take();
+      if (!u.ok()) return u.status();
+      uid = static_cast<int>(*u);
+    }
+    auto forked = ForkStem(Network::kEgress, sandbox, /*bind_later=*/sandbox);
+    if (!forked.ok()) return forked.status();
+    ReadyStem primed{std::move(forked).value(), runtime_dir, uid};
+    // Until its function is known, a primed runtime without the sandbox runs in its runtime
+    // directory; the hand-off names the task root.
+    const std::string task_root = sandbox ? kTaskRoot : runtime_dir;
+    const std::string runtime_root = sandbox ? kRuntimeRoot : runtime_dir;
+    std::vector<std::string> env = options_.primed_env;
+    AddLauncherEnv(env, primed.stem, task_root, runtime_root);
+    env.push_back("NIMBUS_PRIMED=1");
+    env.push_back("NIMBUS_PRIMED_SPACE=" + std::string(kPrimedEnvSpace, '-'));
+    auto sent = SendSpec(primed.stem, runtime_root + "/bootstrap", task_root, /*code_in=*/"", runtime_in,
+                         kPrimedTmpBytes, uid, {}, env, "a primed instance");
+    if (!sent.ok()) return sent.status();
+    if (!*sent) return Status::Unavailable("its starter process died");
+    return primed;
   }
 
   Stem TakeStem(Network net, bool pivoted) {
@@ -482,18 +790,44 @@ class ProcessLauncher : public Launcher {
       for (auto& s : stems_) c += s.network == n && s.pivoted == pivot;
       return c;
     };
-    while (count(Network::kEgress) < options_.stems) {
+    // With the sandbox, most launches start from prepared stems; one plain stem serves the
+    // others (another /tmp size, code outside the code store).
+    const size_t plain = options_.sandbox ? std::min<size_t>(options_.stems, 1) : options_.stems;
+    while (count(Network::kEgress) < plain) {
       auto s = ForkStem(Network::kEgress, pivot);
       if (!s.ok()) return;  // the next launch forks its own and reports the error
       stems_.push_back(std::move(s).value());
+    }
+    while (options_.sandbox && prime_failures_[""] < kMaxPrimeFailures && prepared_.size() < options_.stems) {
+      auto p = PrepareOne();
+      if (!p.ok()) {
+        NotePrimeFailure("", p.status());
+        break;  // launches start the usual way meanwhile
+      }
+      prepared_.push_back(std::move(p).value());
     }
     if (options_.sandbox && want_private_net_ && count(Network::kNone) < 1) {
       auto s = ForkStem(Network::kNone, pivot);
       if (s.ok()) stems_.push_back(std::move(s).value());
     }
+    for (const auto& runtime_dir : options_.primed_runtimes) {
+      if (prime_failures_[runtime_dir] >= kMaxPrimeFailures) continue;
+      size_t have = 0;
+      for (const auto& p : primed_) have += p.runtime_dir == runtime_dir;
+      for (; have < options_.primed_per_runtime; ++have) {
+        auto p = PrimeOne(runtime_dir);
+        if (!p.ok()) {
+          NotePrimeFailure(runtime_dir, p.status());
+          break;
+        }
+        primed_.push_back(std::move(p).value());
+      }
+    }
   }
 
-  Result<Stem> ForkStem(Network net, bool pivot) {
+  // `bind_later`: the stem's nimbus-init keeps the staging directory and a control socket, to
+  // bind the code when a launch comes (prepared and primed stems; sandbox and pivot only).
+  Result<Stem> ForkStem(Network net, bool pivot, bool bind_later = false) {
     Stem stem;
     stem.network = net;
     stem.pivoted = pivot && options_.sandbox;
@@ -516,6 +850,12 @@ class ProcessLauncher : public Launcher {
       CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1]});
       return st;
     }
+    int init_ctl[2] = {-1, -1};
+    if (bind_later && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, init_ctl) != 0) {
+      Status st = Status::Io(Errno("socketpair for a primed instance"));
+      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1], chan[0], chan[1]});
+      return st;
+    }
     ChildBuffers buf;
     unsigned long flags = SIGCHLD;
     if (options_.sandbox) {
@@ -527,12 +867,16 @@ class ProcessLauncher : public Launcher {
     long pid = syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
     if (pid < 0) {
       Status st = Status::Unavailable(Errno(options_.sandbox ? "clone into new namespaces" : "fork"));
-      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1], chan[0], chan[1]});
+      CloseAll({out[0], out[1], err[0], err[1], ctrl[0], ctrl[1], status[0], status[1], chan[0], chan[1],
+                init_ctl[0], init_ctl[1]});
       return st;
     }
-    if (pid == 0) RunStem(parent, stem.pivoted, procs_fds, out[1], err[1], ctrl[0], status[1], chan[1], buf);
+    if (pid == 0) {
+      RunStem(parent, stem.pivoted, procs_fds, out[1], err[1], ctrl[0], status[1], chan[1], init_ctl[1], buf);
+    }
 
-    CloseAll({out[1], err[1], ctrl[0], status[1], chan[1]});
+    CloseAll({out[1], err[1], ctrl[0], status[1], chan[1], init_ctl[1]});
+    stem.init_ctl = init_ctl[0];
     fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
     fcntl(err[0], F_SETFL, fcntl(err[0], F_GETFL) | O_NONBLOCK);
     fcntl(status[0], F_SETFL, fcntl(status[0], F_GETFL) | O_NONBLOCK);
@@ -588,8 +932,9 @@ class ProcessLauncher : public Launcher {
   }
 
   // The stem child (PID 1 of the new namespaces when sandboxed). Async-signal-safe only.
+  // `init_ctl` (primed stems only, else -1): nimbus-init's end of the control socket.
   [[noreturn]] void RunStem(pid_t parent, bool pivot, const std::vector<int>& procs_fds, int out, int err, int ctrl,
-                            int status, int chan, ChildBuffers& buf) {
+                            int status, int chan, int init_ctl, ChildBuffers& buf) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (!options_.sandbox && getppid() != parent) _exit(126);
     setsid();
@@ -602,9 +947,22 @@ class ProcessLauncher : public Launcher {
     } else {
       prctl(PR_SET_CHILD_SUBREAPER, 1);
     }
+    // A primed nimbus-init binds the code later from the staging directory, which the worker
+    // covers when it enters the root: it is opened now, before the worker exists.
+    int stage = -1;
+    if (init_ctl >= 0) {
+      stage = open(kStageRoot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (stage < 0) ChildFail(err, "open the staging directory", errno);
+    }
     long worker = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
     if (worker < 0) ChildFail(err, "fork the worker", errno);
     if (worker == 0) RunWorker(out, err, ctrl, chan, buf);
+    if (init_ctl >= 0) {
+      // Out of the way of the descriptors placed below, then to where nimbus-init expects them.
+      stage = fcntl(stage, F_DUPFD_CLOEXEC, 64);
+      init_ctl = fcntl(init_ctl, F_DUPFD_CLOEXEC, 64);
+      if (stage < 0 || init_ctl < 0) ChildFail(err, "keep the staging directory", errno);
+    }
 
     // The stem becomes nimbus-init: nothing of the daemon's memory stays with the instance.
     long v = worker;
@@ -627,8 +985,13 @@ class ProcessLauncher : public Launcher {
     // and detached the host's, where the path lives.
     dup2(init_fd_, 4);
     fcntl(4, F_SETFD, FD_CLOEXEC);
-    syscall(SYS_close_range, 5, ~0U, 0);
-    char* argv[] = {const_cast<char*>("nimbus-init"), buf.worker_pid, nullptr};
+    if (init_ctl >= 0) {
+      dup2(stage, kInitStageFd);
+      dup2(init_ctl, kInitControlFd);
+    }
+    syscall(SYS_close_range, init_ctl >= 0 ? kInitControlFd + 1 : kInitStageFd, ~0U, 0);
+    char* argv[] = {const_cast<char*>("nimbus-init"), buf.worker_pid,
+                    init_ctl >= 0 ? const_cast<char*>("primed") : nullptr, nullptr};
     char* envp[] = {nullptr};
     syscall(SYS_execveat, 4, "", argv, envp, AT_EMPTY_PATH);
     _exit(123);
@@ -650,17 +1013,10 @@ class ProcessLauncher : public Launcher {
     sigprocmask(SIG_SETMASK, &none, nullptr);
 
     char* spec = buf.spec.data();
-    size_t n = 0;
-    for (;;) {
-      ssize_t r = read(3, spec + n, kSpecMax - n);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      n += static_cast<size_t>(r);
-      if (n == kSpecMax) break;
-    }
-    close(3);
-    if (n < 12) _exit(0);  // retired without a job
-    spec[n] = '\0';
+    ssize_t got = ReadMessage(3, spec, kSpecMax);
+    if (got == 0) _exit(0);  // retired without a job
+    if (got < static_cast<ssize_t>(3 * sizeof(uint32_t))) _exit(124);
+    size_t n = static_cast<size_t>(got);
     uint32_t counts[3];
     memcpy(counts, spec, sizeof counts);
     char* p = spec + sizeof counts;
@@ -687,11 +1043,33 @@ class ProcessLauncher : public Launcher {
 
     const char* exe = head[0];
     const char* cwd = head[1];
+    const bool wait = head[11][0] == '1';
+    if (!wait) close(3);
     if (options_.sandbox) {
       JailLaunch l{head[10][0] == '1', head[2], head[3], head[4], head[5], head[6], head[7], mounts, counts[2],
                    ParseUnsigned(head[8]), ParseUnsigned(head[9])};
       const char* what = "";
       if (int e = EnterRoot(*plan_, l, buf.scratch.data(), buf.scratch.size(), &what)) ChildFail(2, what, e);
+    }
+    if (wait) {
+      // A prepared stem: in its jail already, as its uid, under seccomp; now the exec. The
+      // first message's strings are not needed any more, so its buffer is reused.
+      got = ReadMessage(3, spec, kSpecMax);
+      close(3);
+      if (got == 0) _exit(0);  // retired while prepared
+      if (got < static_cast<ssize_t>(2 * sizeof(uint32_t))) _exit(124);
+      memcpy(counts, spec, 2 * sizeof(uint32_t));
+      p = spec + 2 * sizeof(uint32_t);
+      end = spec + got;
+      exe = next();
+      cwd = next();
+      k = 0;
+      argv = ptrs;
+      for (uint32_t i = 0; i < counts[0]; ++i) ptrs[k++] = next();
+      ptrs[k++] = nullptr;
+      envp = ptrs + k;
+      for (uint32_t i = 0; i < counts[1]; ++i) ptrs[k++] = next();
+      ptrs[k++] = nullptr;
     }
     if (chdir(cwd) != 0) ChildFail(2, "enter the task root", errno);
     execve(exe, argv, envp);
@@ -719,6 +1097,9 @@ class ProcessLauncher : public Launcher {
 
   // Owned by the launcher thread (and the constructor before the thread starts):
   std::vector<Stem> stems_;
+  std::vector<ReadyStem> prepared_;  // in their jail, waiting to exec a launch
+  std::vector<ReadyStem> primed_;    // their runtime running, waiting for a function
+  std::unordered_map<std::string, int> prime_failures_;  // consecutive failures per runtime
   std::optional<std::chrono::steady_clock::time_point> topup_due_;  // when to replace used stems
   bool want_private_net_ = false;
   uint64_t next_id_ = 1;

@@ -90,6 +90,8 @@ class Process {
   virtual uint64_t PeakMemoryBytes() = 0;
   // True when the kernel's OOM killer ended it (known only with a cgroup).
   virtual bool OomKilled() = 0;
+  // True when it was a primed instance (its runtime started before its function was known).
+  virtual bool primed() const { return false; }
 };
 
 using LaunchDone = std::function<void(Result<std::unique_ptr<Process>>)>;

@@ -57,16 +57,23 @@ class LauncherTest : public ::testing::Test {
     fs::permissions(path, fs::perms(0755));
   }
 
-  std::unique_ptr<Process> Start(LaunchSpec spec = {}) {
-    if (spec.code_dir.empty()) spec.code_dir = (base_ / "code").string();
+  // Launches `spec` as it is (label aside) and waits for the process; null (and a failure) when
+  // the launch fails.
+  std::unique_ptr<Process> Launch(LaunchSpec spec) {
     spec.label = "test/1";
-    spec.tmp_bytes = 8 << 20;
     std::promise<Result<std::unique_ptr<Process>>> p;
     auto f = p.get_future();
     launcher_->Launch(spec, [&p](Result<std::unique_ptr<Process>> r) { p.set_value(std::move(r)); });
     auto r = f.get();
     EXPECT_TRUE(r.ok()) << r.status().message();
     return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  // The code directory and a small /tmp unless the spec says otherwise.
+  std::unique_ptr<Process> Start(LaunchSpec spec = {}) {
+    if (spec.code_dir.empty()) spec.code_dir = (base_ / "code").string();
+    spec.tmp_bytes = 8 << 20;
+    return Launch(std::move(spec));
   }
 
   // Everything the process writes to stdout (and stderr, appended) until it exits.
@@ -318,6 +325,41 @@ TEST_F(LauncherTest, EveryInstanceGetsAUidNeverUsedBefore) {
   }
 }
 
+// A default launch (egress, no `filesystems`, the default /tmp, code in a staged directory)
+// starts from a prepared stem: already in its jail as a fresh uid, its code bound at the launch
+// by its nimbus-init. It must see exactly what an instance started the usual way sees.
+TEST_F(LauncherTest, ADefaultLaunchStartsFromAPreparedStemThatSeesOnlyItsOwnWorld) {
+  MakeLauncher(true, /*stems=*/2);
+  WriteBootstrap(
+      "echo uid=$(id -u) pwd=$(pwd) root=$LAMBDA_TASK_ROOT\n"
+      "echo task=$(ls /var/task | tr '\\n' ,)\n"
+      "touch /var/task/x 2>/dev/null && echo task=writable || echo task=readonly\n"
+      "echo hi > /tmp/t && echo tmp=$(cat /tmp/t) tmpsize=$(df -k /tmp | awk 'NR==2 {print $2}')\n"
+      "ls /.nimbus 2>/dev/null | wc -l | sed 's/^/staged=/'\n"
+      "test -e " + (base_ / "other" / "secret.txt").string() + " && echo other=visible || echo other=hidden\n"
+      "ls /proc/1/fd/ >/dev/null 2>&1 && echo initfds=visible || echo initfds=hidden\n");
+  for (int i = 0; i < 3; ++i) {
+    LaunchSpec spec;
+    spec.tmp_bytes = 512ull << 20;
+    spec.code_dir = (base_ / "code").string();
+    auto proc = Launch(spec);
+    ASSERT_NE(proc, nullptr);
+    // The two prepared stems took the first two uids when they were made; a usual start
+    // would take the next one.
+    if (i == 0) EXPECT_EQ(proc->uid(), 300001);
+    std::string out = ReadAll(*proc);
+    EXPECT_NE(out.find("uid=" + std::to_string(proc->uid()) + " pwd=/var/task root=/var/task\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("task=bootstrap,\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("task=readonly"), std::string::npos) << out;
+    EXPECT_NE(out.find("tmp=hi tmpsize=524288"), std::string::npos) << out;
+    EXPECT_NE(out.find("staged=0"), std::string::npos) << out;
+    EXPECT_NE(out.find("other=hidden"), std::string::npos) << out;
+    EXPECT_NE(out.find("initfds=hidden"), std::string::npos) << out;
+    EXPECT_EQ(WaitExit(*proc), "exit status 0");
+    launcher_->Release(std::move(proc));
+  }
+}
+
 TEST_F(LauncherTest, MissingBootstrapIsReportedOnStderr) {
   MakeLauncher(true);
   auto proc = Start();
@@ -327,6 +369,7 @@ TEST_F(LauncherTest, MissingBootstrapIsReportedOnStderr) {
   EXPECT_EQ(WaitExit(*proc), "exit status 127");
   launcher_->Release(std::move(proc));
 }
+
 
 }  // namespace
 }  // namespace nimbus::sandbox
@@ -356,6 +399,188 @@ TEST(ShareableHostDirTest, OnlyADirectoryOfItsOwnCanBeShared) {
     EXPECT_FALSE(r.ok()) << bad << " was accepted as " << (r.ok() ? *r : "");
   }
   fs::remove_all(base);
+}
+
+
+// Primed instances (ProcessLauncherOptions::primed_runtimes). The runtime here is a small Python
+// program: it reports what it sees before its hand-off, reads the `A` frame from the runtime
+// channel, takes the environment and the task root it names, and reports again.
+class PrimedLauncherTest : public LauncherTest {
+ protected:
+  void MakePrimedLauncher(bool sandbox, std::vector<std::string> primed_env = {}) {
+    fs::create_directories(base_ / "runtime");
+    auto path = base_ / "runtime" / "bootstrap";
+    std::ofstream(path) << R"PY(#!/usr/bin/python3
+import os, sys
+def seen():
+    try:
+        return ",".join(sorted(os.listdir("/var/task" if os.path.isdir("/var/task") else os.getcwd())))
+    except OSError as e:
+        return "error:%d" % e.errno
+if os.environ.get("DIE") and os.environ.get("NIMBUS_PRIMED") == "1":
+    os.close(int(os.environ["NIMBUS_RUNTIME_FD"]))  # first, so the mark means a closed channel
+    open(os.environ["DIE"], "w").close()
+    sys.exit(3)
+print("primed=%s before=%s" % (os.environ.get("NIMBUS_PRIMED", "0"), seen() if os.environ.get("NIMBUS_PRIMED") else "-"))
+if os.environ.get("NIMBUS_PRIMED") == "1":
+    fd = int(os.environ["NIMBUS_RUNTIME_FD"])
+    data = b""
+    while b"\n" not in data:
+        data += os.read(fd, 65536)
+    header, _, rest = data.partition(b"\n")
+    size = int(header.split(b" ")[1])
+    while len(rest) < size:
+        rest += os.read(fd, 65536)
+    for entry in rest[:size].split(b"\0")[:-1]:
+        key, _, value = entry.decode().partition("=")
+        os.environ[key] = value
+    del os.environ["NIMBUS_PRIMED"]
+    os.chdir(os.environ["LAMBDA_TASK_ROOT"])
+print("uid=%d foo=%s root=%s" % (os.getuid(), os.environ.get("FOO"), os.environ["LAMBDA_TASK_ROOT"]))
+print("task=" + ",".join(sorted(os.listdir("."))))
+for probe in ["/var/task/x", "/.nimbus/0/code/handler.txt", "/proc/1/fd/5"]:
+    try:
+        if probe.endswith("/x"):
+            open(probe, "w").close()
+        else:
+            os.stat(probe)
+        print(probe + "=reachable")
+    except OSError:
+        print(probe + "=out of reach")
+)PY";
+    fs::permissions(path, fs::perms(0755));
+    std::ofstream(base_ / "code" / "handler.txt") << "the function\n";
+    ProcessLauncherOptions o;
+    o.sandbox = sandbox;
+    o.root_dir = (base_ / "root").string();
+    o.init_path = NIMBUS_INIT_PATH;
+    o.stems = 1;
+    o.staged_dirs = {base_.string()};
+    o.primed_runtimes = {(base_ / "runtime").string()};
+    o.primed_env = std::move(primed_env);
+    sandbox_ = sandbox;
+    auto l = NewProcessLauncher(nullptr, o);
+    if (!l.ok() && sandbox) GTEST_SKIP() << "no sandbox here: " << l.status().message();
+    ASSERT_TRUE(l.ok()) << l.status().message();
+    launcher_ = std::move(l).value();
+  }
+
+  // Primed runtimes of this test's launcher that are running and, when `waiting`, blocked
+  // (state S: this runtime blocks only on the channel once it has started).
+  int PrimedRuntimes(bool waiting) {
+    int n = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      std::ifstream environ(entry.path() / "environ");
+      std::string env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
+      std::string dir = "LAMBDA_RUNTIME_DIR=" + std::string(sandbox_ ? "/var/runtime" : (base_ / "runtime").string());
+      if (env.find(std::string("NIMBUS_PRIMED=1\0", 16)) == std::string::npos ||
+          env.find(dir + std::string(1, '\0')) == std::string::npos) {
+        continue;
+      }
+      std::ifstream status(entry.path() / "status");
+      std::string line;
+      bool sleeping = false;
+      while (std::getline(status, line)) {
+        if (line.rfind("State:", 0) == 0) sleeping = line.find('S', 6) != std::string::npos;
+      }
+      n += !waiting || sleeping;
+    }
+    return n;
+  }
+
+  // Until PrimedRuntimes(waiting) == want, for at most 20 s.
+  bool AwaitPrimed(bool waiting, int want) {
+    for (int i = 0; i < 2000; ++i) {
+      if (PrimedRuntimes(waiting) == want) return true;
+      usleep(10 * 1000);
+    }
+    return false;
+  }
+
+  LaunchSpec PrimableSpec() {
+    LaunchSpec spec;
+    spec.code_dir = (base_ / "code").string();
+    spec.runtime_dir = (base_ / "runtime").string();
+    spec.tmp_bytes = 512ull << 20;
+    spec.env = {"FOO=bar"};
+    return spec;
+  }
+
+  bool sandbox_ = true;
+};
+
+TEST_F(PrimedLauncherTest, APrimedInstanceGetsItsFunctionsCodeAndEnvironmentAtTheHandOff) {
+  MakePrimedLauncher(true);
+  ASSERT_TRUE(AwaitPrimed(/*waiting=*/true, 1)) << "the primed runtime never started";
+  auto proc = Launch(PrimableSpec());
+  ASSERT_NE(proc, nullptr);
+  EXPECT_TRUE(proc->primed());
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("primed=1 before=\n"), std::string::npos) << out;  // started with an empty /var/task
+  EXPECT_NE(out.find("uid=" + std::to_string(proc->uid()) + " foo=bar root=/var/task\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("task=handler.txt\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("/var/task/x=out of reach"), std::string::npos) << out;  // read-only code
+  EXPECT_NE(out.find("/.nimbus/0/code/handler.txt=out of reach"), std::string::npos) << out;  // staging covered
+  EXPECT_NE(out.find("/proc/1/fd/5=out of reach"), std::string::npos) << out;  // nimbus-init's descriptors
+  launcher_->Release(std::move(proc));
+}
+
+TEST_F(PrimedLauncherTest, ALaunchThatSetsAVariableReadAtStartUpIsStartedTheUsualWay) {
+  MakePrimedLauncher(true);
+  for (const char* entry : {"PYTHONPATH=/var/task/lib", "LD_PRELOAD=/var/task/x.so", "NODE_OPTIONS=--inspect",
+                            "PATH=/opt/bin", "LANG=de_DE.UTF-8"}) {
+    LaunchSpec spec = PrimableSpec();
+    spec.env.push_back(entry);
+    auto proc = Launch(spec);
+    ASSERT_NE(proc, nullptr);
+    EXPECT_FALSE(proc->primed()) << entry;
+    std::string out = ReadAll(*proc);
+    EXPECT_NE(out.find("primed=0"), std::string::npos) << entry << ": " << out;
+    EXPECT_NE(out.find("task=handler.txt\n"), std::string::npos) << out;
+    launcher_->Release(std::move(proc));
+  }
+}
+
+TEST_F(PrimedLauncherTest, OnlyDefaultLaunchesOfAPrimedRuntimeArePrimed) {
+  MakePrimedLauncher(true);
+  LaunchSpec small_tmp = PrimableSpec();
+  small_tmp.tmp_bytes = 8 << 20;
+  LaunchSpec other_runtime = PrimableSpec();
+  other_runtime.runtime_dir = (base_ / "code").string();
+  fs::copy_file(base_ / "runtime" / "bootstrap", base_ / "code" / "bootstrap");
+  for (auto* spec : {&small_tmp, &other_runtime}) {
+    auto proc = Launch(*spec);
+    ASSERT_NE(proc, nullptr);
+    EXPECT_FALSE(proc->primed());
+    launcher_->Release(std::move(proc));
+  }
+}
+
+TEST_F(PrimedLauncherTest, APrimedRuntimeThatDiedIsReplacedByAUsualStart) {
+  // Without the sandbox, so the runtime can leave a mark on the host as it exits.
+  const fs::path died = base_ / "died";
+  MakePrimedLauncher(false, {"DIE=" + died.string()});
+  for (int i = 0; i < 2000 && !fs::exists(died); ++i) usleep(10 * 1000);
+  ASSERT_TRUE(fs::exists(died)) << "the primed runtime never started";
+  ASSERT_TRUE(AwaitPrimed(/*waiting=*/false, 0)) << "the primed runtime did not exit";
+  auto proc = Launch(PrimableSpec());
+  ASSERT_NE(proc, nullptr);
+  EXPECT_FALSE(proc->primed());
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("foo=bar"), std::string::npos) << out;
+  launcher_->Release(std::move(proc));
+}
+
+TEST_F(PrimedLauncherTest, WithoutTheSandboxAPrimedInstanceMovesToItsCodeDirectory) {
+  MakePrimedLauncher(false);
+  ASSERT_TRUE(AwaitPrimed(/*waiting=*/true, 1)) << "the primed runtime never started";
+  auto proc = Launch(PrimableSpec());
+  ASSERT_NE(proc, nullptr);
+  EXPECT_TRUE(proc->primed());
+  std::string out = ReadAll(*proc);
+  EXPECT_NE(out.find("foo=bar root=" + (base_ / "code").string() + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("task=handler.txt\n"), std::string::npos) << out;
+  launcher_->Release(std::move(proc));
 }
 
 }  // namespace

@@ -39,6 +39,21 @@ struct ProcessLauncherOptions {
   // Directories no `filesystems` entry may contain or be inside (the data directory, the
   // runtimes), besides the host's system directories (CheckShareableHostDir).
   std::vector<std::string> protected_dirs;
+  // Primed instances (docs/sandbox.md): for each runtime directory listed, keep
+  // `primed_per_runtime` instances whose runtime is already started, in a fresh jail with an
+  // empty /var/task, waiting for a function. A launch for that runtime takes one: its code is
+  // bound at /var/task from outside, its limits written, and the function's environment sent
+  // on the runtime channel (frame `A`, docs/runtime-channel.md), so it skips the runtime's
+  // start-up. Launches that need what a primed instance cannot give (see Primable in
+  // launcher.cc: `network: none`, `filesystems`, a non-default /tmp size, an environment that
+  // changes how the runtime starts) are started the usual way.
+  std::vector<std::string> primed_runtimes;
+  size_t primed_per_runtime = 1;
+  // The environment a primed runtime starts with, besides what the launcher adds: the fixed
+  // entries every launch carries (PATH, LANG, TZ, ...). A launch whose entries for variables
+  // read at process start-up (PATH, LANG, LC_*, LD_*, PYTHON*, NODE_*, ...) differ from these
+  // is not given a primed instance.
+  std::vector<std::string> primed_env;
 };
 
 // `cgroups` may be null (no limits); it must outlive the launcher. Fails, naming what is

@@ -67,6 +67,10 @@ constexpr size_t kRuntimeApiConnectionCap = 8;
 
 }  // namespace
 
+std::vector<std::string> FixedEnvironment(const Options& options) {
+  return {"TZ=:UTC", "LANG=C.UTF-8", "PATH=" + options.path_env, "HOME=/tmp", "TMPDIR=/tmp", "PYTHONUNBUFFERED=1"};
+}
+
 int64_t BilledMs(double duration_ms) { return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(duration_ms))); }
 
 // An instance's life. Which fields go with which state (all guarded by Scheduler::mu_):
@@ -485,13 +489,8 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
       "AWS_REGION=local",
       "AWS_DEFAULT_REGION=local",
       "AWS_EXECUTION_ENV=AWS_Lambda_" + m.runtime,
-      "TZ=:UTC",
-      "LANG=C.UTF-8",
-      "PATH=" + options_.path_env,
-      "HOME=/tmp",
-      "TMPDIR=/tmp",
-      "PYTHONUNBUFFERED=1",
   };
+  for (auto& e : FixedEnvironment(options_)) spec.env.push_back(std::move(e));
   for (const auto& [k, v] : m.environment) spec.env.push_back(k + "=" + v);
 
   // Init time counts from here: the launcher's work is part of a cold start.

@@ -180,6 +180,11 @@ class Scheduler {
   CondVar launches_done_;  // launches_in_flight_ reached 0
 };
 
+// The variables every instance's environment carries whatever its function (PATH, LANG, TZ,
+// HOME, ...), as Launch puts them first; primed instances start with these
+// (ProcessLauncherOptions::primed_env).
+std::vector<std::string> FixedEnvironment(const Options& options);
+
 // Lambda's "Billed Duration": whole milliseconds, rounded up.
 int64_t BilledMs(double duration_ms);
 

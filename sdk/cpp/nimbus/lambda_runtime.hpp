@@ -30,7 +30,6 @@
 #include <arpa/inet.h>
 #include <cxxabi.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -309,11 +308,38 @@ class Runtime {
       return "AWS_LAMBDA_RUNTIME_API is not set; this program is started by the nimbus daemon "
              "(runtime: provided), not by hand";
     }
-    size_t colon = address_.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == address_.size()) {
-      return "AWS_LAMBDA_RUNTIME_API must be HOST:PORT, got '" + address_ + "'";
+    sockaddr_storage addr{};
+    if (parse_address(address_, addr) == 0) {
+      return "AWS_LAMBDA_RUNTIME_API must be a numeric IP:PORT (as 127.0.0.1:9001), got '" + address_ + "'";
     }
     return {};
+  }
+
+  // Parses a numeric "IPv4:PORT" or "[IPv6]:PORT" (Lambda's and nimbus's are 127.0.0.1:PORT)
+  // into `addr`; returns its length, or 0 when `address` is not one. Done here rather than by
+  // getaddrinfo, so a statically linked bootstrap (the fastest to start) needs no NSS.
+  static socklen_t parse_address(const std::string& address, sockaddr_storage& addr) {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos) return 0;
+    std::string host = address.substr(0, colon);
+    std::string_view port_text = std::string_view(address).substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535) return 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(static_cast<uint16_t>(port));
+      return sizeof *v4;
+    }
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(static_cast<uint16_t>(port));
+      return sizeof *v6;
+    }
+    return 0;
   }
 
   // True when this client uses the runtime channel rather than the HTTP Runtime API.
@@ -600,37 +626,21 @@ class Runtime {
       last_error_ = problem;
       return false;
     }
-    size_t colon = address_.rfind(':');
-    std::string host = address_.substr(0, colon);
-    std::string port = address_.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* list = nullptr;
-    int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &list);
-    if (rc != 0) {
-      last_error_ = "cannot resolve Runtime API address " + address_ + ": " + ::gai_strerror(rc);
-      return false;
-    }
+    sockaddr_storage addr{};
+    socklen_t addr_len = parse_address(address_, addr);  // check_environment() has vouched for it
     int err = 0;
-    for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-      if (fd < 0) {
-        err = errno;
-        continue;
-      }
-      if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-        // Small request, immediate answer: Nagle plus delayed ACK would add 40 ms.
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fd_ = fd;
-        break;
-      }
+    int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      err = errno;
+    } else if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) == 0) {
+      // Small request, immediate answer: Nagle plus delayed ACK would add 40 ms.
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      fd_ = fd;
+    } else {
       err = errno;
       ::close(fd);
     }
-    ::freeaddrinfo(list);
     if (fd_ < 0) {
       last_error_ = "cannot connect to the Runtime API at " + address_ + ": " + std::strerror(err);
       return false;
