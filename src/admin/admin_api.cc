@@ -54,9 +54,9 @@ Result<std::string> ReadFile(const std::filesystem::path& p) {
 }  // namespace
 
 AdminApi::AdminApi(store::Store& store, package::CodeStore& code, catalog::Catalog& catalog,
-                   scheduler::Scheduler& scheduler, observability::LogStore& logs, boost::asio::thread_pool& blocking,
+                   scheduler::Invoker& invoker, observability::LogStore& logs, boost::asio::thread_pool& blocking,
                    std::string admin_token)
-    : store_(store), code_(code), catalog_(catalog), scheduler_(scheduler), logs_(logs), blocking_(blocking),
+    : store_(store), code_(code), catalog_(catalog), invoker_(invoker), logs_(logs), blocking_(blocking),
       admin_token_(std::move(admin_token)) {}
 
 Status AdminApi::LoadFunction(catalog::Snapshot& snap, const std::string& name) {
@@ -97,7 +97,7 @@ Status AdminApi::Load() {
   NIMBUS_RETURN_IF_ERROR(catalog::RebuildRoutes(*snap));
   catalog_.Set(snap);
   for (const auto& [name, entry] : snap->functions) {
-    scheduler_.KeepWarm(entry.versions.at(entry.latest));
+    invoker_.KeepWarm(entry.versions.at(entry.latest));
   }
   return Status::Ok();
 }
@@ -130,7 +130,7 @@ http::Response AdminApi::Route(http::Request& req) {
   if (parts.size() >= 2 && parts[1] == "functions") {
     if (parts.size() == 2 && method == bhttp::verb::get) {
       auto snap = catalog_.Get();
-      const auto counts = scheduler_.AllCounts();  // one pass, not one per function
+      const auto counts = invoker_.AllCounts();  // one pass, not one per function
       json::array list;
       for (const auto& [name, e] : snap->functions) {
         auto c = counts.find(name);
@@ -148,7 +148,7 @@ http::Response AdminApi::Route(http::Request& req) {
         if (method == bhttp::verb::get) {
           auto snap = catalog_.Get();
           if (!snap->functions.count(name)) return gateway::ApiError(req, snap->Resolve(name, "").status());
-          return Json(req, bhttp::status::ok, Document(*snap, name, scheduler_.CountsFor(name)));
+          return Json(req, bhttp::status::ok, Document(*snap, name, invoker_.CountsFor(name)));
         }
       }
       if (parts.size() == 4 && parts[3] == "logs" && method == bhttp::verb::get) return Logs(req, name);
@@ -184,8 +184,8 @@ void AdminApi::Publish(std::shared_ptr<catalog::Snapshot> snap, const std::strin
   }
   catalog_.Set(std::move(snap));
   if (trigger_ != nullptr) trigger_->Sync();
-  scheduler_.RetireVersions(name, keep);
-  for (const auto& cfg : warm) scheduler_.KeepWarm(cfg);
+  invoker_.RetireVersions(name, keep);
+  for (const auto& cfg : warm) invoker_.KeepWarm(cfg);
 }
 
 Status AdminApi::CheckHostNeeds(const manifest::Manifest& m) const {
@@ -303,7 +303,7 @@ http::Response AdminApi::Deploy(http::Request& req, const std::string& name) {
   if (!st.ok()) return gateway::ApiError(req, st);
   st = catalog::RebuildRoutes(*snap);
   if (!st.ok()) return gateway::ApiError(req, st);
-  json::object doc = Document(*snap, name, scheduler_.CountsFor(name));
+  json::object doc = Document(*snap, name, invoker_.CountsFor(name));
   doc["created"] = created;
   Publish(std::move(snap), name);
   return Json(req, existed ? bhttp::status::ok : bhttp::status::created, doc);

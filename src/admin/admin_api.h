@@ -1,6 +1,7 @@
 // The admin API (/v1): deploy, list, inspect and delete functions, aliases, and read logs. It
 // owns the write path of the catalog: every change goes to the Store first, then a new catalog
-// Snapshot is published and the scheduler retires instances of versions nothing points at.
+// Snapshot is published and the scheduler (through scheduler::Invoker) retires instances of
+// versions nothing points at and keeps the versions still pointed at warm.
 // Every request must carry the daemon's admin token as "Authorization: Bearer TOKEN"
 // (admin_token.h); others get 401 UnauthorizedException before anything else is looked at.
 //
@@ -20,7 +21,7 @@
 #include "package/package.h"
 #include "queue/delivery.h"
 #include "schedule/trigger.h"
-#include "scheduler/scheduler.h"
+#include "scheduler/invoker.h"
 #include "store/store.h"
 
 namespace nimbus::admin {
@@ -29,7 +30,7 @@ class AdminApi {
  public:
   // `admin_token` is the bearer token every request must present (LoadOrCreateToken); an
   // empty token refuses every request.
-  AdminApi(store::Store& store, package::CodeStore& code, catalog::Catalog& catalog, scheduler::Scheduler& scheduler,
+  AdminApi(store::Store& store, package::CodeStore& code, catalog::Catalog& catalog, scheduler::Invoker& invoker,
            observability::LogStore& logs, boost::asio::thread_pool& blocking, std::string admin_token);
 
   // Builds the catalog from the store (at start-up; blocking).
@@ -75,7 +76,7 @@ class AdminApi {
   store::Store& store_;
   package::CodeStore& code_;
   catalog::Catalog& catalog_;
-  scheduler::Scheduler& scheduler_;
+  scheduler::Invoker& invoker_;
   observability::LogStore& logs_;
   boost::asio::thread_pool& blocking_;
   const std::string admin_token_;

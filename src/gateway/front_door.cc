@@ -66,10 +66,10 @@ std::string IdempotencyKey(const ::nimbus::http::Request& req) {
 
 }  // namespace
 
-FrontDoor::FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, queue::Delivery& delivery,
+FrontDoor::FrontDoor(catalog::Catalog& catalog, scheduler::Invoker& invoker, queue::Delivery& delivery,
                      ::nimbus::http::Handler admin, std::function<std::string()> metrics)
     : catalog_(catalog),
-      scheduler_(scheduler),
+      invoker_(invoker),
       delivery_(delivery),
       admin_(std::move(admin)),
       metrics_(std::move(metrics)) {}
@@ -177,7 +177,7 @@ void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbu
                      std::move(reply));
     return;
   }
-  scheduler_.Invoke(*cfg, std::move(ir),
+  invoker_.Invoke(*cfg, std::move(ir),
                     [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
                       ::nimbus::http::Response res;
                       switch (r.outcome) {
@@ -305,7 +305,7 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
     });
     return;
   }
-  scheduler_.Invoke(*cfg, std::move(ir), [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
+  invoker_.Invoke(*cfg, std::move(ir), [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
     ::nimbus::http::Response res{bhttp::status::ok, version};
     res.keep_alive(keep_alive);
     res.set(bhttp::field::content_type, "application/json");

@@ -5,9 +5,12 @@
 // Asynchronous invocations (Invoke with X-Amz-Invocation-Type: Event, routes marked `async`) go
 // to the Delivery engine and are answered 202 only once the event is durable.
 //
+// It depends on the scheduler only through scheduler::Invoker (the daemon passes the Scheduler;
+// front_door_test.cc passes a scripted fake).
+//
 // Threading: Handle() runs on the loop of the connection; it reads the catalog snapshot without
-// locks and hands work to the scheduler or the delivery engine, whose completions reply through
-// the connection (from an instance loop or the journal's thread).
+// locks and hands work to the invoker or the delivery engine, whose completions reply through
+// the connection (from an instance loop, the journal's thread, or at once on the caller's).
 #pragma once
 
 #include <functional>
@@ -16,7 +19,7 @@
 #include "catalog/catalog.h"
 #include "http/server.h"
 #include "queue/delivery.h"
-#include "scheduler/scheduler.h"
+#include "scheduler/invoker.h"
 
 namespace nimbus::gateway {
 
@@ -26,7 +29,7 @@ inline constexpr size_t kMaxInvokePayload = 6 * 1024 * 1024;
 
 class FrontDoor {
  public:
-  FrontDoor(catalog::Catalog& catalog, scheduler::Scheduler& scheduler, queue::Delivery& delivery,
+  FrontDoor(catalog::Catalog& catalog, scheduler::Invoker& invoker, queue::Delivery& delivery,
             ::nimbus::http::Handler admin, std::function<std::string()> metrics);
   void Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req);
 
@@ -38,7 +41,7 @@ class FrontDoor {
   void HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path);
 
   catalog::Catalog& catalog_;
-  scheduler::Scheduler& scheduler_;
+  scheduler::Invoker& invoker_;
   queue::Delivery& delivery_;
   ::nimbus::http::Handler admin_;
   std::function<std::string()> metrics_;

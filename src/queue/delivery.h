@@ -38,7 +38,7 @@
 #include "common/mutex.h"
 #include "queue/event_queue.h"
 #include "queue/journal.h"
-#include "scheduler/scheduler.h"
+#include "scheduler/invoker.h"
 
 namespace nimbus::queue {
 
@@ -75,6 +75,12 @@ struct DeliveryOptions {
 };
 
 using InvokeFn = std::function<void(const catalog::ConfigPtr&, scheduler::InvokeRequest, scheduler::Completion)>;
+// Runs invocations on `invoker` (the daemon's Scheduler, or a scripted fake in tests).
+inline InvokeFn InvokeThrough(scheduler::Invoker& invoker) {
+  return [&invoker](const catalog::ConfigPtr& fn, scheduler::InvokeRequest req, scheduler::Completion done) {
+    invoker.Invoke(fn, std::move(req), std::move(done));
+  };
+}
 
 struct Accepted {
   std::string request_id;

@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <deque>
 #include <optional>
 
 #include "common/iso_time.h"
@@ -67,45 +66,52 @@ constexpr size_t kRuntimeApiConnectionCap = 8;
 
 }  // namespace
 
-std::vector<std::string> FixedEnvironment(const Options& options) {
-  return {"TZ=:UTC", "LANG=C.UTF-8", "PATH=" + options.path_env, "HOME=/tmp", "TMPDIR=/tmp", "PYTHONUNBUFFERED=1"};
-}
-
 int64_t BilledMs(double duration_ms) { return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(duration_ms))); }
 
-// An instance's life. Which fields go with which state (all guarded by Scheduler::mu_):
+std::vector<std::string> FixedEnvironment(const Options& options) {
+  return {
+      "AWS_REGION=local",
+      "AWS_DEFAULT_REGION=local",
+      "TZ=:UTC",
+      "LANG=C.UTF-8",
+      "PATH=" + options.path_env,
+      "HOME=/tmp",
+      "TMPDIR=/tmp",
+      "PYTHONUNBUFFERED=1",
+  };
+}
+
+// An instance's life. Its state is its pool policy's (PoolPolicy::StateOf); "dead" is out of the
+// policy. Which executor fields go with which state (all guarded by Scheduler::mu_):
 // - kStarting: launched or being launched; its runtime has not asked /next yet. No parked, no
-//   current. The init timer runs.
-// - kIdle: parked in /next (`parked` set and open) and listed exactly once in pool->idle;
-//   the keep-alive timer runs. Only kIdle instances are in pool->idle.
+//   current. The policy holds its init deadline.
+// - kIdle: parked in /next (`parked` set and open) and listed once in the policy's idle list,
+//   which holds its keep-alive expiry.
 // - kDetached: ready between invocations, but its parked /next connection closed. Not listed,
 //   not dispatchable, not counted as capacity; its runtime's next /next makes it idle again,
 //   and keep-alive stops it like an idle one.
 // - kBusy: `current` is set. Until `delivered`, its event waits for a /next connection: the
 //   parked one when Dispatch runs, else the runtime's next /next.
 // - kFinishing: answered its invocation; its runtime's next /next is on the way.
-// - kDead: out of its pool; its process is killed (or exiting, or never came). It may still hold
+// - dead: out of its pool; its process is killed (or exiting, or never came). It may still hold
 //   a parked connection, which Cleanup answers.
 //
 // A GET /next arriving in each state (the rule that keeps a duplicate or foreign /next harmless):
-// - kStarting, kFinishing, kDetached: the runtime is ready; it takes the oldest queued request or
-//   parks (kIdle, listed once).
+// - kStarting, kFinishing, kDetached: the runtime is ready (PoolPolicy::OnReady); it takes the
+//   oldest queued request or parks (kIdle, listed once).
 // - kIdle, or kBusy before the event is delivered: the newer connection replaces the parked one,
 //   which is answered 403 InvalidStateTransition; the instance stays listed once (or not at all
 //   when busy), and a pending event goes to the newer connection.
 // - kBusy after the event is delivered: answered 403 InvalidStateTransition; the invocation
 //   goes on and ends by its response, its deadline or the process exit.
-// - kDead: answered 410 InstanceStopped.
-enum class State { kStarting, kIdle, kDetached, kBusy, kFinishing, kDead };
+// - dead: answered 410 InstanceStopped.
 
 struct Invocation {
   InvokeRequest req;
   Completion done;
   catalog::ConfigPtr fn;
   std::atomic<bool> completed{false};
-  bool queued = false;  // guarded by Scheduler::mu_
-  Clock::time_point queue_deadline;  // when a queued request gives up (429)
-  Clock::time_point queued_at;       // when it was queued (no idle instance at Invoke)
+  Clock::time_point queued_at;  // when it was queued (no idle instance at Invoke)
   // Set on the instance's loop by Dispatch:
   bool started = false;  // START logged, deadline armed
   Clock::time_point start;
@@ -115,27 +121,47 @@ struct Invocation {
   std::string log;  // when req.want_log_tail
 };
 
+PoolLimits LimitsOf(const catalog::FunctionConfig& fn, const Options& options) {
+  const auto& m = fn.manifest;
+  PoolLimits l;
+  l.max = static_cast<size_t>(std::max(0, m.concurrency.max));
+  l.min_warm = static_cast<size_t>(std::max(0, m.concurrency.min_warm));
+  l.queue_bound = l.max * options.queue_per_slot;
+  l.queue_timeout = std::chrono::seconds(m.timeout_s);
+  l.keep_alive = std::chrono::seconds(m.keep_alive_s);
+  l.init_timeout = options.init_timeout;
+  return l;
+}
+
 struct Pool {
-  Scheduler* sched = nullptr;
-  catalog::ConfigPtr fn;
-  std::string key;
-  std::vector<std::shared_ptr<Instance>> instances NIMBUS_GUARDED_BY(sched->mu_);  // live ones
-  std::vector<Instance*> idle NIMBUS_GUARDED_BY(sched->mu_);
-  std::deque<std::shared_ptr<Invocation>> queue NIMBUS_GUARDED_BY(sched->mu_);
-  asio::steady_timer* queue_timer NIMBUS_GUARDED_BY(sched->mu_) = nullptr;
-  bool queue_timer_armed NIMBUS_GUARDED_BY(sched->mu_) = false;
-  bool queue_timer_rechecks NIMBUS_GUARDED_BY(sched->mu_) = false;
-  bool retired NIMBUS_GUARDED_BY(sched->mu_) = false;
-  uint64_t serial = 0;  // distinguishes pools that held the same key over time
-  int Starting() const NIMBUS_REQUIRES(sched->mu_);
-  void AddCounts(Counts& c) const NIMBUS_REQUIRES(sched->mu_);
-  void Forget(Instance* inst) NIMBUS_REQUIRES(sched->mu_);
-  void Unlist(Instance* inst) NIMBUS_REQUIRES(sched->mu_) { std::erase(idle, inst); }
+  Pool(Scheduler* s, catalog::ConfigPtr f, uint64_t n, PoolLimits limits, InstanceIds& ids)
+      : sched(s), fn(std::move(f)), serial(n), policy(limits, ids) {}
+
+  Scheduler* const sched;
+  const catalog::ConfigPtr fn;
+  const uint64_t serial;  // names its timer in Scheduler::pool_timers_
+  PoolPolicy policy NIMBUS_GUARDED_BY(sched->mu_);
+  // The invocations waiting in the policy's queue, by ticket.
+  std::unordered_map<RequestTicket, std::shared_ptr<Invocation>> waiting NIMBUS_GUARDED_BY(sched->mu_);
+  RequestTicket next_ticket NIMBUS_GUARDED_BY(sched->mu_) = 1;
+  // The pool's one timer (created with the first deadline, in Scheduler::pool_timers_), the
+  // loop it lives on, and what it is armed for (or about to be).
+  asio::steady_timer* timer NIMBUS_GUARDED_BY(sched->mu_) = nullptr;
+  asio::io_context* timer_loop NIMBUS_GUARDED_BY(sched->mu_) = nullptr;
+  Clock::time_point timer_due NIMBUS_GUARDED_BY(sched->mu_) = Clock::time_point::max();
+  bool gone NIMBUS_GUARDED_BY(sched->mu_) = false;  // unused and let go: no timer any more
+
+  void AddCounts(Counts& c) const NIMBUS_REQUIRES(sched->mu_) {
+    c.starting += policy.Count(InstanceState::kStarting) + policy.Count(InstanceState::kDetached);
+    c.idle += policy.Count(InstanceState::kIdle);
+    c.busy += policy.Count(InstanceState::kBusy) + policy.Count(InstanceState::kFinishing);
+    c.queued += policy.queued();
+  }
 };
 
 struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Instance> {
-  Instance(Scheduler* s, std::shared_ptr<Pool> p, uint64_t n, asio::io_context& l)
-      : sched(s), pool(std::move(p)), id(n), loop(l), deadline_timer(l), idle_timer(l), init_timer(l) {}
+  Instance(Scheduler* s, std::shared_ptr<Pool> p, InstanceId n, asio::io_context& l)
+      : sched(s), pool(std::move(p)), id(n), loop(l), deadline_timer(l) {}
   // Cleanup (or Shutdown) has released the process by now; this is a last resort.
   ~Instance() override {
     if (proc) sched->launcher_.Release(std::move(proc));
@@ -143,15 +169,13 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
 
   Scheduler* const sched;
   const std::shared_ptr<Pool> pool;
-  const uint64_t id;
+  const InstanceId id;
   asio::io_context& loop;
 
   // Guarded by sched->mu_:
-  State state NIMBUS_GUARDED_BY(sched->mu_) = State::kStarting;
   std::shared_ptr<Invocation> current NIMBUS_GUARDED_BY(sched->mu_);
   bool delivered NIMBUS_GUARDED_BY(sched->mu_) = false;  // current's event was sent to the runtime
   runtimeapi::PeerPtr parked NIMBUS_GUARDED_BY(sched->mu_);  // the runtime's pending next call
-  uint64_t idle_gen NIMBUS_GUARDED_BY(sched->mu_) = 0;
   bool launching NIMBUS_GUARDED_BY(sched->mu_) = false;  // Launcher::Launch called, result not yet taken by OnLaunched
   std::optional<Result<std::unique_ptr<sandbox::Process>>> launch_result NIMBUS_GUARDED_BY(sched->mu_);  // arrived, not yet taken
 
@@ -161,7 +185,7 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   std::unique_ptr<sandbox::Process> proc;
   std::optional<asio::posix::stream_descriptor> exit_watch, out, err;
   std::string out_partial, err_partial, stderr_tail;
-  asio::steady_timer deadline_timer, idle_timer, init_timer;
+  asio::steady_timer deadline_timer;
   std::shared_ptr<Invocation> log_inv;  // the invocation printed lines belong to
   Clock::time_point launched_at;
   double spawn_ms = 0;  // from Launch to the launcher's process (OnLaunched)
@@ -171,6 +195,7 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   bool cleaned_up = false;
 
   const std::string& fn_name() const { return pool->fn->name; }
+  std::optional<InstanceState> StateLocked() const NIMBUS_REQUIRES(sched->mu_) { return pool->policy.StateOf(id); }
 
   // RuntimeApiSink (on `loop`):
   void OnNext(const runtimeapi::PeerPtr& peer) override;
@@ -192,12 +217,11 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   void OnParkedClosed(const runtimeapi::RuntimePeer* peer);
   // The current invocation if `rid` names it (refusing with 400 InvalidRequestID otherwise).
   std::shared_ptr<Invocation> TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid);
-  void ArmIdleTimer(uint64_t gen);
-  void OnIdleExpired(uint64_t gen);
   void OnDeadline(const std::shared_ptr<Invocation>& inv);
-  void OnInitTimeout();
-  // A runtime that answered and did not come back to /next within init_timeout.
-  void OnNoNextAfterResponse();
+  // The policy stopped the instance (it is out of its pool already); `failed` are the requests
+  // that end with its init timeout.
+  void OnStopped(StopReason why, std::vector<std::shared_ptr<Invocation>> failed);
+  void OnInitTimeout(std::vector<std::shared_ptr<Invocation>> failed);
   void OnExit();
   // A Runtime API connection from someone other than the instance was closed unread.
   void OnRefused(const std::string& who);
@@ -219,13 +243,41 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   void Cleanup();
 };
 
-int Pool::Starting() const {
-  int n = 0;
-  for (auto& i : instances) n += i->state == State::kStarting;
-  return n;
+// ---- Scheduler ---------------------------------------------------------------------------------
+
+struct Scheduler::Effects {
+  struct StopWork {
+    std::shared_ptr<Instance> inst;
+    StopReason why;
+    std::vector<std::shared_ptr<Invocation>> failed;  // ended by its init timeout
+  };
+  std::vector<std::shared_ptr<Instance>> launch;
+  std::vector<StopWork> stop;
+  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> finish;
+  std::shared_ptr<Pool> wake_timer;  // post RunPoolTimer to the pool's timer loop
+  asio::io_context* timer_loop = nullptr;
+};
+
+namespace {
+
+InvokeResult Throttled(const Invocation& inv, ThrottleReason why) {
+  const auto& m = inv.fn->manifest;
+  std::string msg =
+      why == ThrottleReason::kQueueFull
+          ? "function '" + inv.fn->name + "' has " + std::to_string(m.concurrency.max) +
+                " busy instances (concurrency.max) and its queue is full; retry later or raise concurrency.max in "
+                "function.yaml"
+          : "no instance of '" + inv.fn->name + "' became free within " + std::to_string(m.timeout_s) +
+                " s (concurrency.max is " + std::to_string(m.concurrency.max) +
+                "); retry later or raise concurrency.max in function.yaml";
+  return {Outcome::kThrottled, runtimeapi::ErrorJson("TooManyRequestsException", msg), "TooManyRequestsException"};
 }
 
-// ---- Scheduler ---------------------------------------------------------------------------------
+InvokeResult ShuttingDown() {
+  return {Outcome::kShutdown, runtimeapi::ErrorJson("ServiceException", "nimbus is shutting down"), "ServiceException"};
+}
+
+}  // namespace
 
 Scheduler::Scheduler(http::LoopGroup& loops, sandbox::Launcher& launcher, observability::LogStore& logs,
                      Options options)
@@ -233,73 +285,129 @@ Scheduler::Scheduler(http::LoopGroup& loops, sandbox::Launcher& launcher, observ
 
 Scheduler::~Scheduler() = default;
 
-std::shared_ptr<Pool> Scheduler::PoolForLocked(const catalog::ConfigPtr& fn) {
-  std::string key = fn->name;
-  key.push_back('\n');
-  key += fn->version;
-  auto& slot = pools_[key];
-  // A function deleted and deployed again starts its versions at 1 again: a pool of the old
-  // version 1 (retired, or running other code) must not serve the new one, or it starts
-  // instances on the old, removed code. Its instances keep the old pool until they stop.
-  if (slot && (slot->retired || slot->fn->code_sha256 != fn->code_sha256)) {
-    slot->retired = true;
-    slot.reset();
+std::shared_ptr<Pool> Scheduler::PoolForLocked(const catalog::ConfigPtr& fn, Effects& fx) {
+  // Found without building a key: the name by string_view, then the version among the few of
+  // the function that have a pool.
+  auto it = pools_.find(std::string_view(fn->name));
+  if (it != pools_.end()) {
+    auto& versions = it->second;
+    auto found = std::find_if(versions.begin(), versions.end(),
+                              [&](const std::shared_ptr<Pool>& p) { return p->fn->version == fn->version; });
+    if (found != versions.end()) {
+      if (!(*found)->policy.retired() && (*found)->fn->code_sha256 == fn->code_sha256) return *found;
+      // A function deleted and deployed again starts its versions at 1 again: a pool of the old
+      // version 1 (retired, or running other code) must not serve the new one, or it starts
+      // instances on the old, removed code. Its instances keep the old pool until they stop.
+      auto old = std::move(*found);
+      versions.erase(found);
+      if (versions.empty()) pools_.erase(it);
+      ApplyLocked(old, old->policy.Retire(Clock::now()), fx);
+      it = pools_.find(std::string_view(fn->name));
+    }
   }
-  if (!slot) {
-    slot = std::make_shared<Pool>();
-    slot->sched = this;
-    slot->serial = next_pool_serial_++;
-    slot->fn = fn;
-    slot->key = std::move(key);
-  }
-  return slot;
+  if (it == pools_.end()) it = pools_.try_emplace(fn->name).first;
+  auto pool = std::make_shared<Pool>(this, fn, next_pool_serial_++, LimitsOf(*fn, options_), instance_ids_);
+  it->second.push_back(pool);
+  return pool;
 }
 
-std::shared_ptr<Instance> Scheduler::NewInstanceLocked(const std::shared_ptr<Pool>& pool) {
+std::shared_ptr<Instance> Scheduler::NewInstanceLocked(const std::shared_ptr<Pool>& pool, InstanceId id) {
   // A new instance lives on the loop that asked for it when that is one of ours.
   asio::io_context* here = http::LoopGroup::Current();
-  auto inst = std::make_shared<Instance>(this, pool, next_instance_id_++, here ? *here : loops_.next());
-  pool->instances.push_back(inst);
-  instances_[inst->id] = inst;
+  auto inst = std::make_shared<Instance>(this, pool, id, here ? *here : loops_.next());
+  pool->policy.SetAffinity(id, reinterpret_cast<Affinity>(&inst->loop));
+  instances_[id] = inst;
   return inst;
 }
 
-void Scheduler::MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool,
-                                         std::vector<std::shared_ptr<Instance>>& to_launch) {
-  if (shutting_down_) return;
-  // concurrency.min_warm: instances kept ready before any request, and replaced when they die.
-  const size_t min_warm = static_cast<size_t>(pool->fn->manifest.concurrency.min_warm);
-  while (!pool->retired && pool->instances.size() < min_warm) to_launch.push_back(NewInstanceLocked(pool));
-  const size_t max = static_cast<size_t>(pool->fn->manifest.concurrency.max);
-  // Instances that just answered are about to ask /next: they count as capacity on the way.
-  size_t starting = static_cast<size_t>(pool->Starting());
-  for (auto& i : pool->instances) starting += i->state == State::kFinishing;
-  while (pool->instances.size() < max && starting < pool->queue.size()) {
-    to_launch.push_back(NewInstanceLocked(pool));
-    ++starting;
+std::shared_ptr<Invocation> Scheduler::TakeWaitingLocked(Pool& pool, RequestTicket ticket) {
+  auto it = pool.waiting.find(ticket);
+  if (it == pool.waiting.end()) return nullptr;
+  auto inv = std::move(it->second);
+  pool.waiting.erase(it);
+  return inv;
+}
+
+void Scheduler::ApplyLocked(const std::shared_ptr<Pool>& pool, Decisions&& d, Effects& fx,
+                            const InvokeResult* fail_with) {
+  for (InstanceId id : d.start) {
+    if (shutting_down_) {
+      pool->policy.Forget(id);
+      continue;
+    }
+    fx.launch.push_back(NewInstanceLocked(pool, id));
+  }
+  for (const auto& t : d.throttle) {
+    if (auto inv = TakeWaitingLocked(*pool, t.request)) fx.finish.emplace_back(inv, Throttled(*inv, t.why));
+  }
+  for (const auto& s : d.stop) {
+    auto it = instances_.find(s.instance);
+    if (it != instances_.end()) fx.stop.push_back({it->second, s.why, {}});
+  }
+  for (const auto& f : d.fail) {
+    auto inv = TakeWaitingLocked(*pool, f.request);
+    if (!inv) continue;
+    auto by = std::find_if(fx.stop.begin(), fx.stop.end(), [&](const Effects::StopWork& w) {
+      return w.why == StopReason::kInitTimeout && w.inst->id == f.instance;
+    });
+    if (by != fx.stop.end()) {
+      by->failed.push_back(std::move(inv));  // answered on the instance's loop, with its output
+    } else if (fail_with) {
+      fx.finish.emplace_back(std::move(inv), *fail_with);
+    } else {
+      fx.finish.emplace_back(std::move(inv),
+                             InvokeResult{Outcome::kStartFailed,
+                                          runtimeapi::ErrorJson("Runtime.StartError", "the instance did not start"),
+                                          "Runtime.StartError"});
+    }
+  }
+  ErasePoolIfUnusedLocked(pool);
+  const Clock::time_point due = pool->timer_due;  // a copy: comparing takes a reference
+  if (d.wake < due && !pool->gone && !shutting_down_) {
+    pool->timer_due = d.wake;
+    if (!pool->timer) {
+      asio::io_context* here = http::LoopGroup::Current();
+      pool->timer_loop = here ? here : &loops_.next();
+      auto& timer = pool_timers_[pool->serial];
+      timer = std::make_unique<asio::steady_timer>(*pool->timer_loop);
+      pool->timer = timer.get();
+    }
+    fx.wake_timer = pool;
+    fx.timer_loop = pool->timer_loop;
   }
 }
 
-void Scheduler::RemoveInstanceLocked(Instance* inst) {
-  auto& pool = inst->pool;
-  pool->Forget(inst);
-  inst->state = State::kDead;
-  ErasePoolIfUnusedLocked(pool);
+void Scheduler::Carry(Effects&& fx) {
+  PostLaunches(std::move(fx.launch));
+  for (auto& s : fx.stop) {
+    asio::io_context& loop = s.inst->loop;  // read before `s.inst` moves into the closure
+    asio::post(loop, [inst = std::move(s.inst), why = s.why, failed = std::move(s.failed)]() mutable {
+      inst->OnStopped(why, std::move(failed));
+    });
+  }
+  for (auto& [inv, result] : fx.finish) Finish(inv, std::move(result));
+  if (fx.wake_timer) {
+    asio::post(*fx.timer_loop, [this, pool = std::move(fx.wake_timer)] { RunPoolTimer(pool); });
+  }
 }
 
 void Scheduler::ErasePoolIfUnusedLocked(const std::shared_ptr<Pool>& pool) {
-  if (!pool->instances.empty() || !pool->queue.empty() || pool->queue_timer_armed) return;
-  auto it = pools_.find(pool->key);
-  if (it != pools_.end() && it->second == pool) pools_.erase(it);
-}
-
-void Scheduler::FailFrontLocked(const std::shared_ptr<Pool>& pool, InvokeResult&& result,
-                                std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>>& to_fail) {
-  if (pool->queue.empty()) return;
-  auto inv = std::move(pool->queue.front());
-  pool->queue.pop_front();
-  inv->queued = false;
-  to_fail.emplace_back(std::move(inv), std::move(result));
+  if (!pool->policy.Unused() || !pool->waiting.empty() || pool->gone) return;
+  if (auto it = pools_.find(std::string_view(pool->fn->name)); it != pools_.end()) {
+    std::erase(it->second, pool);
+    if (it->second.empty()) pools_.erase(it);
+  }
+  if (shutting_down_) return;  // Shutdown lets every timer go itself
+  pool->gone = true;
+  if (pool->timer) {
+    // Destroyed on its own loop, after any handler of it already queued there.
+    auto it = pool_timers_.find(pool->serial);
+    if (it != pool_timers_.end()) {
+      asio::post(*pool->timer_loop, [timer = std::move(it->second)] {});
+      pool_timers_.erase(it);
+    }
+    pool->timer = nullptr;
+  }
 }
 
 void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done) {
@@ -308,129 +416,65 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   inv->done = std::move(done);
   inv->fn = fn;
 
+  Effects fx;
   Lock lock(mu_);
   if (shutting_down_) {
     lock.Unlock();
-    Finish(inv, {Outcome::kShutdown, runtimeapi::ErrorJson("ServiceException", "nimbus is shutting down"),
-                 "ServiceException"});
+    Finish(inv, ShuttingDown());
     return;
   }
-  auto pool = PoolForLocked(fn);
-  if (!pool->idle.empty()) {
-    // Warm path: the most recently parked instance on the caller's own loop (no cross-thread
-    // hop), else the most recently parked one (its caches are the warmest). The parked
-    // connection stays with the instance: Dispatch takes whichever is parked when it runs.
-    auto pick = pool->idle.end() - 1;
-    if (asio::io_context* here = http::LoopGroup::Current(); here && &(*pick)->loop != here) {
-      for (auto it = pool->idle.rbegin(); it != pool->idle.rend(); ++it) {
-        if (&(*it)->loop == here) {
-          pick = std::next(it).base();
-          break;
-        }
-      }
-    }
-    Instance* raw = *pick;
-    pool->idle.erase(pick);
-    raw->state = State::kBusy;
-    raw->current = inv;
-    raw->delivered = false;
-    raw->idle_gen++;
-    std::shared_ptr<Instance> inst = raw->shared_from_this();
+  auto pool = PoolForLocked(fn, fx);
+  const auto now = Clock::now();
+  const RequestTicket ticket = pool->next_ticket++;
+  Decisions d = pool->policy.Submit(now, ticket, reinterpret_cast<Affinity>(http::LoopGroup::Current()));
+  if (d.dispatch) {
+    // Warm path. The parked connection stays with the instance: Dispatch takes whichever is
+    // parked when it runs.
+    std::shared_ptr<Instance> inst = instances_.at(d.dispatch->instance);
+    inst->current = inv;
+    inst->delivered = false;
+    d.dispatch.reset();
+    ApplyLocked(pool, std::move(d), fx);
     lock.Unlock();
     asio::io_context& loop = inst->loop;  // read before `inst` moves into the closure
     asio::post(loop, [this, inst = std::move(inst), inv = std::move(inv)] { Dispatch(inst, inv); });
+    Carry(std::move(fx));
     return;
   }
-  const size_t max = static_cast<size_t>(fn->manifest.concurrency.max);
-  if (pool->queue.size() >= max * options_.queue_per_slot) {
+  if (!d.throttle.empty()) {  // the queue is full
     lock.Unlock();
-    Finish(inv, {Outcome::kThrottled,
-                 runtimeapi::ErrorJson("TooManyRequestsException",
-                                       "function '" + fn->name + "' has " + std::to_string(max) +
-                                           " busy instances (concurrency.max) and its queue is full; retry later "
-                                           "or raise concurrency.max in function.yaml"),
-                 "TooManyRequestsException"});
+    Finish(inv, Throttled(*inv, d.throttle.front().why));
+    Carry(std::move(fx));
     return;
   }
-  // A queued request waits at most the function's timeout for an instance, then gets a 429
-  // (unless a starting instance is on its way for it: see ArmQueueTimer). Every entry of a pool
-  // has the same timeout, so the queue is ordered by deadline and one timer per pool, armed for
-  // the front, serves them all.
-  inv->queued_at = Clock::now();
-  inv->queue_deadline = inv->queued_at + std::chrono::seconds(fn->manifest.timeout_s);
-  pool->queue.push_back(inv);
-  inv->queued = true;
-  asio::steady_timer* arm = nullptr;
-  if (!pool->queue_timer_armed) {
-    pool->queue_timer_armed = true;
-    if (!pool->queue_timer) {
-      // Keyed by the pool itself: a pool replaced under the same key keeps its own timer.
-      auto& timer = queue_timers_[pool->key + "#" + std::to_string(pool->serial)];
-      if (!timer) {
-        asio::io_context* here = http::LoopGroup::Current();
-        timer = std::make_unique<asio::steady_timer>(here ? *here : loops_.next());
-      }
-      pool->queue_timer = timer.get();
-    }
-    arm = pool->queue_timer;
-  } else if (pool->queue_timer_rechecks) {
-    pool->queue_timer_rechecks = false;
-    arm = pool->queue_timer;  // ArmQueueTimer's expires_at cancels the later wait
-  }
-  std::vector<std::shared_ptr<Instance>> to_launch;
-  MaybeStartForQueueLocked(pool, to_launch);
+  inv->queued_at = now;
+  pool->waiting.emplace(ticket, inv);
+  ApplyLocked(pool, std::move(d), fx);
   lock.Unlock();
-
-  PostLaunches(std::move(to_launch));
-  if (arm) asio::post(arm->get_executor(), [this, pool, arm] { ArmQueueTimer(pool, arm); });
+  Carry(std::move(fx));
 }
 
-void Scheduler::ArmQueueTimer(const std::shared_ptr<Pool>& pool, asio::steady_timer* timer) {
-  std::vector<std::shared_ptr<Invocation>> expired;
-  Clock::time_point next{};
+void Scheduler::RunPoolTimer(const std::shared_ptr<Pool>& pool) {
+  Effects fx;
+  asio::steady_timer* timer = nullptr;
+  Clock::time_point next = Clock::time_point::max();
   {
     Lock lock(mu_);
-    const auto now = Clock::now();
-    // The oldest `covered` requests each have a starting instance on its way (every starting
-    // instance takes the front request when ready, or fails it): their wait ends with that
-    // instance's init, bounded by init_timeout, not with a 429 at their queue deadline. The
-    // rest are ordered by deadline; the expired ones form a prefix of them.
-    const size_t covered = std::min(pool->queue.size(), static_cast<size_t>(pool->Starting()));
-    auto first = pool->queue.begin() + static_cast<std::ptrdiff_t>(covered);
-    auto last = first;
-    while (last != pool->queue.end() && (*last)->queue_deadline <= now) ++last;
-    for (auto it = first; it != last; ++it) {
-      (*it)->queued = false;
-      expired.push_back(std::move(*it));
-    }
-    pool->queue.erase(first, last);
-    pool->queue_timer_rechecks = false;
-    if (pool->queue.empty()) {
-      pool->queue_timer_armed = false;
-      ErasePoolIfUnusedLocked(pool);
-    } else if (covered < pool->queue.size()) {
-      next = pool->queue[covered]->queue_deadline;
-    } else {
-      next = now + options_.init_timeout;  // every waiting request is covered: look again later
-      pool->queue_timer_rechecks = true;
-    }
+    if (pool->gone || shutting_down_) return;
+    Decisions d = pool->policy.OnTimer(Clock::now());
+    next = d.wake;
+    pool->timer_due = d.wake;  // ApplyLocked then wakes no one: this handler arms below
+    ApplyLocked(pool, std::move(d), fx);
+    // Still valid when the pool went just now: its destruction is queued behind this handler.
+    timer = pool->gone ? nullptr : pool->timer;
   }
-  if (next != Clock::time_point{}) {
-    timer->expires_at(next);
-    timer->async_wait([this, pool, timer](const boost::system::error_code& ec) {
-      if (!ec) ArmQueueTimer(pool, timer);
+  if (timer && next != Clock::time_point::max()) {
+    timer->expires_at(next);  // cancels an earlier wait, whose handler then does nothing
+    timer->async_wait([this, pool](const boost::system::error_code& ec) {
+      if (!ec) RunPoolTimer(pool);
     });
   }
-  for (auto& inv : expired) {
-    Finish(inv, {Outcome::kThrottled,
-                 runtimeapi::ErrorJson("TooManyRequestsException",
-                                       "no instance of '" + inv->fn->name + "' became free within " +
-                                           std::to_string(inv->fn->manifest.timeout_s) +
-                                           " s (concurrency.max is " +
-                                           std::to_string(inv->fn->manifest.concurrency.max) +
-                                           "); retry later or raise concurrency.max in function.yaml"),
-                 "TooManyRequestsException"});
-  }
+  Carry(std::move(fx));
 }
 
 void Scheduler::Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result) {
@@ -456,7 +500,7 @@ void Scheduler::PostLaunches(std::vector<std::shared_ptr<Instance>>&& instances)
 void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
   {
     Lock lock(mu_);
-    if (inst->state != State::kStarting || shutting_down_) {
+    if (inst->StateLocked() != InstanceState::kStarting || shutting_down_) {
       lock.Unlock();
       inst->Cleanup();
       return;
@@ -486,19 +530,14 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
       "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + fn.name,
       "AWS_LAMBDA_LOG_STREAM_NAME=" + fn.version + "/instance-" + std::to_string(inst->id),
       "AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
-      "AWS_REGION=local",
-      "AWS_DEFAULT_REGION=local",
       "AWS_EXECUTION_ENV=AWS_Lambda_" + m.runtime,
   };
   for (auto& e : FixedEnvironment(options_)) spec.env.push_back(std::move(e));
   for (const auto& [k, v] : m.environment) spec.env.push_back(k + "=" + v);
 
-  // Init time counts from here: the launcher's work is part of a cold start.
+  // Init time counts from here: the launcher's work is part of a cold start. (The init
+  // deadline is the pool policy's, from when it decided to start the instance.)
   inst->launched_at = Clock::now();
-  inst->init_timer.expires_after(options_.init_timeout);
-  inst->init_timer.async_wait([inst](const boost::system::error_code& ec) {
-    if (!ec) inst->OnInitTimeout();
-  });
   // The callback holds the instance weakly: the last reference to an instance must not be
   // dropped on the launcher's thread (its timers belong to its loop). `instances_` keeps it
   // alive while the launch is under way.
@@ -535,9 +574,12 @@ void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
     result = inst->TakeLaunchResultLocked();
     inst->launching = false;
     const auto& pool = inst->pool;
-    // A retired pool with nothing queued has no use for a new instance.
-    keep = inst->state == State::kStarting && !shutting_down_ && !(pool->retired && pool->queue.empty());
-    if (!keep && inst->state != State::kDead) RemoveInstanceLocked(inst.get());
+    if (shutting_down_) {
+      pool->policy.Forget(inst->id);
+    } else {
+      keep = pool->policy.OnLaunched(inst->id);  // false: ended meanwhile, or retired with nothing queued
+    }
+    if (!keep) ErasePoolIfUnusedLocked(pool);
   }
   if (!result->ok()) {
     if (keep) return FailStart(inst, result->status().message());
@@ -599,22 +641,19 @@ void Scheduler::OnLaunched(const std::shared_ptr<Instance>& inst) {
 }
 
 void Scheduler::FailStart(const std::shared_ptr<Instance>& inst, const std::string& why) {
-  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
-  std::vector<std::shared_ptr<Instance>> to_launch;
+  Effects fx;
   {
     Lock lock(mu_);
-    if (inst->state != State::kDead) {
-      RemoveInstanceLocked(inst.get());
-      FailFrontLocked(inst->pool,
-                      {Outcome::kStartFailed, runtimeapi::ErrorJson("Runtime.StartError", why), "Runtime.StartError"},
-                      to_fail);
-      // The rest of the queue gets its own attempt (and its own StartError), not a late 429.
-      MaybeStartForQueueLocked(inst->pool, to_launch);
+    if (inst->StateLocked()) {
+      const InvokeResult failed{Outcome::kStartFailed, runtimeapi::ErrorJson("Runtime.StartError", why),
+                                "Runtime.StartError"};
+      // The request it was for fails; the rest of the queue gets its own attempt (and its own
+      // StartError), not a late 429.
+      ApplyLocked(inst->pool, inst->pool->policy.OnStartFailed(Clock::now(), inst->id), fx, &failed);
     }
   }
-  PostLaunches(std::move(to_launch));
   inst->EmitLine(LogStream::kPlatform, "nimbus: could not start an instance: " + why);
-  for (auto& [i, r] : to_fail) Finish(i, std::move(r));
+  Carry(std::move(fx));
   inst->Cleanup();
 }
 
@@ -658,60 +697,39 @@ void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const std::share
 
 void Scheduler::KeepWarm(const catalog::ConfigPtr& fn) {
   if (fn->manifest.concurrency.min_warm <= 0) return;
-  std::vector<std::shared_ptr<Instance>> to_launch;
+  Effects fx;
   {
     Lock lock(mu_);
-    MaybeStartForQueueLocked(PoolForLocked(fn), to_launch);
+    if (shutting_down_) return;
+    auto pool = PoolForLocked(fn, fx);
+    ApplyLocked(pool, pool->policy.KeepWarm(Clock::now()), fx);
   }
-  PostLaunches(std::move(to_launch));
+  Carry(std::move(fx));
 }
 
 void Scheduler::RetireVersions(const std::string& function, const std::vector<std::string>& keep) {
-  std::vector<std::shared_ptr<Instance>> to_stop;
+  Effects fx;
   {
     Lock lock(mu_);
-    for (auto& [key, pool] : pools_) {
-      if (pool->fn->name != function) continue;
-      if (std::find(keep.begin(), keep.end(), pool->fn->version) != keep.end()) continue;
-      pool->retired = true;
-      // Instances between invocations stop now; busy and starting ones stop at their next /next
-      // (after serving what is queued).
-      for (auto& i : pool->instances) {
-        if (i->state == State::kIdle || i->state == State::kDetached) to_stop.push_back(i);
+    std::vector<std::shared_ptr<Pool>> retire;
+    if (auto it = pools_.find(std::string_view(function)); it != pools_.end()) {
+      for (const auto& pool : it->second) {
+        if (std::find(keep.begin(), keep.end(), pool->fn->version) == keep.end()) retire.push_back(pool);
       }
     }
-    for (auto& i : to_stop) RemoveInstanceLocked(i.get());
+    // Instances between invocations stop now; busy and starting ones stop at their next /next
+    // (after serving what is queued).
+    const auto now = Clock::now();
+    for (auto& pool : retire) ApplyLocked(pool, pool->policy.Retire(now), fx);
   }
-  for (auto& i : to_stop) {
-    asio::io_context& loop = i->loop;
-    asio::post(loop, [i = std::move(i)] { i->Stop(); });  // the closure holds the only reference here
-  }
-}
-
-void Pool::Forget(Instance* inst) {
-  std::erase(idle, inst);
-  std::erase_if(instances, [inst](const std::shared_ptr<Instance>& p) { return p.get() == inst; });
-}
-
-void Pool::AddCounts(Counts& c) const {
-  for (const auto& i : instances) {
-    switch (i->state) {
-      case State::kStarting:
-      case State::kDetached: c.starting++; break;
-      case State::kIdle: c.idle++; break;
-      case State::kBusy:
-      case State::kFinishing: c.busy++; break;
-      case State::kDead: break;
-    }
-  }
-  c.queued += queue.size();
+  Carry(std::move(fx));
 }
 
 Counts Scheduler::CountsFor(const std::string& function) const {
   Counts c;
   Lock lock(mu_);
-  for (const auto& [key, pool] : pools_) {
-    if (pool->fn->name == function) pool->AddCounts(c);
+  if (auto it = pools_.find(std::string_view(function)); it != pools_.end()) {
+    for (const auto& pool : it->second) pool->AddCounts(c);
   }
   return c;
 }
@@ -719,14 +737,19 @@ Counts Scheduler::CountsFor(const std::string& function) const {
 std::unordered_map<std::string, Counts> Scheduler::AllCounts() const {
   std::unordered_map<std::string, Counts> out;
   Lock lock(mu_);
-  for (const auto& [key, pool] : pools_) pool->AddCounts(out[pool->fn->name]);
+  for (const auto& [name, versions] : pools_) {
+    Counts& c = out[name];
+    for (const auto& pool : versions) pool->AddCounts(c);
+  }
   return out;
 }
 
 size_t Scheduler::LiveInstances() const {
   Lock lock(mu_);
   size_t n = 0;
-  for (const auto& [key, pool] : pools_) n += pool->instances.size();
+  for (const auto& [name, versions] : pools_) {
+    for (const auto& pool : versions) n += pool->policy.instances();
+  }
   return n;
 }
 
@@ -739,9 +762,14 @@ void Scheduler::Shutdown() {
     shutting_down_ = true;
     // A launch called back from now on releases its process itself; wait for those under way.
     while (launches_in_flight_ != 0) launches_done_.Wait(mu_);
-    for (auto& [key, pool] : pools_) {
-      for (auto& inv : pool->queue) to_fail.push_back(inv);
-      pool->queue.clear();
+    // Pools out of the map (replaced after a redeploy) may still hold queued requests.
+    std::vector<std::shared_ptr<Pool>> pools;
+    for (auto& [name, versions] : pools_) pools.insert(pools.end(), versions.begin(), versions.end());
+    for (auto& [id, inst] : instances_) pools.push_back(inst->pool);
+    for (auto& pool : pools) {
+      for (RequestTicket t : pool->policy.TakeQueue()) {
+        if (auto inv = TakeWaitingLocked(*pool, t)) to_fail.push_back(std::move(inv));
+      }
     }
     for (auto& [id, inst] : instances_) {
       instances.push_back(inst);
@@ -750,28 +778,20 @@ void Scheduler::Shutdown() {
       if (inst->launch_result && inst->launch_result->ok()) untaken.push_back(std::move(*inst->launch_result).value());
       inst->launch_result.reset();
       inst->launching = false;
-      if (inst->state != State::kDead) RemoveInstanceLocked(inst.get());
+      inst->pool->policy.Forget(inst->id);
     }
   }
-  for (auto& inv : to_fail) {
-    Finish(inv, {Outcome::kShutdown, runtimeapi::ErrorJson("ServiceException", "nimbus is shutting down"),
-                 "ServiceException"});
-  }
+  for (auto& inv : to_fail) Finish(inv, ShuttingDown());
   for (auto& p : untaken) launcher_.Release(std::move(p));
   // The loops have stopped: no loop touches these instances any more.
   for (auto& i : instances) i->Cleanup();
   launcher_.Drain();
-  // Pool::instances and Instance::pool point at each other: break the cycle.
   Lock lock(mu_);
-  for (auto& [key, pool] : pools_) {
-    pool->instances.clear();
-    pool->idle.clear();
-  }
   pools_.clear();
   instances_.clear();
   // Timers go while their io_contexts still exist; handlers left queued there hold no timer.
-  for (auto& [key, timer] : queue_timers_) timer->cancel();
-  queue_timers_.clear();
+  for (auto& [serial, timer] : pool_timers_) timer->cancel();
+  pool_timers_.clear();
 }
 
 // ---- Instance (all on its loop) -----------------------------------------------------------------
@@ -801,11 +821,9 @@ void Instance::OnParkedClosed(const runtimeapi::RuntimePeer* peer) {
   Scheduler::Lock lock(sched->mu_);
   if (parked.get() != peer) return;  // not parked (any more): nothing depends on it
   parked.reset();
-  if (state == State::kIdle) {
-    // No dispatch may pick a connection that is gone. The keep-alive timer keeps running.
-    pool->Unlist(this);
-    state = State::kDetached;
-  }
+  // An idle instance is taken out of the idle list: no dispatch may pick a connection that is
+  // gone. Its keep-alive goes on.
+  pool->policy.OnDetached(id);
   // kBusy before delivery: the event waits for the runtime's next /next.
 }
 
@@ -813,47 +831,49 @@ void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
   enum class Act { kDispatch, kDeliver, kPark, kReplace, kStop, kRefuseBusy, kRefuseDead } act = Act::kRefuseDead;
   std::shared_ptr<Invocation> inv;
   runtimeapi::PeerPtr displaced;
-  bool was_starting = false, was_finishing = false;
-  uint64_t gen = 0;
+  Scheduler::Effects fx;
   {
     Scheduler::Lock lock(sched->mu_);
-    switch (state) {
-      case State::kDead:
-        act = Act::kRefuseDead;
-        break;
-      case State::kStarting:
-        was_starting = true;
+    const std::optional<InstanceState> state = StateLocked();
+    switch (state.value_or(InstanceState::kStarting)) {
+      case InstanceState::kStarting:
+        if (!state) {  // dead
+          act = Act::kRefuseDead;
+          break;
+        }
         init_ms = MsSince(launched_at);
         [[fallthrough]];
-      case State::kFinishing:
-        was_finishing = state == State::kFinishing;
-        [[fallthrough]];
-      case State::kDetached:
-        if (!pool->queue.empty()) {
-          inv = std::move(pool->queue.front());
-          pool->queue.pop_front();
-          inv->queued = false;
-          state = State::kBusy;
+      case InstanceState::kFinishing:
+      case InstanceState::kDetached: {
+        if (sched->shutting_down_) {
+          pool->policy.Forget(id);
+          sched->ErasePoolIfUnusedLocked(pool);
+          act = Act::kStop;
+          break;
+        }
+        Decisions d = pool->policy.OnReady(Clock::now(), id);
+        if (d.dispatch) {  // the oldest queued request
+          inv = sched->TakeWaitingLocked(*pool, d.dispatch->request);
+          d.dispatch.reset();
           current = inv;
           delivered = false;
           parked = conn;  // Dispatch takes it
           act = Act::kDispatch;
-        } else if (pool->retired || sched->shutting_down_) {
-          sched->RemoveInstanceLocked(this);
+        } else if (!d.stop.empty()) {  // retired, nothing queued
+          d.stop.clear();
           act = Act::kStop;
         } else {
-          state = State::kIdle;
           parked = conn;
-          pool->idle.push_back(this);
-          gen = ++idle_gen;
           act = Act::kPark;
         }
+        sched->ApplyLocked(pool, std::move(d), fx);
         break;
-      case State::kIdle:
+      }
+      case InstanceState::kIdle:
         displaced = std::exchange(parked, conn);
         act = Act::kReplace;
         break;
-      case State::kBusy:
+      case InstanceState::kBusy:
         if (delivered) {
           act = Act::kRefuseBusy;
           break;
@@ -869,7 +889,7 @@ void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
         break;
     }
   }
-  if (was_starting || was_finishing) init_timer.cancel();
+  sched->Carry(std::move(fx));
   if (displaced && displaced != conn && !displaced->closed()) {
     displaced->Refuse(http::bhttp::status::forbidden, "InvalidStateTransition",
                       "another connection asked for the next event; this one is replaced", /*close=*/true);
@@ -887,7 +907,6 @@ void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
       return;
     case Act::kPark:
       WatchParked(conn);
-      ArmIdleTimer(gen);
       return;
     case Act::kStop:
       Stop();  // first: the runtime must not act on the answer
@@ -904,38 +923,17 @@ void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
   }
 }
 
-void Instance::ArmIdleTimer(uint64_t gen) {
-  idle_timer.expires_after(std::chrono::seconds(pool->fn->manifest.keep_alive_s));
-  idle_timer.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
-    if (!ec) self->OnIdleExpired(gen);
-  });
-}
-
-void Instance::OnIdleExpired(uint64_t gen) {
-  {
-    Scheduler::Lock lock(sched->mu_);
-    if ((state != State::kIdle && state != State::kDetached) || idle_gen != gen) return;
-    if (pool->instances.size() <= static_cast<size_t>(pool->fn->manifest.concurrency.min_warm) && !pool->retired) {
-      // min_warm keeps this one; look again after another keep-alive period.
-      lock.Unlock();
-      ArmIdleTimer(gen);
-      return;
-    }
-    sched->RemoveInstanceLocked(this);
-  }
-  EmitLine(LogStream::kPlatform, "nimbus: instance " + std::to_string(id) + " stopped after " +
-                                     std::to_string(pool->fn->manifest.keep_alive_s) + " s idle (keep_alive)");
-  Stop();
-}
-
 std::shared_ptr<Invocation> Instance::TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid) {
   std::shared_ptr<Invocation> inv;
+  Scheduler::Effects fx;
   {
     Scheduler::Lock lock(sched->mu_);
     if (current && delivered && current->req.request_id == rid) {
       inv = std::move(current);
       delivered = false;
-      state = State::kFinishing;
+      // kFinishing: it counts as capacity until its next /next, which the policy waits for at
+      // most init_timeout.
+      sched->ApplyLocked(pool, pool->policy.OnResponded(Clock::now(), id), fx);
     }
   }
   if (!inv) {
@@ -943,28 +941,8 @@ std::shared_ptr<Invocation> Instance::TakeCurrent(const runtimeapi::PeerPtr& pee
     return nullptr;
   }
   deadline_timer.cancel();
-  // It counts as capacity until its next /next; a runtime that never asks again would hold
-  // queued requests forever, so it gets init_timeout to come back.
-  init_timer.expires_after(sched->options_.init_timeout);
-  init_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->OnNoNextAfterResponse();
-  });
+  sched->Carry(std::move(fx));
   return inv;
-}
-
-void Instance::OnNoNextAfterResponse() {
-  std::vector<std::shared_ptr<Instance>> to_launch;
-  {
-    Scheduler::Lock lock(sched->mu_);
-    if (state != State::kFinishing) return;
-    sched->RemoveInstanceLocked(this);
-    sched->MaybeStartForQueueLocked(pool, to_launch);
-  }
-  EmitLine(LogStream::kPlatform, "nimbus: instance " + std::to_string(id) +
-                                     " answered but did not ask for its next event within " +
-                                     SecondsText(sched->options_.init_timeout) + "; it was stopped");
-  sched->PostLaunches(std::move(to_launch));
-  Stop();
 }
 
 void Instance::OnResponse(const runtimeapi::PeerPtr& peer, std::string_view rid, std::string&& body) {
@@ -1001,54 +979,61 @@ void Instance::OnError(const runtimeapi::PeerPtr& peer, std::string_view rid, st
 }
 
 void Instance::OnInitError(const runtimeapi::PeerPtr& peer, std::string&& body, std::string_view error_type) {
-  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
+  Scheduler::Effects fx;
   std::string type = ErrorTypeOf(body, error_type);
   if (body.empty()) body = runtimeapi::ErrorJson(type, "the runtime failed to initialise");
   {
     Scheduler::Lock lock(sched->mu_);
-    if (state != State::kStarting) {
+    if (StateLocked() != InstanceState::kStarting) {
       // As Lambda: init/error is only for the init phase, before the first /next.
       lock.Unlock();
       peer->Refuse(http::bhttp::status::forbidden, "InvalidStateTransition",
                    "init/error is accepted only before the first /next");
       return;
     }
-    sched->RemoveInstanceLocked(this);
-    sched->FailFrontLocked(pool, {Outcome::kFunctionError, body, type}, to_fail);
+    const InvokeResult failed{Outcome::kFunctionError, body, type};
+    sched->ApplyLocked(pool, pool->policy.OnInitError(Clock::now(), id), fx, &failed);
   }
-  init_timer.cancel();
   DrainPipes();
   EmitLine(LogStream::kPlatform, "INIT_REPORT Init Duration: " + Fixed2(MsSince(launched_at)) +
                                      " ms\tPhase: init\tStatus: error\tError Type: " + type);
   EmitLine(LogStream::kPlatform, body);
-  for (auto& [i, r] : to_fail) sched->Finish(i, std::move(r));
+  sched->Carry(std::move(fx));
   peer->Accept();
   Stop();
 }
 
-void Instance::OnInitTimeout() {
-  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
-  std::vector<std::shared_ptr<Instance>> to_launch;
+void Instance::OnStopped(StopReason why, std::vector<std::shared_ptr<Invocation>> failed) {
+  switch (why) {
+    case StopReason::kInitTimeout:
+      return OnInitTimeout(std::move(failed));
+    case StopReason::kKeepAlive:
+      EmitLine(LogStream::kPlatform, "nimbus: instance " + std::to_string(id) + " stopped after " +
+                                         std::to_string(pool->fn->manifest.keep_alive_s) + " s idle (keep_alive)");
+      break;
+    case StopReason::kNoNextAfterResponse:
+      EmitLine(LogStream::kPlatform, "nimbus: instance " + std::to_string(id) +
+                                         " answered but did not ask for its next event within " +
+                                         SecondsText(sched->options_.init_timeout) + "; it was stopped");
+      break;
+    case StopReason::kRetired:
+      break;
+  }
+  Stop();
+}
+
+void Instance::OnInitTimeout(std::vector<std::shared_ptr<Invocation>> failed) {
   DrainPipes();
   const std::string limit = SecondsText(sched->options_.init_timeout);
   std::string msg = "the runtime did not call GET /2018-06-01/runtime/invocation/next within " + limit +
                     " of its start (init timeout), so it was stopped; look at what its start-up code does" +
                     OutputTail();
-  {
-    Scheduler::Lock lock(sched->mu_);
-    if (state != State::kStarting) return;
-    sched->RemoveInstanceLocked(this);
-    sched->FailFrontLocked(pool, {Outcome::kFunctionError, runtimeapi::ErrorJson("Runtime.InitError", msg),
-                                  "Runtime.InitError"},
-                           to_fail);
-    // Requests still queued get a fresh instance each (and their own init), not a late 429.
-    sched->MaybeStartForQueueLocked(pool, to_launch);
-  }
   EmitLine(LogStream::kPlatform,
            "INIT_REPORT Init Duration: " + Fixed2(MsSince(launched_at)) + " ms\tPhase: init\tStatus: timeout");
   EmitLine(LogStream::kPlatform, "nimbus: " + msg);
-  for (auto& [i, r] : to_fail) sched->Finish(i, std::move(r));
-  sched->PostLaunches(std::move(to_launch));
+  for (auto& inv : failed) {
+    sched->Finish(inv, {Outcome::kFunctionError, runtimeapi::ErrorJson("Runtime.InitError", msg), "Runtime.InitError"});
+  }
   Stop();  // a launch still under way is released when it arrives (OnLaunched)
 }
 
@@ -1057,7 +1042,8 @@ void Instance::OnDeadline(const std::shared_ptr<Invocation>& inv) {
     Scheduler::Lock lock(sched->mu_);
     if (current != inv) return;
     current.reset();
-    sched->RemoveInstanceLocked(this);
+    pool->policy.Forget(id);  // its replacement, if anything waits, starts once the process has ended
+    sched->ErasePoolIfUnusedLocked(pool);
   }
   Stop();
   DrainPipes();
@@ -1106,26 +1092,18 @@ void Instance::OnExit() {
   DrainPipes();
   bool oom = proc && proc->OomKilled();
   std::shared_ptr<Invocation> inv;
-  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> to_fail;
-  std::vector<std::shared_ptr<Instance>> to_launch;
+  Scheduler::Effects fx;
   std::string tail = OutputTail();
   {
     Scheduler::Lock lock(sched->mu_);
-    State was = state;
     inv = std::move(current);
     delivered = false;
-    if (was != State::kDead) {
-      sched->RemoveInstanceLocked(this);
-      if (!inv && was == State::kStarting) {
-        sched->FailFrontLocked(
-            pool,
-            {Outcome::kCrash,
-             runtimeapi::ErrorJson("Runtime.ExitError", "Runtime exited before it was ready: " + how + tail),
-             "Runtime.ExitError"},
-            to_fail);
-      }
-    }
-    sched->MaybeStartForQueueLocked(pool, to_launch);
+    // Out of its pool if it was not already; a starting one fails the request it was for; the
+    // queue gets replacements.
+    const InvokeResult failed{
+        Outcome::kCrash, runtimeapi::ErrorJson("Runtime.ExitError", "Runtime exited before it was ready: " + how + tail),
+        "Runtime.ExitError"};
+    sched->ApplyLocked(pool, pool->policy.OnEnded(Clock::now(), id), fx, &failed);
   }
   if (inv) {
     deadline_timer.cancel();
@@ -1137,8 +1115,7 @@ void Instance::OnExit() {
     if (inv->started) EndInvocation(inv);
     sched->Finish(inv, {oom ? Outcome::kOutOfMemory : Outcome::kCrash, runtimeapi::ErrorJson(type, msg), type});
   }
-  for (auto& [i, r] : to_fail) sched->Finish(i, std::move(r));
-  sched->PostLaunches(std::move(to_launch));
+  sched->Carry(std::move(fx));
   Cleanup();
 }
 
@@ -1147,8 +1124,6 @@ void Instance::Cleanup() {
   cleaned_up = true;
   boost::system::error_code ec;
   deadline_timer.cancel();
-  idle_timer.cancel();
-  init_timer.cancel();
   if (api) api->Close();
   if (exit_watch) exit_watch->close(ec);
   if (out) out->close(ec);

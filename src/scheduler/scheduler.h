@@ -7,21 +7,36 @@
 // sandbox::Launcher and go back to it (Release) when their instance ends; the scheduler never
 // forks, waits for or kills a process group itself.
 //
+// Policy and mechanism are apart: each pool's rules (instance states, the queue and its
+// deadlines, scale-out, keep-alive, min_warm, init deadlines, retirement) are a PoolPolicy
+// (pool_policy.h), a state machine with no I/O that decides; this class is its executor. It
+// feeds the policy the events it sees (a request, a runtime's /next, a response, a failed start,
+// an init error, a process exit, the pool's timer) with the time, and carries out what the policy
+// decides: launching, dispatching, stopping, answering 429 or the init failure, re-arming the
+// pool's timer. What callers above use is the Invoker interface (invoker.h).
+//
 // Threading:
 // - Invoke(), KeepWarm(), RetireVersions(), CountsFor(), AllCounts() and LiveInstances() are
 //   thread-safe; call them from any thread (usually a loop of the LoopGroup).
-// - All scheduling state (pools, queues, instance states, parked /next connections, launch
-//   results not yet taken) is guarded by one mutex, `mu_`, held only for a few pointer moves;
-//   nothing blocking runs under it, and no Launcher call is made under it.
+// - All scheduling state (the pools with their policies, waiting invocations, parked /next
+//   connections, launch results not yet taken) is guarded by one mutex, `mu_`, held only while
+//   the policy decides and its decisions are booked; the posts, launcher calls and completions
+//   they lead to run after it is released. Nothing blocking runs under it, and no Launcher call
+//   is made under it.
+// - Each pool has one timer, on one loop, armed for its policy's next wake (a queue deadline,
+//   an init deadline, a keep-alive expiry, an answered instance's deadline to ask again); its
+//   handler asks the policy what is due and re-arms. Whoever moves the wake earlier posts the
+//   handler to the timer's loop. The timer is destroyed on that loop once the pool is unused.
 // - Each instance is owned by one loop of the LoopGroup: its Runtime API listener (the socket
-//   the launcher created, adopted there), process handle, exit watch, output pipes and timers
-//   live there and are touched only there. Work for an instance is posted to its loop.
+//   the launcher created, adopted there), process handle, exit watch, output pipes and deadline
+//   timer live there and are touched only there. Work for an instance is posted to its loop.
 // - The Launcher calls back on its own thread; the callback only stores the result under `mu_`
 //   and posts the rest to the instance's loop (or, once Shutdown() has begun, hands the process
 //   straight back with Release()).
-// - A Completion is called exactly once: on the instance's loop or a queue timer's loop, or on
-//   the caller's thread when Invoke() answers at once (shutting down, full queue), or on the
-//   thread that runs Shutdown(). Callers hop back to their own loop (Connection::Reply does).
+// - A Completion is called exactly once: on the instance's loop or a pool timer's loop, on the
+//   loop where an instance event failed it (start failure, init error, exit), or on the caller's
+//   thread when Invoke() answers at once (shutting down, full queue), or on the thread that runs
+//   Shutdown(). Callers hop back to their own loop (Connection::Reply does).
 // - Shutdown() runs once, after every loop has stopped: it waits for launches in flight, hands
 //   every process back to the launcher and waits (Launcher::Drain) until they are gone.
 #pragma once
@@ -33,6 +48,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -44,38 +60,10 @@
 #include "http/server.h"
 #include "observability/log_store.h"
 #include "sandbox/launcher.h"
+#include "scheduler/invoker.h"
+#include "scheduler/pool_policy.h"
 
 namespace nimbus::scheduler {
-
-struct InvokeRequest {
-  std::string request_id;
-  std::string payload;
-  std::string client_context;    // base64 JSON, Lambda-Runtime-Client-Context
-  std::string cognito_identity;  // JSON, Lambda-Runtime-Cognito-Identity
-  std::string invoked_arn;       // ARN with the qualifier the caller used
-  bool want_log_tail = false;    // collect this invocation's log lines for X-Amz-Log-Result
-};
-
-enum class Outcome {
-  kSuccess,        // body: the function's response
-  kFunctionError,  // body: the runtime's error JSON (handler exception, init error)
-  kTimeout,        // killed at its deadline
-  kCrash,          // the runtime exited during the invocation (or before becoming ready)
-  kOutOfMemory,    // the kernel killed it at its memory limit
-  kThrottled,      // waited for a free instance until its timeout, or the queue was full
-  kStartFailed,    // the instance process could not be started
-  kShutdown,       // the daemon is stopping
-};
-
-struct InvokeResult {
-  Outcome outcome = Outcome::kSuccess;
-  std::string body;        // response payload, or Lambda error JSON {"errorMessage","errorType"}
-  std::string error_type;  // e.g. "Sandbox.Timedout", "Runtime.ExitError"; empty on success
-  std::string log_tail;    // when requested: START..REPORT of this invocation
-  std::string version;     // the version that ran
-};
-
-using Completion = std::function<void(InvokeResult&&)>;
 
 struct Options {
   std::string runtimes_dir;           // <share>/runtimes: python3/bootstrap, nodejs/bootstrap
@@ -89,36 +77,22 @@ struct Options {
   std::chrono::milliseconds init_timeout{10'000};
 };
 
-struct Counts {
-  int busy = 0;      // running an invocation, or between its response and the next /next
-  int idle = 0;      // parked in /next, ready for a request
-  int starting = 0;  // launching or initialising, or waiting for its runtime to come back to /next
-  size_t queued = 0;
-};
-
 struct Pool;
 struct Instance;
 struct Invocation;
 
-class Scheduler {
+class Scheduler final : public Invoker {
  public:
   Scheduler(http::LoopGroup& loops, sandbox::Launcher& launcher, observability::LogStore& logs, Options options);
-  ~Scheduler();
+  ~Scheduler() override;
 
-  // Runs `req` on an instance of `fn`; `done` gets the result.
-  void Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done);
+  // Invoker (invoker.h).
+  void Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done) override;
+  void KeepWarm(const catalog::ConfigPtr& fn) override;
+  void RetireVersions(const std::string& function, const std::vector<std::string>& keep) override;
+  Counts CountsFor(const std::string& function) const override;
+  std::unordered_map<std::string, Counts> AllCounts() const override;
 
-  // Starts instances of `fn` until it has concurrency.min_warm of them (no-op when 0). Called
-  // when a version becomes $LATEST or an alias target, and at start-up.
-  void KeepWarm(const catalog::ConfigPtr& fn);
-
-  // Instances of this function whose version is not in `keep` stop as soon as they are idle
-  // (at once if idle now); requests in flight or queued on them still finish.
-  void RetireVersions(const std::string& function, const std::vector<std::string>& keep);
-
-  Counts CountsFor(const std::string& function) const;
-  // Every function's counts in one pass (for listings and /metrics).
-  std::unordered_map<std::string, Counts> AllCounts() const;
   // Live instance processes across all functions (for tests and metrics).
   size_t LiveInstances() const;
 
@@ -132,13 +106,28 @@ class Scheduler {
   friend struct Instance;
   friend struct Pool;
   using Lock = MutexLock;
+  // What a policy decision leaves to do once mu_ is released (scheduler.cc).
+  struct Effects;
 
-  std::shared_ptr<Pool> PoolForLocked(const catalog::ConfigPtr& fn) NIMBUS_REQUIRES(mu_);
-  // Reserves an instance slot; the caller posts Launch() after unlocking.
-  std::shared_ptr<Instance> NewInstanceLocked(const std::shared_ptr<Pool>& pool) NIMBUS_REQUIRES(mu_);
+  // The pool for `fn`, made when missing; a stale one (retired, or other code under the same
+  // version) is retired and replaced.
+  std::shared_ptr<Pool> PoolForLocked(const catalog::ConfigPtr& fn, Effects& fx) NIMBUS_REQUIRES(mu_);
+  // The executor's instance for a policy's new instance `id`, on the caller's loop when it is
+  // one of ours; the caller launches it after unlocking.
+  std::shared_ptr<Instance> NewInstanceLocked(const std::shared_ptr<Pool>& pool, InstanceId id) NIMBUS_REQUIRES(mu_);
+  // Carries out the bookkeeping of `d` under mu_ (instances to create, requests taken out of
+  // the pool, the pool's timer) and leaves the rest in `fx`. Requests in d.fail end with
+  // `fail_with`, or, for an instance stopped for its init timeout, with that timeout.
+  void ApplyLocked(const std::shared_ptr<Pool>& pool, Decisions&& d, Effects& fx,
+                   const InvokeResult* fail_with = nullptr) NIMBUS_REQUIRES(mu_);
+  // After unlocking: posts dispatches, launches and stops to their loops, answers requests,
+  // and wakes the pool's timer when it must fire sooner.
+  void Carry(Effects&& fx);
+  // The waiting invocation behind `ticket`, out of the pool.
+  std::shared_ptr<Invocation> TakeWaitingLocked(Pool& pool, RequestTicket ticket) NIMBUS_REQUIRES(mu_);
   // Posts Launch() for each to its loop.
   void PostLaunches(std::vector<std::shared_ptr<Instance>>&& instances);
-  // On the instance's loop: asks the launcher for its process and arms the init timeout.
+  // On the instance's loop: asks the launcher for its process.
   void Launch(const std::shared_ptr<Instance>& inst);
   // On the launcher's thread: stores the result and posts OnLaunched to the instance's loop
   // (or releases the process when shutting down or the instance is gone).
@@ -152,13 +141,11 @@ class Scheduler {
   // parked /next connection, or keeps it for the runtime's next /next when there is none.
   void Dispatch(const std::shared_ptr<Instance>& inst, const std::shared_ptr<Invocation>& inv);
   void Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result);
-  // On the timer's loop: fails queued requests past their deadline, re-arms for the next one.
-  void ArmQueueTimer(const std::shared_ptr<Pool>& pool, boost::asio::steady_timer* timer);
+  // On the pool timer's loop: asks the policy what is due (PoolPolicy::OnTimer), carries it
+  // out and re-arms the timer for the policy's next wake.
+  void RunPoolTimer(const std::shared_ptr<Pool>& pool);
+  // Takes a pool with nothing left to run or keep out of pools_ and lets its timer go.
   void ErasePoolIfUnusedLocked(const std::shared_ptr<Pool>& pool) NIMBUS_REQUIRES(mu_);
-  void RemoveInstanceLocked(Instance* inst) NIMBUS_REQUIRES(mu_);
-  void MaybeStartForQueueLocked(const std::shared_ptr<Pool>& pool, std::vector<std::shared_ptr<Instance>>& to_launch) NIMBUS_REQUIRES(mu_);
-  void FailFrontLocked(const std::shared_ptr<Pool>& pool, InvokeResult&& result,
-                       std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>>& to_fail) NIMBUS_REQUIRES(mu_);
 
   http::LoopGroup& loops_;
   sandbox::Launcher& launcher_;
@@ -166,23 +153,31 @@ class Scheduler {
   const Options options_;
 
   mutable Mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Pool>> pools_ NIMBUS_GUARDED_BY(mu_);  // "name\nversion"; guarded by mu_
-  // Each pool key's queue timer, kept until Shutdown (the map is guarded by mu_; a timer itself
-  // is used only on its loop).
-  std::unordered_map<std::string, std::unique_ptr<boost::asio::steady_timer>> queue_timers_ NIMBUS_GUARDED_BY(mu_);
+  // A string_view finds a std::string key without building one.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  // Pools by function name, then one per version in use (a handful): an Invoke finds its pool
+  // without allocating.
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Pool>>, NameHash, std::equal_to<>> pools_
+      NIMBUS_GUARDED_BY(mu_);
+  // Each pool's timer by pool serial (the map is guarded by mu_; a timer itself is used only on
+  // its loop, and destroyed there once its pool is unused, or by Shutdown).
+  std::unordered_map<uint64_t, std::unique_ptr<boost::asio::steady_timer>> pool_timers_ NIMBUS_GUARDED_BY(mu_);
   // Every instance not yet cleaned up, so Shutdown() reaches those already out of their pool
-  // (killed, waiting for their exit). Guarded by mu_.
-  std::unordered_map<uint64_t, std::shared_ptr<Instance>> instances_ NIMBUS_GUARDED_BY(mu_);
-  uint64_t next_instance_id_ NIMBUS_GUARDED_BY(mu_) = 1;                                  // guarded by mu_
-  uint64_t next_pool_serial_ NIMBUS_GUARDED_BY(mu_) = 1;                                  // guarded by mu_
-  bool shutting_down_ NIMBUS_GUARDED_BY(mu_) = false;                                     // guarded by mu_
-  size_t launches_in_flight_ NIMBUS_GUARDED_BY(mu_) = 0;  // Launcher::Launch calls not yet called back; guarded by mu_
+  // (killed, waiting for their exit).
+  std::unordered_map<InstanceId, std::shared_ptr<Instance>> instances_ NIMBUS_GUARDED_BY(mu_);
+  InstanceIds instance_ids_ NIMBUS_GUARDED_BY(mu_);  // shared by every pool's policy
+  uint64_t next_pool_serial_ NIMBUS_GUARDED_BY(mu_) = 1;
+  bool shutting_down_ NIMBUS_GUARDED_BY(mu_) = false;
+  size_t launches_in_flight_ NIMBUS_GUARDED_BY(mu_) = 0;  // Launcher::Launch calls not yet called back
   CondVar launches_done_;  // launches_in_flight_ reached 0
 };
 
-// The variables every instance's environment carries whatever its function (PATH, LANG, TZ,
-// HOME, ...), as Launch puts them first; primed instances start with these
-// (ProcessLauncherOptions::primed_env).
+// The environment entries every instance launch carries whatever its function ("KEY=value":
+// region, TZ, LANG, PATH, HOME, TMPDIR, PYTHONUNBUFFERED); each launch adds its function's own
+// entries around them. What a launcher may give an instance before its function is known.
 std::vector<std::string> FixedEnvironment(const Options& options);
 
 // Lambda's "Billed Duration": whole milliseconds, rounded up.

@@ -1,8 +1,12 @@
 // Scheduler tests that run in memory: a FakeLauncher hands the scheduler "processes" that are
 // threads speaking the Runtime API over loopback, so scaling, queueing, deadlines, crashes,
 // keep-alive, retirement, init timeouts, the /next state machine and log attribution are
-// exercised through the real Runtime API listener without starting a single process. Timing
-// tests use the manifest minimums (1 s) or a short init_timeout.
+// exercised through the real Runtime API listener without starting a single process. These are
+// the executor's tests (processes, the Runtime API, timers, logs); the pool's rules themselves
+// (scale-out, queue deadlines, coverage by starting instances, keep-alive, min_warm,
+// retirement) are specified in virtual time in pool_policy_test.cc. Timing tests here use the
+// manifest minimums (1 s) or a short init_timeout and check only bounds that cannot be missed
+// early (a timer never fires before its time), with a generous margin above.
 #include "scheduler/scheduler.h"
 
 #include <arpa/inet.h>
@@ -53,6 +57,13 @@ bool WaitUntil(Pred pred, std::chrono::milliseconds limit = 5s) {
     std::this_thread::sleep_for(5ms);
   }
   return true;
+}
+
+// True when a line of `all` starts with `prefix` and contains `part`.
+bool HasLine(const std::vector<LogLine>& all, std::string_view prefix, std::string_view part) {
+  return std::any_of(all.begin(), all.end(), [&](const LogLine& l) {
+    return l.text.rfind(prefix, 0) == 0 && l.text.find(part) != std::string::npos;
+  });
 }
 
 // True when something accepts TCP connections at "127.0.0.1:PORT".
@@ -349,6 +360,10 @@ TEST_F(SchedulerTest, ThePythonLaunchSpecCarriesTheLambdaEnvironmentTheLimitsAnd
   EXPECT_EQ(EnvValue(s.env, "HOME"), "/tmp");
   EXPECT_EQ(EnvValue(s.env, "TMPDIR"), "/tmp");
   EXPECT_EQ(EnvValue(s.env, "GREETING"), "hello");
+  // What every launch shares (a launcher may give it to an instance before its function is known).
+  for (const std::string& e : FixedEnvironment(options_)) {
+    EXPECT_NE(std::find(s.env.begin(), s.env.end(), e), s.env.end()) << e;
+  }
   // Where the instance sees its code and how it reaches its Runtime API is the launcher's to say.
   EXPECT_FALSE(HasEnv(s.env, "AWS_LAMBDA_RUNTIME_API"));
   EXPECT_FALSE(HasEnv(s.env, "LAMBDA_TASK_ROOT"));
@@ -424,9 +439,7 @@ TEST_F(SchedulerTest, ConcurrencyMaxTwoRunsThreeSlowRequestsOnTwoInstancesAndThe
   EXPECT_EQ(db.result.outcome, Outcome::kSuccess);
   EXPECT_EQ(dc.result.outcome, Outcome::kSuccess);
   EXPECT_EQ(da.result.body + db.result.body + dc.result.body, "abc");
-  EXPECT_EQ(launcher_.launches(), 2u);
-  // The third ran only after one of the first two had finished.
-  EXPECT_GE(dc.ms, std::min(da.ms, db.ms) + 300 - 20) << "the third request did not wait for a free instance";
+  EXPECT_EQ(launcher_.launches(), 2u) << "the third request waited for a free instance";
 }
 
 TEST_F(SchedulerTest, AQueuedRequestThatFindsNoFreeInstanceWithinTheTimeoutIsThrottled) {
@@ -438,24 +451,7 @@ TEST_F(SchedulerTest, AQueuedRequestThatFindsNoFreeInstanceWithinTheTimeoutIsThr
   EXPECT_EQ(q.result.outcome, Outcome::kThrottled);
   EXPECT_EQ(q.result.error_type, "TooManyRequestsException");
   EXPECT_NE(q.result.body.find("concurrency.max"), std::string::npos) << q.result.body;
-  EXPECT_GE(q.ms, 950);
-  EXPECT_LT(q.ms, 1400);
-  EXPECT_EQ(running.Get().result.outcome, Outcome::kTimeout);
-  EXPECT_EQ(launcher_.launches(), 1u);
-}
-
-TEST_F(SchedulerTest, ARequestQueuedBehindOneWhoseInstanceIsStartingIsThrottledAtItsOwnDeadline) {
-  // The pool's queue timer first sees only a request covered by its starting instance and plans
-  // a late look; the request queued after it must still get its 429 at its own 1 s deadline,
-  // not when that look comes or after another instance starts for it.
-  auto fn = OneSlowHangingInstance();
-  Call running = Start(fn, "first");
-  std::this_thread::sleep_for(100ms);  // the timer's first look happens with one request queued
-  Call queued = Start(fn, "second");
-  Done q = queued.Get();
-  EXPECT_EQ(q.result.outcome, Outcome::kThrottled) << q.result.body;
-  EXPECT_GE(q.ms, 950);
-  EXPECT_LT(q.ms, 1400);
+  EXPECT_GE(q.ms, 950) << "not before its deadline";
   EXPECT_EQ(running.Get().result.outcome, Outcome::kTimeout);
   EXPECT_EQ(launcher_.launches(), 1u);
 }
@@ -467,11 +463,11 @@ TEST_F(SchedulerTest, AFullQueueThrottlesAtOnce) {
   launcher_.SetScript(slow_init);
   auto fn = Fn("1", [](manifest::Manifest& m) { m.concurrency.max = 1; });
   Call a = Start(fn, "a"), b = Start(fn, "b"), c = Start(fn, "c");
+  EXPECT_TRUE(c.Ready()) << "a full queue answers before Invoke returns";
   Done dc = c.Get();
   EXPECT_EQ(dc.result.outcome, Outcome::kThrottled);
   EXPECT_EQ(dc.result.error_type, "TooManyRequestsException");
   EXPECT_NE(dc.result.body.find("queue is full"), std::string::npos) << dc.result.body;
-  EXPECT_LT(dc.ms, 200) << "a full queue should answer without waiting";
   EXPECT_EQ(a.Get().result.body, "a");
   EXPECT_EQ(b.Get().result.body, "b");
   EXPECT_EQ(launcher_.launches(), 1u);
@@ -601,25 +597,10 @@ TEST_F(SchedulerTest, AnIdleInstanceIsStoppedAfterKeepAlive) {
   ASSERT_TRUE(WaitIdle(1));
   auto idle_since = Clock::now();
   EXPECT_TRUE(WaitUntil([&] { return sched().LiveInstances() == 0; }, 3s));
-  double ms = MsSince(idle_since);
-  EXPECT_GE(ms, 900);
-  EXPECT_LT(ms, 2000);
+  EXPECT_GE(MsSince(idle_since), 900) << "not before keep_alive";
+  EXPECT_TRUE(HasLine(logs_.Tail("echo", 100), "nimbus: instance", "idle (keep_alive)"));
   EXPECT_TRUE(launcher_.WaitEnded(0, 1s));
   EXPECT_TRUE(launcher_.Killed(0));
-}
-
-TEST_F(SchedulerTest, MinWarmOneKeepsAnIdleInstancePastKeepAlive) {
-  auto fn = Fn("1", [](manifest::Manifest& m) {
-    m.keep_alive_s = 1;
-    m.concurrency.min_warm = 1;
-  });
-  ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
-  ASSERT_TRUE(WaitIdle(1));
-  std::this_thread::sleep_for(2500ms);
-  EXPECT_EQ(sched().LiveInstances(), 1u);
-  EXPECT_FALSE(launcher_.Ended(0));
-  EXPECT_EQ(Run(fn, "warm").result.body, "warm");
-  EXPECT_EQ(launcher_.launches(), 1u);
 }
 
 TEST_F(SchedulerTest, RetiringAVersionStopsItsIdleInstanceAtOnceAndTheNewVersionGetsItsOwn) {
@@ -1059,12 +1040,6 @@ TEST_F(SchedulerTest, AnIdleInstanceWhoseParkedConnectionClosesGetsNoDispatchUnt
 
 // ---- init timeout ------------------------------------------------------------------------------
 
-bool HasLine(const std::vector<LogLine>& all, std::string_view prefix, std::string_view part) {
-  return std::any_of(all.begin(), all.end(), [&](const LogLine& l) {
-    return l.text.rfind(prefix, 0) == 0 && l.text.find(part) != std::string::npos;
-  });
-}
-
 TEST_F(SchedulerTest, AColdStartLogsWhereItsTimeWentAndAWarmRequestLogsNoInitLine) {
   FakeScript slow_init;
   slow_init.init_delay = 200ms;
@@ -1178,31 +1153,6 @@ TEST_F(SchedulerTest, AfterAnInitTimeoutARedeployWithFixedCodeServesTheNewVersio
   EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.error_type << " " << d.result.body;
   EXPECT_EQ(d.result.version, "2");
   EXPECT_EQ(d.result.body, "fixed");
-}
-
-// A cold start may take longer than the function's timeout (the timeout is the handler's, as in
-// Lambda): the request waiting for that instance is not throttled at its queue deadline.
-TEST_F(SchedulerTest, AColdStartSlowerThanTheFunctionTimeoutStillServesItsRequest) {
-  FakeScript slow_init;
-  slow_init.init_delay = 1500ms;
-  launcher_.SetScript(slow_init);
-  auto fn = Fn("1", [](manifest::Manifest& m) { m.timeout_s = 1; });
-  Done d = Run(fn, "slow start");
-  EXPECT_EQ(d.result.outcome, Outcome::kSuccess) << d.result.error_type << " " << d.result.body;
-  EXPECT_EQ(d.result.body, "slow start");
-  EXPECT_GE(d.ms, 1450);
-}
-
-TEST_F(SchedulerTest, ARequestWaitingForAStartingInstanceGetsTheInitErrorNotA429AtItsTimeout) {
-  options_.init_timeout = 1500ms;
-  FakeScript stuck;
-  stuck.never_ready = true;
-  launcher_.SetScript(stuck);
-  auto fn = Fn("1", [](manifest::Manifest& m) { m.timeout_s = 1; });
-  Done d = Run(fn, "{}");
-  EXPECT_EQ(d.result.error_type, "Runtime.InitError") << d.result.body;
-  EXPECT_EQ(d.result.body.find("concurrency.max"), std::string::npos) << d.result.body;
-  EXPECT_GE(d.ms, 1450);
 }
 
 // ---- Runtime API peer checks -------------------------------------------------------------------
