@@ -21,8 +21,8 @@ const std::vector<FlagSpec> kServeFlags = {
 };
 
 const std::string kServeHelp =
-    "usage: nimbus serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--init-timeout S]\n"
-    "                    [--primed-per-runtime N] [--async-max-payload BYTES]\n"
+    "usage: nimbus serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--share-dir DIR]\n"
+    "                    [--init-timeout S] [--primed-per-runtime N] [--async-max-payload BYTES]\n"
     "                    [--async-retry-base DURATION] [--idempotency-window DURATION]\n"
     "                    [--insecure-no-sandbox]\n"
     "  --listen ADDR:PORT  where the gateway, admin and Invoke APIs listen (default 127.0.0.1:8080)\n"
@@ -32,7 +32,7 @@ const std::string kServeHelp =
     "  --init-timeout S    seconds a runtime may take to reach its first /next (default 10)\n"
     "  --primed-per-runtime N\n"
     "                      python3 and nodejs instances kept started and waiting for a function, per\n"
-    "                      runtime, so a cold start skips the runtime's own start-up (default 1; 0: none)\n"
+    "                      runtime, so a cold start skips the runtime's own start-up (default 2; 0: none)\n"
     "  --async-max-payload BYTES\n"
     "                      largest asynchronous invocation payload (default 262144, Lambda's 256 KB)\n"
     "  --async-retry-base DURATION\n"

@@ -27,7 +27,7 @@ struct ServeOptions {
   size_t threads = 0;     // event loops; 0 = one per core
   bool sandbox = true;    // confine instances; false only with --insecure-no-sandbox
   int init_timeout_s = 10;  // a runtime's start-up, up to its first /next
-  size_t primed_per_runtime = 1;  // primed python3 and nodejs instances kept (docs/sandbox.md)
+  size_t primed_per_runtime = 2;  // primed python3 and nodejs instances kept (docs/sandbox.md)
   // Asynchronous invocations (docs/async.md).
   size_t async_max_payload = 256 * 1024;     // largest Event payload
   int64_t async_retry_base_ms = 60'000;      // the first retry's wait; later ones double

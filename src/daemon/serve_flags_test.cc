@@ -45,7 +45,7 @@ TEST(ParseServeArgs, WithoutFlagsKeepsEveryDefault) {
   EXPECT_EQ(o.threads, 0u);
   EXPECT_TRUE(o.sandbox);
   EXPECT_EQ(o.init_timeout_s, 10);
-  EXPECT_EQ(o.primed_per_runtime, 1u);
+  EXPECT_EQ(o.primed_per_runtime, 2u);
   EXPECT_EQ(o.async_max_payload, 262144u);
   EXPECT_EQ(o.async_retry_base_ms, 60'000);
   EXPECT_EQ(o.idempotency_window_ms, 3'600'000);

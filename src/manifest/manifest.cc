@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "common/function_name.h"
+#include "common/json_text.h"
 #include "manifest/flow_path_repair.h"
 #include "manifest/route_grammar.h"
 #include "manifest/schedule.h"
@@ -42,6 +43,8 @@ const std::set<std::string, std::less<>> kReservedVariables = {
     "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"};
 constexpr std::string_view kReservedVariablePrefix = "AWS_LAMBDA_";
+// nimbus's own variables between the daemon and its runtimes (NIMBUS_RUNTIME_FD, NIMBUS_PRIMED).
+constexpr std::string_view kReservedNimbusPrefix = "NIMBUS_";
 
 // Collects located messages: "FILE:LINE:COL: text". Positions come from yaml-cpp (0-based)
 // and may need mapping back through the flow-path repair.
@@ -529,7 +532,8 @@ class ManifestReader {
                                "digit, e.g. 'MY_SETTING'");
         continue;
       }
-      if (kReservedVariables.count(name) != 0 || name.rfind(kReservedVariablePrefix, 0) == 0) {
+      if (kReservedVariables.count(name) != 0 || name.rfind(kReservedVariablePrefix, 0) == 0 ||
+          name.rfind(kReservedNimbusPrefix, 0) == 0) {
         d_.Add(key.Mark(), "environment variable '" + name +
                                "' is reserved: nimbus sets it for every instance; choose "
                                "another name");
@@ -546,8 +550,18 @@ class ManifestReader {
                                  "; quote it to pass structured data, e.g. '{\"a\": 1}'");
         continue;
       }
-      total += name.size() + value.Scalar().size();
-      m_.environment[name] = value.Scalar();
+      const std::string& text = value.Scalar();
+      if (text.find('\0') != std::string::npos) {
+        d_.Add(value.Mark(), "environment variable '" + name +
+                                 "' contains a NUL character, which no process environment can hold");
+        continue;
+      }
+      if (!IsValidUtf8(text)) {
+        d_.Add(value.Mark(), "environment variable '" + name + "' is not valid UTF-8 text");
+        continue;
+      }
+      total += name.size() + text.size();
+      m_.environment[name] = text;
     }
     if (total > kMaxEnvironmentBytes) {
       d_.Add(e.value.Mark(), "environment is " + std::to_string(total) +

@@ -494,11 +494,22 @@ TEST(Manifest, AnEnvironmentNameStartingWithADigitIsRefused) {
 
 TEST(Manifest, ReservedEnvironmentNamesAreRefused) {
   for (const char* name : {"AWS_REGION", "_HANDLER", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_ANYTHING",
-                           "LAMBDA_TASK_ROOT", "AWS_ACCESS_KEY_ID", "_X_AMZN_TRACE_ID"}) {
+                           "LAMBDA_TASK_ROOT", "AWS_ACCESS_KEY_ID", "_X_AMZN_TRACE_ID", "NIMBUS_PRIMED",
+                           "NIMBUS_RUNTIME_FD", "NIMBUS_ANYTHING"}) {
     EXPECT_THAT(ErrorWithBase(std::string("environment: {") + name + ": x}\n"),
                 HasSubstr(std::string("environment variable '") + name + "' is reserved"))
         << name;
   }
+}
+
+TEST(Manifest, AnEnvironmentValueWithANulOrInvalidUtf8IsRefused) {
+  EXPECT_THAT(ErrorWithBase("environment: {A: \"x\\0AWS_LAMBDA_FUNCTION_NAME=spoofed\"}\n"),
+              HasSubstr("environment variable 'A' contains a NUL character"));
+  EXPECT_THAT(ErrorWithBase("environment: {RAW: \"a\xff\xfe" "b\"}\n"),
+              HasSubstr("environment variable 'RAW' is not valid UTF-8 text"));
+  EXPECT_EQ(ParseOk(std::string(kBase) + "environment: {GREETING: \"gr\u00fc\u00df dich \\t\"}\n")
+                .environment.at("GREETING"),
+            "gr\xc3\xbc\xc3\x9f dich \t");
 }
 
 TEST(Manifest, AwsNamesThatLambdaLeavesFreeAreAllowed) {

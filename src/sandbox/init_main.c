@@ -8,20 +8,27 @@
  * status (a native int) to fd 3 and exits; the kernel then ends whatever is left in the PID
  * namespace. The daemon reads the status to say how the runtime ended.
  *
- * A prepared or primed instance (argv[2] is "primed", docs/sandbox.md) entered its jail, or
+ * A prepared or primed instance (argv[2] is "bind", docs/sandbox.md) entered its jail, or
  * started its runtime, before any function was known, so its code is mounted later, by this
  * process, when a launch comes. Until then fd 5 is the stem's staging directory (/.nimbus,
  * opened before the worker covered it) and fd 6 a socket from the daemon. The daemon sends one
  * message, the code's path relative to the staging directory, a NUL, and the runtime's (or
  * nothing); this process binds them read-only at /var/task and /var/runtime, answers one byte
- * (0, or the errno of the failure) and closes both descriptors. Until the message comes it also watches the main process, so a
- * runtime that dies while primed is reported as any other.
+ * (0, or the errno of the failure) and closes both descriptors. Until the message comes it
+ * also watches the main process, so a runtime that dies while primed is reported as any other.
+ *
+ * `nimbus-init --exec` is another role of the same program: a prepared stem's worker, once in
+ * its jail, execs it in its own place (so the daemon's memory, which the worker was cloned
+ * with, is let go before any launch rather than during one). It reads one exec message from fd
+ * 3 (a little-endian u32 length, then u32 argc and envc, then NUL-terminated strings: the
+ * executable, the working directory, argv..., env...), changes directory and execs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -88,10 +95,76 @@ static void AwaitHandOff(pid_t main_pid) {
   if (pidfd >= 0) close(pidfd);
 }
 
+enum { kExecMax = 64 * 1024, kExecPointers = 2048 };
+
+static void Say(const char* s) {
+  ssize_t n = write(2, s, strlen(s));
+  (void)n;
+}
+
+/* Reads exactly `want` bytes from fd 3; 0 at end of file before any byte, -1 when cut short. */
+static int ReadFull(char* to, size_t want) {
+  size_t got = 0;
+  while (got < want) {
+    ssize_t r = read(3, to + got, want - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return got == 0 ? 0 : -1;
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+static int ExecWhenTold(void) {
+  static char buf[kExecMax + 1];
+  static char* ptrs[kExecPointers + 2];
+  uint32_t length = 0;
+  int rc = ReadFull((char*)&length, sizeof length);
+  if (rc == 0) _exit(0); /* retired while prepared */
+  if (rc < 0 || length > kExecMax || length < 2 * sizeof(uint32_t) || ReadFull(buf, length) != 1) _exit(124);
+  close(3);
+  buf[length] = '\0';
+  uint32_t counts[2];
+  memcpy(counts, buf, sizeof counts);
+  if ((size_t)counts[0] + counts[1] + 2 > kExecPointers) _exit(124);
+  char* p = buf + sizeof counts;
+  char* end = buf + length;
+  char* next[2 + kExecPointers];
+  size_t total = 2 + (size_t)counts[0] + counts[1];
+  for (size_t i = 0; i < total; ++i) {
+    next[i] = p;
+    while (p < end && *p) ++p;
+    if (p >= end) _exit(124);
+    ++p;
+  }
+  /* argv..., NULL, env..., NULL */
+  size_t k = 0;
+  for (uint32_t i = 0; i < counts[0]; ++i) ptrs[k++] = next[2 + i];
+  ptrs[k++] = NULL;
+  char** exec_env = ptrs + k;
+  for (uint32_t i = 0; i < counts[1]; ++i) ptrs[k++] = next[2 + counts[0] + i];
+  ptrs[k] = NULL;
+  if (chdir(next[1]) != 0) {
+    int e = errno;
+    Say("nimbus: cannot start the instance: enter the task root: ");
+    Say(strerror(e));
+    Say("\n");
+    _exit(125);
+  }
+  execve(next[0], ptrs, exec_env);
+  int e = errno;
+  Say("nimbus: cannot execute ");
+  Say(next[0]);
+  Say(": ");
+  Say(strerror(e));
+  Say("\n");
+  _exit(127);
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && strcmp(argv[1], "--exec") == 0) return ExecWhenTold();
   if (argc < 2) return 2;
   pid_t main_pid = (pid_t)atoi(argv[1]);
-  if (argc >= 3 && strcmp(argv[2], "primed") == 0) AwaitHandOff(main_pid);
+  if (argc >= 3 && strcmp(argv[2], "bind") == 0) AwaitHandOff(main_pid);
   for (;;) {
     int status = 0;
     pid_t p = wait(&status);

@@ -346,10 +346,14 @@ int EnterRoot(const JailPlan& plan, const JailLaunch& l, char* scratch, size_t s
   }
   errno = 0;
   prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  // Raw system calls, not glibc's wrappers: those make every thread of the process change too,
+  // by signalling and waiting for the threads glibc knows of, and a child cloned from the
+  // multi-threaded daemon inherits that list but not the threads, so it could wait forever.
+  // Credentials are per thread in the kernel, and this process has one thread.
   gid_t groups[1] = {plan.shared_gid};
-  if (setgroups(1, groups) != 0) return Fail(what, "setgroups");
-  if (setresgid(l.gid, l.gid, l.gid) != 0) return Fail(what, "setresgid");
-  if (setresuid(l.uid, l.uid, l.uid) != 0) return Fail(what, "setresuid");
+  if (syscall(SYS_setgroups, 1, groups) != 0) return Fail(what, "setgroups");
+  if (syscall(SYS_setresgid, l.gid, l.gid, l.gid) != 0) return Fail(what, "setresgid");
+  if (syscall(SYS_setresuid, l.uid, l.uid, l.uid) != 0) return Fail(what, "setresuid");
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capset, &hdr, data) != 0) return Fail(what, "clear capabilities");

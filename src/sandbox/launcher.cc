@@ -20,7 +20,9 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -75,7 +77,7 @@ bool ReadAtStartUp(std::string_view entry) {
   for (std::string_view exact : {"PATH", "LANG", "LANGUAGE"}) {
     if (key == exact) return true;
   }
-  for (std::string_view prefix : {"LC_", "LD_", "GLIBC_", "MALLOC_", "PYTHON", "NODE_", "UV_"}) {
+  for (std::string_view prefix : {"LC_", "LD_", "GLIBC_", "MALLOC_", "PYTHON", "NODE_", "UV_", "OPENSSL_"}) {
     if (key.substr(0, prefix.size()) == prefix) return true;
   }
   return false;
@@ -140,7 +142,8 @@ uint16_t PortOf(int fd) {
 // Runtime API check trusts, and a socket keeps the uid it was created under for as long as any
 // process holds it: a stopped instance could have passed its sockets to another instance (over
 // a unix socket), so handing its uid to a later instance would let those sockets pass as that
-// instance's. Every instance dies with the daemon, so a new daemon may start over. Thread-safe.
+// instance's. Every instance dies with the daemon, so a new daemon may start over in its slot.
+// Thread-safe.
 class UidPool {
  public:
   UidPool(uid_t base, uint64_t count) : base_(base), count_(count) {}
@@ -158,6 +161,50 @@ class UidPool {
   const uint64_t count_;
   std::atomic<uint64_t> next_{0};
 };
+
+// This daemon's range of instance uids among the daemons of the host (ProcessLauncherOptions):
+// slot `index`, held by an flock on `lock_fd` until the daemon exits (close-on-exec, and every
+// child closes it before it execs, so no instance keeps it).
+struct UidSlot {
+  unsigned index = 0;
+  int lock_fd = -1;
+  UidSlot() = default;
+  UidSlot(unsigned i, int fd) : index(i), lock_fd(fd) {}
+  UidSlot(UidSlot&& o) noexcept : index(o.index), lock_fd(std::exchange(o.lock_fd, -1)) {}
+  UidSlot& operator=(UidSlot&& o) noexcept {
+    if (this != &o) {
+      if (lock_fd >= 0) close(lock_fd);
+      index = o.index;
+      lock_fd = std::exchange(o.lock_fd, -1);
+    }
+    return *this;
+  }
+  ~UidSlot() {
+    if (lock_fd >= 0) close(lock_fd);
+  }
+};
+
+// Takes the first free uid slot of the host.
+Result<UidSlot> TakeUidSlot(const ProcessLauncherOptions& o) {
+  if ((static_cast<uint64_t>(o.uid_base) + 1 + uint64_t{o.uid_slots} * o.uid_count) > 0xFFFFFFFEull) {
+    return Status::InvalidArgument("the instance uid ranges go past the largest uid");
+  }
+  if (mkdir(o.uid_lock_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::Io(Errno(("create " + o.uid_lock_dir).c_str()));
+  }
+  for (unsigned i = 0; i < o.uid_slots; ++i) {
+    std::string path = o.uid_lock_dir + "/uids-" + std::to_string(i) + ".lock";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::Io(Errno(("open " + path).c_str()));
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return UidSlot(i, fd);
+    int e = errno;
+    close(fd);
+    if (e != EWOULDBLOCK) return Status::Io("lock " + path + ": " + strerror(e));
+  }
+  return Status::FailedPrecondition(std::to_string(o.uid_slots) +
+                                    " nimbus daemons already run on this host, each with instance uids of its own "
+                                    "(locks in " + o.uid_lock_dir + "); stop one first");
+}
 
 // The files a stem holds until a launch takes it.
 struct Stem {
@@ -383,14 +430,17 @@ unsigned ParseUnsigned(const char* s) {
 
 class ProcessLauncher : public Launcher {
  public:
-  ProcessLauncher(CgroupManager* cgroups, ProcessLauncherOptions options, std::unique_ptr<JailPlan> plan)
+  ProcessLauncher(CgroupManager* cgroups, ProcessLauncherOptions options, std::unique_ptr<JailPlan> plan,
+                  UidSlot slot)
       : cgroups_(cgroups),
         options_(std::move(options)),
         plan_(std::move(plan)),
-        uids_(options_.uid_base, options_.uid_count) {
+        uid_slot_(std::move(slot)),
+        uids_(options_.uid_base + static_cast<uid_t>(uid_slot_.index * options_.uid_count), options_.uid_count) {
     host_netns_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     init_fd_ = open(options_.init_path.c_str(), O_PATH | O_CLOEXEC);
-    TopUp();  // the first stems start now, so the first cold start does not wait for one
+    while (TopUpOne()) {
+    }  // the first stems start now, so the first cold start does not wait for one
     thread_ = std::thread([this] { Run(); });
   }
   ~ProcessLauncher() override {
@@ -464,7 +514,8 @@ class ProcessLauncher : public Launcher {
         job();
       } else if (topup_due_ && std::chrono::steady_clock::now() >= *topup_due_) {
         topup_due_.reset();
-        TopUp();
+        // The next one after any launch that came meanwhile.
+        if (TopUpOne()) topup_due_ = std::chrono::steady_clock::now();
       }
     }
   }
@@ -783,7 +834,34 @@ class ProcessLauncher : public Launcher {
   // Keeps `options_.stems` stems for egress and, once a `network: none` function has run, one
   // with a private network. On the launcher thread (or in the constructor, before it runs).
   // Stems that see the host (for `filesystems`) are forked when needed, not kept.
-  void TopUp() {
+  // Makes one missing ready stem or primed instance; true when it made one (more may be
+  // missing), false when none is missing or making it failed (the next launch tries again).
+  // One at a time, so launches queued meanwhile run between them: making a stem takes the
+  // launcher's thread for a few milliseconds. Primed runtimes first: PrimeOne returns once the
+  // spec is sent, and each interpreter then starts (tens of milliseconds) in its own process.
+  bool TopUpOne() {
+    for (const auto& runtime_dir : options_.primed_runtimes) {
+      if (prime_failures_[runtime_dir] >= kMaxPrimeFailures) continue;
+      size_t have = 0;
+      for (const auto& p : primed_) have += p.runtime_dir == runtime_dir;
+      if (have >= options_.primed_per_runtime) continue;
+      auto p = PrimeOne(runtime_dir);
+      if (!p.ok()) {
+        NotePrimeFailure(runtime_dir, p.status());
+        return false;
+      }
+      primed_.push_back(std::move(p).value());
+      return true;
+    }
+    if (options_.sandbox && prime_failures_[""] < kMaxPrimeFailures && prepared_.size() < options_.stems) {
+      auto p = PrepareOne();
+      if (!p.ok()) {
+        NotePrimeFailure("", p.status());  // launches start the usual way meanwhile
+        return false;
+      }
+      prepared_.push_back(std::move(p).value());
+      return true;
+    }
     const bool pivot = options_.sandbox;
     auto count = [this, pivot](Network n) {
       size_t c = 0;
@@ -793,36 +871,15 @@ class ProcessLauncher : public Launcher {
     // With the sandbox, most launches start from prepared stems; one plain stem serves the
     // others (another /tmp size, code outside the code store).
     const size_t plain = options_.sandbox ? std::min<size_t>(options_.stems, 1) : options_.stems;
-    while (count(Network::kEgress) < plain) {
-      auto s = ForkStem(Network::kEgress, pivot);
-      if (!s.ok()) return;  // the next launch forks its own and reports the error
-      stems_.push_back(std::move(s).value());
+    Network missing = Network::kEgress;
+    if (count(Network::kEgress) >= plain) {
+      if (!(options_.sandbox && want_private_net_ && count(Network::kNone) < 1)) return false;
+      missing = Network::kNone;
     }
-    while (options_.sandbox && prime_failures_[""] < kMaxPrimeFailures && prepared_.size() < options_.stems) {
-      auto p = PrepareOne();
-      if (!p.ok()) {
-        NotePrimeFailure("", p.status());
-        break;  // launches start the usual way meanwhile
-      }
-      prepared_.push_back(std::move(p).value());
-    }
-    if (options_.sandbox && want_private_net_ && count(Network::kNone) < 1) {
-      auto s = ForkStem(Network::kNone, pivot);
-      if (s.ok()) stems_.push_back(std::move(s).value());
-    }
-    for (const auto& runtime_dir : options_.primed_runtimes) {
-      if (prime_failures_[runtime_dir] >= kMaxPrimeFailures) continue;
-      size_t have = 0;
-      for (const auto& p : primed_) have += p.runtime_dir == runtime_dir;
-      for (; have < options_.primed_per_runtime; ++have) {
-        auto p = PrimeOne(runtime_dir);
-        if (!p.ok()) {
-          NotePrimeFailure(runtime_dir, p.status());
-          break;
-        }
-        primed_.push_back(std::move(p).value());
-      }
-    }
+    auto s = ForkStem(missing, pivot);
+    if (!s.ok()) return false;  // the next launch forks its own and reports the error
+    stems_.push_back(std::move(s).value());
+    return true;
   }
 
   // `bind_later`: the stem's nimbus-init keeps the staging directory and a control socket, to
@@ -991,7 +1048,7 @@ class ProcessLauncher : public Launcher {
     }
     syscall(SYS_close_range, init_ctl >= 0 ? kInitControlFd + 1 : kInitStageFd, ~0U, 0);
     char* argv[] = {const_cast<char*>("nimbus-init"), buf.worker_pid,
-                    init_ctl >= 0 ? const_cast<char*>("primed") : nullptr, nullptr};
+                    init_ctl >= 0 ? const_cast<char*>("bind") : nullptr, nullptr};
     char* envp[] = {nullptr};
     syscall(SYS_execveat, 4, "", argv, envp, AT_EMPTY_PATH);
     _exit(123);
@@ -1000,13 +1057,17 @@ class ProcessLauncher : public Launcher {
   // The worker: waits for its launch, enters the jail, execs. Async-signal-safe only.
   [[noreturn]] void RunWorker(int out, int err, int ctrl, int chan, ChildBuffers& buf) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int init_exe = fcntl(init_fd_, F_DUPFD_CLOEXEC, 64);  // clear of the numbers set below
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out, 1);
     dup2(err, 2);
     dup2(ctrl, 3);
     dup2(chan, kChannelFd);  // inherited across exec: the function's runtime channel
-    syscall(SYS_close_range, kChannelFd + 1, ~0U, 0);
+    // nimbus-init, for a prepared stem's `nimbus-init --exec`; gone at any exec.
+    dup2(init_exe, kChannelFd + 1);
+    fcntl(kChannelFd + 1, F_SETFD, FD_CLOEXEC);
+    syscall(SYS_close_range, kChannelFd + 2, ~0U, 0);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -1052,24 +1113,13 @@ class ProcessLauncher : public Launcher {
       if (int e = EnterRoot(*plan_, l, buf.scratch.data(), buf.scratch.size(), &what)) ChildFail(2, what, e);
     }
     if (wait) {
-      // A prepared stem: in its jail already, as its uid, under seccomp; now the exec. The
-      // first message's strings are not needed any more, so its buffer is reused.
-      got = ReadMessage(3, spec, kSpecMax);
-      close(3);
-      if (got == 0) _exit(0);  // retired while prepared
-      if (got < static_cast<ssize_t>(2 * sizeof(uint32_t))) _exit(124);
-      memcpy(counts, spec, 2 * sizeof(uint32_t));
-      p = spec + 2 * sizeof(uint32_t);
-      end = spec + got;
-      exe = next();
-      cwd = next();
-      k = 0;
-      argv = ptrs;
-      for (uint32_t i = 0; i < counts[0]; ++i) ptrs[k++] = next();
-      ptrs[k++] = nullptr;
-      envp = ptrs + k;
-      for (uint32_t i = 0; i < counts[1]; ++i) ptrs[k++] = next();
-      ptrs[k++] = nullptr;
+      // A prepared stem: in its jail already, as its uid, under seccomp. The exec comes later,
+      // through `nimbus-init --exec` (init_main.c), which reads it from fd 3: this process is a
+      // clone of the daemon, and letting its memory go now keeps that off the launch.
+      char* init_argv[] = {const_cast<char*>("nimbus-init"), const_cast<char*>("--exec"), nullptr};
+      char* init_env[] = {nullptr};
+      syscall(SYS_execveat, kChannelFd + 1, "", init_argv, init_env, AT_EMPTY_PATH);
+      ChildFail(2, "exec nimbus-init --exec", errno);
     }
     if (chdir(cwd) != 0) ChildFail(2, "enter the task root", errno);
     execve(exe, argv, envp);
@@ -1085,6 +1135,7 @@ class ProcessLauncher : public Launcher {
   CgroupManager* const cgroups_;
   const ProcessLauncherOptions options_;
   const std::unique_ptr<JailPlan> plan_;  // null without the sandbox
+  const UidSlot uid_slot_;
   UidPool uids_;
   int host_netns_ = -1;
   int init_fd_ = -1;  // nimbus-init, opened once (O_PATH)
@@ -1170,7 +1221,14 @@ Result<std::unique_ptr<Launcher>> NewProcessLauncher(CgroupManager* cgroups, Pro
     plan = std::make_unique<JailPlan>(std::move(p).value());
     NIMBUS_RETURN_IF_ERROR(ProbeSandbox(*plan));
   }
-  return std::unique_ptr<Launcher>(new ProcessLauncher(cgroups, std::move(options), std::move(plan)));
+  UidSlot slot;
+  if (options.sandbox) {
+    auto taken = TakeUidSlot(options);
+    if (!taken.ok()) return taken.status();
+    slot = std::move(taken).value();
+  }
+  return std::unique_ptr<Launcher>(
+      new ProcessLauncher(cgroups, std::move(options), std::move(plan), std::move(slot)));
 }
 
 }  // namespace nimbus::sandbox

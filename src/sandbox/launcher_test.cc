@@ -344,9 +344,9 @@ TEST_F(LauncherTest, ADefaultLaunchStartsFromAPreparedStemThatSeesOnlyItsOwnWorl
     spec.code_dir = (base_ / "code").string();
     auto proc = Launch(spec);
     ASSERT_NE(proc, nullptr);
-    // The two prepared stems took the first two uids when they were made; a usual start
-    // would take the next one.
-    if (i == 0) EXPECT_EQ(proc->uid(), 300001);
+    // The two prepared stems took the first two uids of this launcher's range when they were
+    // made; a usual start would take the next one.
+    if (i == 0) EXPECT_EQ((proc->uid() - 300001) % 250'000'000, 0) << proc->uid();
     std::string out = ReadAll(*proc);
     EXPECT_NE(out.find("uid=" + std::to_string(proc->uid()) + " pwd=/var/task root=/var/task\n"), std::string::npos) << out;
     EXPECT_NE(out.find("task=bootstrap,\n"), std::string::npos) << out;
@@ -358,6 +358,31 @@ TEST_F(LauncherTest, ADefaultLaunchStartsFromAPreparedStemThatSeesOnlyItsOwnWorl
     EXPECT_EQ(WaitExit(*proc), "exit status 0");
     launcher_->Release(std::move(proc));
   }
+}
+
+// The Runtime API trusts a connection by its uid, so two daemons on one host must never hand
+// out the same one: each launcher holds a uid range of its own.
+TEST_F(LauncherTest, TwoDaemonsOnOneHostNeverShareAUid) {
+  MakeLauncher(true);
+  WriteBootstrap("exit 0\n");
+  ProcessLauncherOptions o;
+  o.root_dir = (base_ / "root2").string();
+  o.init_path = NIMBUS_INIT_PATH;
+  o.stems = 1;
+  o.staged_dirs = {base_.string()};
+  auto other = NewProcessLauncher(nullptr, o);
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  auto mine = Start();
+  ASSERT_NE(mine, nullptr);
+  std::unique_ptr<Launcher> first = std::move(launcher_);
+  launcher_ = std::move(other).value();
+  auto theirs = Start();
+  ASSERT_NE(theirs, nullptr);
+  int64_t apart = static_cast<int64_t>(theirs->uid()) - mine->uid();
+  EXPECT_GE(apart < 0 ? -apart : apart, 250'000'000 - 16) << mine->uid() << " " << theirs->uid();
+  launcher_->Release(std::move(theirs));
+  first->Release(std::move(mine));
+  first->Drain();
 }
 
 TEST_F(LauncherTest, MissingBootstrapIsReportedOnStderr) {
@@ -457,8 +482,11 @@ for probe in ["/var/task/x", "/.nimbus/0/code/handler.txt", "/proc/1/fd/5"]:
     o.stems = 1;
     o.staged_dirs = {base_.string()};
     o.primed_runtimes = {(base_ / "runtime").string()};
+    o.primed_per_runtime = 1;
+    // Marks this launcher's primed runtimes, so PrimedRuntimes counts no other daemon's.
+    marker_ = "NIMBUS_TEST_LAUNCHER=" + std::to_string(getpid()) + "-" + std::to_string(++launchers_made_);
+    primed_env.push_back(marker_);
     o.primed_env = std::move(primed_env);
-    sandbox_ = sandbox;
     auto l = NewProcessLauncher(nullptr, o);
     if (!l.ok() && sandbox) GTEST_SKIP() << "no sandbox here: " << l.status().message();
     ASSERT_TRUE(l.ok()) << l.status().message();
@@ -472,9 +500,8 @@ for probe in ["/var/task/x", "/.nimbus/0/code/handler.txt", "/proc/1/fd/5"]:
     for (const auto& entry : fs::directory_iterator("/proc")) {
       std::ifstream environ(entry.path() / "environ");
       std::string env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
-      std::string dir = "LAMBDA_RUNTIME_DIR=" + std::string(sandbox_ ? "/var/runtime" : (base_ / "runtime").string());
       if (env.find(std::string("NIMBUS_PRIMED=1\0", 16)) == std::string::npos ||
-          env.find(dir + std::string(1, '\0')) == std::string::npos) {
+          env.find(marker_ + std::string(1, '\0')) == std::string::npos) {
         continue;
       }
       std::ifstream status(entry.path() / "status");
@@ -506,7 +533,8 @@ for probe in ["/var/task/x", "/.nimbus/0/code/handler.txt", "/proc/1/fd/5"]:
     return spec;
   }
 
-  bool sandbox_ = true;
+  std::string marker_;
+  static inline int launchers_made_ = 0;
 };
 
 TEST_F(PrimedLauncherTest, APrimedInstanceGetsItsFunctionsCodeAndEnvironmentAtTheHandOff) {

@@ -26,11 +26,16 @@ struct ProcessLauncherOptions {
   bool sandbox = true;
   std::string root_dir;   // an empty host directory the instances' root is mounted on
   std::string init_path;  // the nimbus-init executable
-  // Instances run as uids uid_base+1 .. uid_base+uid_count, each launch a uid never used before
-  // by this daemon (about 58 days of 200 launches a second), and all carry the supplementary
-  // group uid_base, so a shared host directory can be given to that group.
+  // Instances run as uids from uid_base+1, each launch a uid never used before by this daemon,
+  // and all carry the supplementary group uid_base, so a shared host directory can be given to
+  // that group. Daemons on one host must never share a uid (the Runtime API trusts uids), so
+  // each takes one of `uid_slots` ranges of `uid_count` uids (slot N: uid_base+1+N*uid_count
+  // on), held with a lock file in `uid_lock_dir` for as long as it runs: 250 million launches,
+  // about 14 days at 200 a second, for each of up to 16 daemons.
   uid_t uid_base = 300000;
-  uint64_t uid_count = 1'000'000'000;
+  uint64_t uid_count = 250'000'000;
+  unsigned uid_slots = 16;
+  std::string uid_lock_dir = "/run/nimbus";
   size_t stems = 2;  // ready stems kept for `network: egress` launches
   // Host directories every instance's code and runtime come from (the code store, the
   // runtimes): staged read-only inside each stem's root so a launch needs no host path. A
@@ -48,7 +53,7 @@ struct ProcessLauncherOptions {
   // launcher.cc: `network: none`, `filesystems`, a non-default /tmp size, an environment that
   // changes how the runtime starts) are started the usual way.
   std::vector<std::string> primed_runtimes;
-  size_t primed_per_runtime = 1;
+  size_t primed_per_runtime = 2;
   // The environment a primed runtime starts with, besides what the launcher adds: the fixed
   // entries every launch carries (PATH, LANG, TZ, ...). A launch whose entries for variables
   // read at process start-up (PATH, LANG, LC_*, LD_*, PYTHON*, NODE_*, ...) differ from these

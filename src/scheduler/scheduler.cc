@@ -532,7 +532,11 @@ void Scheduler::Launch(const std::shared_ptr<Instance>& inst) {
       "AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
       "AWS_EXECUTION_ENV=AWS_Lambda_" + m.runtime,
   };
-  for (auto& e : FixedEnvironment(options_)) spec.env.push_back(std::move(e));
+  // The manifest's own value of a fixed variable (TZ, LANG, PATH, ...) replaces the default:
+  // one entry per name, since getenv takes the first.
+  for (auto& e : FixedEnvironment(options_)) {
+    if (!m.environment.count(e.substr(0, e.find('=')))) spec.env.push_back(std::move(e));
+  }
   for (const auto& [k, v] : m.environment) spec.env.push_back(k + "=" + v);
 
   // Init time counts from here: the launcher's work is part of a cold start. (The init

@@ -338,6 +338,24 @@ TEST_F(SchedulerTest, ARequestArrivingRightAfterAResponseReusesTheFinishingInsta
   EXPECT_EQ(launcher_.launches(), 1u) << "back-to-back requests should stay on the warm instance";
 }
 
+TEST_F(SchedulerTest, AManifestsValueOfAFixedVariableReplacesTheDefaultOnce) {
+  auto fn = Fn("1", [](manifest::Manifest& m) {
+    m.environment["TZ"] = "Asia/Tokyo";
+    m.environment["HOME"] = "/var/task";
+  });
+  ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
+  auto specs = launcher_.specs();
+  ASSERT_EQ(specs.size(), 1u);
+  const auto& env = specs[0].env;
+  for (const char* name : {"TZ=", "HOME=", "LANG="}) {
+    EXPECT_EQ(std::count_if(env.begin(), env.end(), [name](const std::string& e) { return e.rfind(name, 0) == 0; }), 1)
+        << name;
+  }
+  EXPECT_EQ(EnvValue(env, "TZ"), "Asia/Tokyo");
+  EXPECT_EQ(EnvValue(env, "HOME"), "/var/task");
+  EXPECT_EQ(EnvValue(env, "LANG"), "C.UTF-8");
+}
+
 TEST_F(SchedulerTest, ThePythonLaunchSpecCarriesTheLambdaEnvironmentTheLimitsAndTheSharedRuntime) {
   auto fn = Fn("1", [](manifest::Manifest& m) { m.environment["GREETING"] = "hello"; });
   ASSERT_EQ(Run(fn, "{}").result.outcome, Outcome::kSuccess);
