@@ -346,7 +346,9 @@ TEST_F(LauncherTest, ADefaultLaunchStartsFromAPreparedStemThatSeesOnlyItsOwnWorl
     ASSERT_NE(proc, nullptr);
     // The two prepared stems took the first two uids of this launcher's range when they were
     // made; a usual start would take the next one.
-    if (i == 0) EXPECT_EQ((proc->uid() - 300001) % 250'000'000, 0) << proc->uid();
+    if (i == 0) {
+      EXPECT_EQ((proc->uid() - 300001) % 250'000'000, 0) << proc->uid();
+    }
     std::string out = ReadAll(*proc);
     EXPECT_NE(out.find("uid=" + std::to_string(proc->uid()) + " pwd=/var/task root=/var/task\n"), std::string::npos) << out;
     EXPECT_NE(out.find("task=bootstrap,\n"), std::string::npos) << out;
