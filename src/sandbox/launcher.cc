@@ -61,7 +61,7 @@ constexpr int kChannelFd = 4;  // where an instance inherits its runtime channel
 constexpr std::chrono::milliseconds kTopUpDelay{20};
 constexpr int kInitStageFd = 5;    // a primed nimbus-init's staging directory (init_main.c)
 constexpr int kInitControlFd = 6;  // a primed nimbus-init's control socket
-constexpr uint64_t kPrimedTmpBytes = 512ull << 20;  // a primed instance's /tmp (the default)
+constexpr uint64_t kReadyTmpBytes = 512ull << 20;  // the /tmp of prepared and primed stems (the default)
 // How long a primed nimbus-init may take to bind the code before the launch gives up on it.
 constexpr int kHandOffTimeoutMs = 2000;
 // Room a primed runtime's environment block keeps (NIMBUS_PRIMED_SPACE) so the runtime can
@@ -656,14 +656,14 @@ class ProcessLauncher : public Launcher {
   // (egress, no `filesystems`, the default /tmp) and code and runtime it can bind from /.nimbus.
   bool Preparable(const LaunchSpec& spec) const {
     return options_.sandbox && spec.network == Network::kEgress && spec.mounts.empty() &&
-           spec.tmp_bytes == kPrimedTmpBytes && !StagedPath(*plan_, spec.code_dir).empty() &&
+           spec.tmp_bytes == kReadyTmpBytes && !StagedPath(*plan_, spec.code_dir).empty() &&
            (spec.runtime_dir.empty() || !StagedPath(*plan_, spec.runtime_dir).empty());
   }
 
   // True when `spec` can be served by a primed instance of its runtime.
   bool Primable(const LaunchSpec& spec) const {
     if (spec.runtime_dir.empty() || spec.network != Network::kEgress || !spec.mounts.empty() ||
-        spec.tmp_bytes != kPrimedTmpBytes) {
+        spec.tmp_bytes != kReadyTmpBytes) {
       return false;
     }
     if (options_.sandbox && !Preparable(spec)) return false;
@@ -745,7 +745,7 @@ class ProcessLauncher : public Launcher {
     auto forked = ForkStem(Network::kEgress, /*pivot=*/true, /*bind_later=*/true);
     if (!forked.ok()) return forked.status();
     ReadyStem prepared{std::move(forked).value(), "", static_cast<int>(*u)};
-    auto sent = SendSpec(prepared.stem, "", "", "", "", kPrimedTmpBytes, prepared.uid, {}, {}, "a prepared stem",
+    auto sent = SendSpec(prepared.stem, "", "", "", "", kReadyTmpBytes, prepared.uid, {}, {}, "a prepared stem",
                          /*wait=*/true);
     if (!sent.ok()) return sent.status();
     if (!*sent) return Status::Unavailable("the stem died");
@@ -813,7 +813,7 @@ class ProcessLauncher : public Launcher {
     env.push_back("NIMBUS_PRIMED=1");
     env.push_back("NIMBUS_PRIMED_SPACE=" + std::string(kPrimedEnvSpace, '-'));
     auto sent = SendSpec(primed.stem, runtime_root + "/bootstrap", task_root, /*code_in=*/"", runtime_in,
-                         kPrimedTmpBytes, uid, {}, env, "a primed instance");
+                         kReadyTmpBytes, uid, {}, env, "a primed instance");
     if (!sent.ok()) return sent.status();
     if (!*sent) return Status::Unavailable("its starter process died");
     return primed;
