@@ -155,23 +155,19 @@ void Connection::OnRead(beast::error_code ec, size_t) {
 }
 
 void Connection::WatchPeer() {
-  if (watch_pending_) return;  // the outstanding wait serves this request too
+  if (watch_pending_) return;  // the outstanding peek serves this request too
   watch_pending_ = true;
-  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-    self->watch_pending_ = false;
-    if (ec || self->closed_ || !self->awaiting_reply_) return;
-    char c;
-    ssize_t n = ::recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      self->Close();  // the peer went away before its answer
-      return;
-    }
-    if (n < 0) {
-      self->WatchPeer();  // nothing to read after all
-      return;
-    }
-    // Bytes before the reply (a pipelined request): they are read after the reply, as usual.
-  });
+  // A one-byte peek through the reactor rather than async_wait: the peek is queued without a
+  // system call (the request's read drained the socket), where async_wait re-arms the
+  // descriptor with an epoll_ctl on every request. It completes when the client sends more
+  // (a pipelined request, left in the socket to be read after the reply) or goes away.
+  stream_.socket().async_receive(
+      asio::buffer(&peek_byte_, 1), tcp::socket::message_peek,
+      [self = shared_from_this()](beast::error_code ec, size_t) {
+        self->watch_pending_ = false;
+        if (ec == asio::error::operation_aborted || self->closed_ || !self->awaiting_reply_) return;
+        if (ec) self->Close();  // the peer went away (end of file or reset) before its answer
+      });
 }
 
 void SerializeHead(const Response& res, std::string& out) {

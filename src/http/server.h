@@ -125,7 +125,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool head_ = false;  // the current request is HEAD: its reply carries no body
   bool closed_ = false;
   bool awaiting_reply_ = false;  // a request was read and its reply not yet started
-  bool watch_pending_ = false;   // a WatchPeer wait is outstanding
+  bool watch_pending_ = false;   // a WatchPeer peek is outstanding
+  char peek_byte_ = 0;           // where that peek lands (MSG_PEEK: the byte stays in the socket)
   std::string peer_ip_;
   std::function<void()> on_close_;
   Response res_;           // kept alive for the duration of async_write

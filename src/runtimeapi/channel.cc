@@ -63,37 +63,32 @@ void Channel::Close() {
 void Channel::WaitReadable() {
   if (closed_ || reading_) return;
   reading_ = true;
-  // Readiness first, then one read: no read is made that would only say EAGAIN.
-  sd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                 [self = shared_from_this()](const boost::system::error_code& ec) {
-                   self->reading_ = false;
-                   if (!ec) self->OnReadable();
-                 });
-}
-
-void Channel::OnReadable() {
-  if (closed_) return;
+  // Room at the back first: the buffer must not move while the read is pending.
   if (start_ == end_) start_ = end_ = 0;
-  if (in_.size() - end_ < 4096 && start_ > 0) {  // make room at the back by moving the rest to the front
+  if (in_.size() - end_ < 4096 && start_ > 0) {  // move the rest to the front
     std::memmove(in_.data(), in_.data() + start_, end_ - start_);
     end_ -= start_;
     start_ = 0;
   }
   if (in_.size() - end_ < 4096) in_.resize(in_.size() * 2);
-  ssize_t n;
-  do {
-    n = ::read(sd_.native_handle(), in_.data() + end_, in_.size() - end_);
-  } while (n < 0 && errno == EINTR);
-  if (n == 0) {
-    Close();  // the runtime exited or closed its end
+  // A reactor read, not async_wait + read(): Asio reads when epoll reports input, and after a
+  // read that drained the socket it queues the next one without trying it first. A warm
+  // invocation so costs one read() and nothing else: no read that says EAGAIN, and no epoll_ctl
+  // (async_wait re-arms the descriptor with one every time).
+  sd_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
+                      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                        self->reading_ = false;
+                        self->OnRead(ec, n);
+                      });
+}
+
+void Channel::OnRead(const boost::system::error_code& ec, size_t n) {
+  if (closed_ || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    Close();  // end of file (the runtime exited or closed its end) or a socket error
     return;
   }
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return WaitReadable();
-    Close();
-    return;
-  }
-  end_ += static_cast<size_t>(n);
+  end_ += n;
   auto self = shared_from_this();  // a sink call may close and release the channel
   if (DispatchFrames()) WaitReadable();
 }

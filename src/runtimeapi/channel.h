@@ -54,7 +54,7 @@ class Channel final : public RuntimePeer, public std::enable_shared_from_this<Ch
 
  private:
   void WaitReadable();
-  void OnReadable();
+  void OnRead(const boost::system::error_code& ec, size_t n);
   // Dispatches every complete frame in the buffer; false when the channel closed meanwhile.
   bool DispatchFrames();
   // Reports a protocol error and closes.

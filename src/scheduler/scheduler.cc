@@ -963,7 +963,12 @@ void Instance::OnResponse(const runtimeapi::PeerPtr& peer, std::string_view rid,
     peer->Refuse(http::bhttp::status::payload_too_large, "RequestEntityTooLarge", msg);
     return;
   }
-  DrainPipes();
+  // No DrainPipes() here, which would cost two reads that say EAGAIN on every warm invocation.
+  // Output the handler wrote before its response is already consumed: the pipes, the channel and
+  // the Runtime API connection are all on this instance's loop (one thread, one epoll set), each
+  // pipe read empties the pipe, and a pipe write marks the pipe ready in the kernel before the
+  // response's own write can mark its socket ready. The pipe's readiness is therefore reported
+  // first (in the same epoll_wait or an earlier one), and ReadPipe's handler runs before this.
   EndInvocation(inv);
   sched->Finish(inv, {Outcome::kSuccess, std::move(body), {}});
   peer->Accept();
