@@ -1,5 +1,7 @@
 #include "daemon/serve_flags.h"
 
+#include <arpa/inet.h>
+
 #include "manifest/suggest.h"
 
 namespace nimbus::daemon {
@@ -62,6 +64,25 @@ Status Wants(std::string_view flag, std::string_view what, std::string_view got)
                                  std::string(got) + "'");
 }
 
+// ADDR:PORT: an IPv4 or IPv6 address (IPv6 in brackets or not) and a decimal port up to 65535
+// (0: any free port).
+bool ValidListen(std::string_view v) {
+  const size_t colon = v.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string host(v.substr(0, colon));
+  const std::string_view port = v.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  uint32_t n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (n > 65535) return false;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned char addr[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), addr) == 1 || inet_pton(AF_INET6, host.c_str(), addr) == 1;
+}
+
 std::string DidYouMean(std::string_view name) {
   std::vector<std::string> names;
   for (const FlagSpec& f : kServeFlags) names.push_back(f.name);
@@ -100,7 +121,9 @@ Result<ServeArgs> ParseServeArgs(const std::vector<std::string>& args) {
   ServeOptions& o = result.options;
   for (const auto& [name, v] : parsed->flags) {
     if (name == "listen") {
-      if (v.empty()) return Wants(name, "ADDR:PORT, e.g. 127.0.0.1:8080", v);
+      if (!ValidListen(v)) {
+        return Wants(name, "ADDR:PORT, an IP address and a port from 0 to 65535, e.g. 127.0.0.1:8080", v);
+      }
       o.listen = v;
     } else if (name == "data-dir") {
       if (v.empty()) return Wants(name, "a directory", v);

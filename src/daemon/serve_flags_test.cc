@@ -149,6 +149,13 @@ TEST(ParseServeArgs, RefusesBadNumbersSayingWhatTheFlagWants) {
       {"--idempotency-window", "999ms", "--idempotency-window wants a duration from 1s to 168h"},
       {"--idempotency-window", "169h", "--idempotency-window wants"},
       {"--listen", "", "--listen wants ADDR:PORT"},
+      {"--listen", "127.0.0.1:65536", "--listen wants ADDR:PORT, an IP address and a port from 0 to 65535"},
+      {"--listen", "127.0.0.1:99999999999", "--listen wants ADDR:PORT"},
+      {"--listen", "127.0.0.1:-1", "--listen wants ADDR:PORT"},
+      {"--listen", "127.0.0.1:", "--listen wants ADDR:PORT"},
+      {"--listen", "127.0.0.1", "--listen wants ADDR:PORT"},
+      {"--listen", "localhost:8080", "--listen wants ADDR:PORT"},
+      {"--listen", "300.1.1.1:8080", "--listen wants ADDR:PORT"},
       {"--data-dir", "", "--data-dir wants a directory"},
   };
   for (const Case& c : cases) {

@@ -322,6 +322,21 @@ Status Listener::Bind(asio::io_context& loop, const tcp::endpoint& endpoint, boo
 
 Status Listener::Listen(LoopGroup& loops, const tcp::endpoint& endpoint) {
   tcp::endpoint ep = endpoint;
+  if (loops.size() > 1 && ep.port() != 0) {
+    // Every loop binds the port with SO_REUSEPORT, which would also let this listener join a
+    // port another process (say, a second daemon) holds with SO_REUSEPORT, and share its
+    // connections. A plain bind first fails on any port in use, theirs or anyone's.
+    asio::io_context probe_loop;
+    tcp::acceptor probe(probe_loop);
+    beast::error_code ec;
+    probe.open(ep.protocol(), ec);
+    if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) probe.bind(ep, ec);
+    if (ec) {
+      return Status::Unavailable("cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+                                 ": " + ec.message() + "; pick another address with --listen");
+    }
+  }
   for (size_t i = 0; i < loops.size(); ++i) {
     NIMBUS_RETURN_IF_ERROR(Bind(loops.loop(i), ep, loops.size() > 1));
     ep.port(port_);  // every loop shares the port the first bind got

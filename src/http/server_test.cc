@@ -144,5 +144,41 @@ TEST_F(BodyLimitTest, ABodyWithinTheLimitIsServed) {
   EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
 }
 
+// A listener on several loops binds each with SO_REUSEPORT; it must still refuse a port that is
+// taken, including by another listener (a second daemon) that shares it the same way.
+TEST(ListenerPort, AListenerOnSeveralLoopsRefusesAPortAnotherListenerHolds) {
+  LoopGroup loops(2);
+  auto handler = [](const ConnectionPtr& c, Request&& r) { c->Reply(MakeResponse(r, bhttp::status::ok, "one")); };
+  Listener first(handler, ServerOptions{});
+  ASSERT_TRUE(first.Listen(loops, {asio::ip::make_address("127.0.0.1"), 0}).ok());
+  const uint16_t port = first.port();
+
+  Listener second(handler, ServerOptions{});
+  Status st = second.Listen(loops, {asio::ip::make_address("127.0.0.1"), port});
+  EXPECT_EQ(st.code(), Code::kUnavailable);
+  EXPECT_NE(st.message().find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("--listen"), std::string::npos) << st.message();
+}
+
+TEST(ListenerPort, AListenerOnSeveralLoopsRefusesAPortAPlainSocketHoldsWithReusePort) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  int one = 1;
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 8), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+
+  LoopGroup loops(2);
+  Listener l([](const ConnectionPtr& c, Request&& r) { c->Reply(MakeResponse(r, bhttp::status::ok, "x")); },
+             ServerOptions{});
+  EXPECT_EQ(l.Listen(loops, {asio::ip::make_address("127.0.0.1"), ntohs(a.sin_port)}).code(), Code::kUnavailable);
+  close(fd);
+}
+
 }  // namespace
 }  // namespace nimbus::http
