@@ -63,6 +63,16 @@ class CppSdkCases:
         self.assertEqual(doc["log_group_name"], "/aws/lambda/test-fn")
         self.assertEqual(doc["log_stream_name"], "2025/01/01/[7]abcdef")
 
+    def test_each_invocation_sees_its_own_trace_id_in_the_environment(self):
+        # Shorter, longer (past the entry's first buffer) and shorter again: the entry is
+        # rewritten in place or moved to a bigger buffer, never left with a previous value.
+        self.start_cpp()
+        for trace in ("Root=1-a;Sampled=1", "Root=1-" + "b" * 600 + ";Sampled=0", "Root=1-c", "Root=1-" + "d" * 300):
+            request_id = self.fake.add_event({"op": "context"}, trace_id=trace)
+            result = self.fake.wait_result(request_id)
+            self.assertEqual(result.kind, "response", result.body)
+            self.assertEqual(result.json()["trace_env"], trace)
+
     def test_response_failure_is_posted_as_an_error_document(self):
         self.start_cpp()
         result = self.invoke({"op": "fail"})

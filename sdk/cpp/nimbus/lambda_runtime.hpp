@@ -55,6 +55,7 @@
 #include <string_view>
 #include <typeinfo>
 #include <utility>
+#include <vector>
 
 namespace nimbus::lambda {
 
@@ -256,6 +257,46 @@ inline void append_number(std::string& out, size_t n) {
   auto [stop, ec] = std::to_chars(digits, digits + sizeof digits, n);
   out.append(digits, static_cast<size_t>(stop - digits));
 }
+
+// The _X_AMZN_TRACE_ID environment entry, set for each invocation without setenv(): glibc's
+// setenv() keeps every value it was ever given (in a search tree it walks on each call), so one
+// call per invocation, each with a new trace id, would grow the instance's memory and the cost
+// of the call without bound. This entry is one buffer put in the environment with putenv() and
+// rewritten in place; a longer trace id than it holds gets a buffer twice the size (the old
+// one is kept, since a getenv() result may still point into it). Not thread-safe, like setenv().
+class TraceIdEntry {
+ public:
+  void set(const std::string& value) {
+    const size_t need = kPrefix.size() + value.size() + 1;
+    if (need > cap_) {
+      size_t cap = cap_ == 0 ? 256 : cap_;
+      while (cap < need) cap *= 2;
+      auto fresh = std::make_unique<char[]>(cap);
+      std::memcpy(fresh.get(), kPrefix.data(), kPrefix.size());
+      if (buf_) old_.push_back(std::move(buf_));
+      buf_ = std::move(fresh);
+      cap_ = cap;
+      in_env_ = false;
+    }
+    std::memcpy(buf_.get() + kPrefix.size(), value.data(), value.size());
+    buf_[kPrefix.size() + value.size()] = '\0';
+    if (!in_env_) {
+      ::putenv(buf_.get());
+      in_env_ = true;
+    }
+  }
+  void clear() {
+    if (in_env_) ::unsetenv("_X_AMZN_TRACE_ID");
+    in_env_ = false;
+  }
+
+ private:
+  static constexpr std::string_view kPrefix = "_X_AMZN_TRACE_ID=";
+  std::unique_ptr<char[]> buf_;
+  std::vector<std::unique_ptr<char[]>> old_;
+  size_t cap_ = 0;
+  bool in_env_ = false;
+};
 
 inline void flush_logs() {
   // Whatever the handler printed must reach the daemon before the response does, so that it
@@ -468,16 +509,16 @@ class Runtime {
   }
 
   // The per-function fields of a context, and the trace id in the environment.
-  void finish_context(Context& c) const {
+  void finish_context(Context& c) {
     c.function_name = function_name_;
     c.function_version = function_version_;
     c.memory_mb = memory_mb_;
     c.log_group_name = log_group_;
     c.log_stream_name = log_stream_;
     if (!c.trace_id.empty()) {
-      ::setenv("_X_AMZN_TRACE_ID", c.trace_id.c_str(), 1);
+      trace_env_.set(c.trace_id);
     } else {
-      ::unsetenv("_X_AMZN_TRACE_ID");
+      trace_env_.clear();
     }
   }
 
@@ -837,6 +878,7 @@ class Runtime {
   size_t head_len_ = 0, body_start_ = 0, body_len_ = 0, consumed_ = 0;
   int status_ = 0;
   std::string last_error_;
+  detail::TraceIdEntry trace_env_;
 };
 
 // Runs the handler for every event until the daemon stops the instance (status 0) or cannot be
