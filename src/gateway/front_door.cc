@@ -46,10 +46,10 @@ void SplitFunctionRef(std::string_view ref, std::string_view& name, std::string_
   qualifier = colon == std::string_view::npos ? std::string_view() : ref.substr(colon + 1);
 }
 
-queue::Event AsyncEvent(const catalog::FunctionConfig& cfg, std::string_view qualifier, const std::string& request_id,
+queue::Event AsyncEvent(const catalog::FunctionConfig& cfg, std::string_view qualifier, std::string request_id,
                         std::string payload, const char* source) {
   queue::Event e;
-  e.request_id = request_id;
+  e.request_id = std::move(request_id);
   e.function = cfg.name;
   e.qualifier = std::string(qualifier);
   e.payload = std::move(payload);
@@ -64,6 +64,114 @@ std::string IdempotencyKey(const ::nimbus::http::Request& req) {
   return std::string(req[kIdempotencyKeyHeader]);
 }
 
+// A synchronous invocation that came over HTTP: its context holds the client's connection and
+// what its answer must repeat (HTTP version, keep-alive), and answers through the connection
+// (Connection::Reply, from whichever thread finishes the invocation).
+class HttpContext : public scheduler::RequestContext {
+ public:
+  HttpContext(catalog::ConfigPtr fn, scheduler::InvokeRequest req, Clock::time_point received_at,
+              ::nimbus::http::ConnectionPtr conn, unsigned version, bool keep_alive)
+      : RequestContext(std::move(fn), std::move(req), received_at),
+        conn_(std::move(conn)),
+        version_(version),
+        keep_alive_(keep_alive) {}
+
+ protected:
+  const ::nimbus::http::ConnectionPtr conn_;
+  const unsigned version_;
+  const bool keep_alive_;
+};
+
+// The HTTP trigger: the result read as API Gateway reads payload format 2.0, failures in API
+// Gateway's error shape.
+class TriggerContext final : public HttpContext {
+ public:
+  using HttpContext::HttpContext;
+
+ private:
+  void Complete(scheduler::InvokeResult&& r) override {
+    const std::string& request_id = req.request_id;
+    ::nimbus::http::Response res;
+    switch (r.outcome) {
+      case Outcome::kSuccess: {
+        auto mapped = MapResultV2(r.body, version_);
+        if (mapped.ok()) {
+          res = std::move(mapped).value();
+          res.keep_alive(keep_alive_);
+          res.set("apigw-requestid", request_id);
+        } else {
+          res = GatewayError(version_, keep_alive_, bhttp::status::bad_gateway, "Internal Server Error",
+                             "Function.MalformedResponse", request_id);
+        }
+        break;
+      }
+      case Outcome::kTimeout:
+        res = GatewayError(version_, keep_alive_, bhttp::status::gateway_timeout, "Endpoint request timed out",
+                           r.error_type, request_id);
+        break;
+      case Outcome::kThrottled:
+        res = GatewayError(version_, keep_alive_, bhttp::status::too_many_requests, "Too Many Requests", r.error_type,
+                           request_id);
+        break;
+      case Outcome::kShutdown:
+        res = GatewayError(version_, keep_alive_, bhttp::status::service_unavailable, "Service Unavailable",
+                           r.error_type, request_id);
+        break;
+      default:
+        res = GatewayError(version_, keep_alive_, bhttp::status::bad_gateway, "Internal Server Error", r.error_type,
+                           request_id);
+    }
+    conn_->Reply(std::move(res));
+  }
+};
+
+// The Lambda Invoke API: 200 with the function's response or its error document, as Lambda
+// answers; 429 and 503 in Lambda's shapes.
+class InvokeApiContext final : public HttpContext {
+ public:
+  using HttpContext::HttpContext;
+
+ private:
+  void Complete(scheduler::InvokeResult&& r) override {
+    ::nimbus::http::Response res{bhttp::status::ok, version_};
+    res.keep_alive(keep_alive_);
+    res.set(bhttp::field::content_type, "application/json");
+    res.set("x-amzn-RequestId", req.request_id);
+    res.set("X-Amz-Executed-Version", r.version);
+    if (std::string_view tail = log_tail(); !tail.empty()) res.set("X-Amz-Log-Result", Base64Encode(tail));
+    switch (r.outcome) {
+      case Outcome::kSuccess:
+        res.body() = std::move(r.body);
+        break;
+      case Outcome::kThrottled:
+        res.result(bhttp::status::too_many_requests);
+        res.set("x-amzn-ErrorType", "TooManyRequestsException");
+        {
+          boost::system::error_code ec;
+          auto v = boost::json::parse(r.body, ec);
+          std::string msg = "Rate Exceeded.";
+          if (!ec && v.is_object() && v.as_object().contains("errorMessage"))
+            msg = std::string(v.as_object().at("errorMessage").as_string());
+          boost::json::object o{{"Type", "User"},
+                                {"message", msg},
+                                {"Reason", "ReservedFunctionConcurrentInvocationLimitExceeded"}};
+          res.body() = boost::json::serialize(o);
+        }
+        break;
+      case Outcome::kShutdown:
+        res.result(bhttp::status::service_unavailable);
+        res.set("x-amzn-ErrorType", "ServiceException");
+        res.body() = R"({"Type":"Service","message":"nimbus is shutting down; retry"})";
+        break;
+      default:
+        // Function errors, timeouts, crashes: 200 with the error document, as Lambda answers.
+        res.set("X-Amz-Function-Error", "Unhandled");
+        res.body() = std::move(r.body);
+    }
+    conn_->Reply(std::move(res));
+  }
+};
+
 }  // namespace
 
 FrontDoor::FrontDoor(catalog::Catalog& catalog, scheduler::Invoker& invoker, queue::Delivery& delivery,
@@ -75,11 +183,15 @@ FrontDoor::FrontDoor(catalog::Catalog& catalog, scheduler::Invoker& invoker, que
       metrics_(std::move(metrics)) {}
 
 void FrontDoor::Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req) {
+  // The HTTP core calls this as soon as it has parsed the request: its receive time.
+  const Clock::time_point received_at = Clock::now();
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
 
-  if (path.substr(0, 4) == "/fn/") return HandleFn(conn, std::move(req), path.substr(4));
-  if (path.substr(0, 22) == "/2015-03-31/functions/") return HandleInvokeApi(conn, std::move(req), path.substr(22));
+  if (path.substr(0, 4) == "/fn/") return HandleFn(conn, std::move(req), path.substr(4), received_at);
+  if (path.substr(0, 22) == "/2015-03-31/functions/") {
+    return HandleInvokeApi(conn, std::move(req), path.substr(22), received_at);
+  }
   if (path == "/v1" || path.substr(0, 4) == "/v1/") return admin_(conn, std::move(req));
   if (path == "/metrics") {
     conn->Reply(::nimbus::http::MakeResponse(req, bhttp::status::ok, metrics_(), "text/plain; version=0.0.4; charset=utf-8"));
@@ -93,12 +205,13 @@ void FrontDoor::Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http
                              "ResourceNotFoundException", {}));
     return;
   }
-  std::string fn = match->target->function;
-  HandleTrigger(conn, std::move(req), fn, {}, match->target->route_key, std::move(match->path_params),
-                match->target->async);
+  // `snap` keeps the route's strings alive through the call.
+  HandleTrigger(conn, std::move(req), received_at, match->target->function, {}, match->target->route_key,
+                std::move(match->path_params), match->target->async);
 }
 
-void FrontDoor::HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view rest) {
+void FrontDoor::HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req,
+                         std::string_view rest, Clock::time_point received_at) {
   // /fn/NAME[:QUALIFIER][/PROXY...]
   auto slash = rest.find('/');
   std::string_view ref = rest.substr(0, slash);
@@ -113,12 +226,13 @@ void FrontDoor::HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::ht
     params.emplace_back("proxy", ::nimbus::PercentDecode(rest.substr(slash + 1)));
   }
   std::string n(name), q(qualifier);
-  HandleTrigger(conn, std::move(req), n, q, std::move(route_key), std::move(params));
+  HandleTrigger(conn, std::move(req), received_at, n, q, route_key, std::move(params));
 }
 
-void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view name,
-                              std::string_view qualifier, std::string route_key,
-                              std::vector<std::pair<std::string, std::string>> params, bool async) {
+void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req,
+                              Clock::time_point received_at, std::string_view name, std::string_view qualifier,
+                              std::string_view route_key, std::vector<std::pair<std::string, std::string>> params,
+                              bool async) {
   auto cfg = catalog_.Get()->Resolve(name, qualifier);
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
@@ -133,16 +247,15 @@ void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbu
     return;
   }
   std::string request_id = NewRequestId();
-  EventContext ctx;
-  ctx.route_key = route_key;
-  ctx.path_params = params.empty() ? nullptr : &params;
-  ctx.request_id = request_id;
-  ctx.source_ip = conn->peer_ip();
-  ctx.now_ms = EpochMs();
-  ctx.domain_name = req[bhttp::field::host];
+  EventContext ev;
+  ev.route_key = route_key;
+  ev.path_params = params.empty() ? nullptr : &params;
+  ev.request_id = request_id;
+  ev.source_ip = conn->peer_ip();
+  ev.now_ms = EpochMs();
+  ev.domain_name = req[bhttp::field::host];
   scheduler::InvokeRequest ir;
-  ir.payload = BuildEventV2(req, ctx);
-  ir.request_id = request_id;
+  ir.payload = BuildEventV2(req, ev);
   if (async) {
     std::string key = IdempotencyKey(req);
     if (!key.empty() && !IsValidIdempotencyKey(key)) {
@@ -173,47 +286,17 @@ void FrontDoor::HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbu
       res.body() = "{\"requestId\":\"" + r->request_id + "\"}";
       conn->Reply(std::move(res));
     };
-    delivery_.Accept(AsyncEvent(**cfg, qualifier, request_id, std::move(ir.payload), "http"), std::move(key),
-                     std::move(reply));
+    delivery_.Accept(AsyncEvent(**cfg, qualifier, std::move(request_id), std::move(ir.payload), "http"),
+                     std::move(key), std::move(reply));
     return;
   }
-  invoker_.Invoke(*cfg, std::move(ir),
-                    [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
-                      ::nimbus::http::Response res;
-                      switch (r.outcome) {
-                        case Outcome::kSuccess: {
-                          auto mapped = MapResultV2(r.body, version);
-                          if (mapped.ok()) {
-                            res = std::move(mapped).value();
-                            res.keep_alive(keep_alive);
-                            res.set("apigw-requestid", request_id);
-                          } else {
-                            res = GatewayError(version, keep_alive, bhttp::status::bad_gateway, "Internal Server Error",
-                                               "Function.MalformedResponse", request_id);
-                          }
-                          break;
-                        }
-                        case Outcome::kTimeout:
-                          res = GatewayError(version, keep_alive, bhttp::status::gateway_timeout,
-                                             "Endpoint request timed out", r.error_type, request_id);
-                          break;
-                        case Outcome::kThrottled:
-                          res = GatewayError(version, keep_alive, bhttp::status::too_many_requests, "Too Many Requests",
-                                             r.error_type, request_id);
-                          break;
-                        case Outcome::kShutdown:
-                          res = GatewayError(version, keep_alive, bhttp::status::service_unavailable,
-                                             "Service Unavailable", r.error_type, request_id);
-                          break;
-                        default:
-                          res = GatewayError(version, keep_alive, bhttp::status::bad_gateway, "Internal Server Error",
-                                             r.error_type, request_id);
-                      }
-                      conn->Reply(std::move(res));
-                    });
+  ir.request_id = std::move(request_id);
+  invoker_.Invoke(
+      std::make_shared<TriggerContext>(std::move(cfg).value(), std::move(ir), received_at, conn, version, keep_alive));
 }
 
-void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view rest) {
+void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req,
+                                std::string_view rest, Clock::time_point received_at) {
   // {name}/invocations
   constexpr std::string_view kSuffix = "/invocations";
   if (rest.size() <= kSuffix.size() || rest.substr(rest.size() - kSuffix.size()) != kSuffix) {
@@ -275,19 +358,10 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
     return;
   }
 
-  std::string request_id = NewRequestId();
-  scheduler::InvokeRequest ir;
-  ir.request_id = request_id;
-  ir.payload = std::move(req.body());
-  ir.client_context = std::string(req["X-Amz-Client-Context"]);
-  ir.want_log_tail = req["X-Amz-Log-Type"] == "Tail";
-  ir.invoked_arn = (*cfg)->arn;
-  if (!qualifier.empty()) ir.invoked_arn += ":" + std::string(qualifier);
-
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
   if (type == "Event") {
-    delivery_.Accept(AsyncEvent(**cfg, qualifier, request_id, std::move(ir.payload), "invoke"),
+    delivery_.Accept(AsyncEvent(**cfg, qualifier, NewRequestId(), std::move(req.body()), "invoke"),
                      std::move(idempotency_key), [conn, version, keep_alive](Result<queue::Accepted> r) {
       if (!r.ok()) {
         // Lambda answers an oversized Event payload with RequestEntityTooLargeException.
@@ -305,44 +379,17 @@ void FrontDoor::HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nim
     });
     return;
   }
-  invoker_.Invoke(*cfg, std::move(ir), [conn, version, keep_alive, request_id](scheduler::InvokeResult&& r) {
-    ::nimbus::http::Response res{bhttp::status::ok, version};
-    res.keep_alive(keep_alive);
-    res.set(bhttp::field::content_type, "application/json");
-    res.set("x-amzn-RequestId", request_id);
-    res.set("X-Amz-Executed-Version", r.version);
-    if (!r.log_tail.empty()) res.set("X-Amz-Log-Result", Base64Encode(r.log_tail));
-    switch (r.outcome) {
-      case Outcome::kSuccess:
-        res.body() = std::move(r.body);
-        break;
-      case Outcome::kThrottled:
-        res.result(bhttp::status::too_many_requests);
-        res.set("x-amzn-ErrorType", "TooManyRequestsException");
-        {
-          boost::system::error_code ec;
-          auto v = boost::json::parse(r.body, ec);
-          std::string msg = "Rate Exceeded.";
-          if (!ec && v.is_object() && v.as_object().contains("errorMessage"))
-            msg = std::string(v.as_object().at("errorMessage").as_string());
-          boost::json::object o{{"Type", "User"},
-                                {"message", msg},
-                                {"Reason", "ReservedFunctionConcurrentInvocationLimitExceeded"}};
-          res.body() = boost::json::serialize(o);
-        }
-        break;
-      case Outcome::kShutdown:
-        res.result(bhttp::status::service_unavailable);
-        res.set("x-amzn-ErrorType", "ServiceException");
-        res.body() = R"({"Type":"Service","message":"nimbus is shutting down; retry"})";
-        break;
-      default:
-        // Function errors, timeouts, crashes: 200 with the error document, as Lambda answers.
-        res.set("X-Amz-Function-Error", "Unhandled");
-        res.body() = std::move(r.body);
-    }
-    conn->Reply(std::move(res));
-  });
+  scheduler::InvokeRequest ir;
+  ir.request_id = NewRequestId();
+  ir.payload = std::move(req.body());
+  ir.client_context = std::string(req["X-Amz-Client-Context"]);
+  ir.want_log_tail = req["X-Amz-Log-Type"] == "Tail";
+  const std::string& arn = (*cfg)->arn;
+  ir.invoked_arn.reserve(arn.size() + (qualifier.empty() ? 0 : 1 + qualifier.size()));
+  ir.invoked_arn = arn;
+  if (!qualifier.empty()) ir.invoked_arn.append(":").append(qualifier);
+  invoker_.Invoke(
+      std::make_shared<InvokeApiContext>(std::move(cfg).value(), std::move(ir), received_at, conn, version, keep_alive));
 }
 
 }  // namespace nimbus::gateway

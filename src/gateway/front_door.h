@@ -8,6 +8,10 @@
 // It depends on the scheduler only through scheduler::Invoker (the daemon passes the Scheduler;
 // front_door_test.cc passes a scripted fake).
 //
+// A synchronous invocation is one scheduler::RequestContext, made here when the request has been
+// read and checked: the context's subclass (front_door.cc) holds the connection, the HTTP
+// version and keep-alive, and turns the result into the answer when the scheduler finishes it.
+//
 // Threading: Handle() runs on the loop of the connection; it reads the catalog snapshot without
 // locks and hands work to the invoker or the delivery engine, whose completions reply through
 // the connection (from an instance loop, the journal's thread, or at once on the caller's).
@@ -34,11 +38,17 @@ class FrontDoor {
   void Handle(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req);
 
  private:
-  void HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view name,
-                     std::string_view qualifier, std::string route_key,
-                     std::vector<std::pair<std::string, std::string>> params, bool async = false);
-  void HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path);
-  void HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path);
+  using Clock = scheduler::RequestContext::Clock;
+  // Each takes the time Handle() received the request; a synchronous invocation's context
+  // (scheduler::RequestContext) starts from it.
+  void HandleTrigger(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req,
+                     Clock::time_point received_at, std::string_view name, std::string_view qualifier,
+                     std::string_view route_key, std::vector<std::pair<std::string, std::string>> params,
+                     bool async = false);
+  void HandleFn(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path,
+                Clock::time_point received_at);
+  void HandleInvokeApi(const ::nimbus::http::ConnectionPtr& conn, ::nimbus::http::Request&& req, std::string_view path,
+                       Clock::time_point received_at);
 
   catalog::Catalog& catalog_;
   scheduler::Invoker& invoker_;

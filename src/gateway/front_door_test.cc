@@ -106,12 +106,13 @@ class FrontDoorTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // Sends `req`, waits for it to reach the invoker, answers it with `result`, returns the reply.
-  nhttp::Response Exchange(nhttp::Request req, InvokeResult result) {
+  // Sends `req`, waits for it to reach the invoker, answers it with `result` (and `log_tail`
+  // as the invocation's log lines), returns the reply.
+  nhttp::Response Exchange(nhttp::Request req, InvokeResult result, std::string_view log_tail = {}) {
     const size_t before = invoker_.invokes().size();
     auto reply = server_->SendAsync(std::move(req));
     EXPECT_TRUE(invoker_.WaitForInvokes(before + 1)) << "the request never reached the invoker";
-    EXPECT_TRUE(invoker_.Complete(before, std::move(result)));
+    EXPECT_TRUE(invoker_.Complete(before, std::move(result), log_tail));
     return reply.get();
   }
   FakeInvoker::InvokeCall LastInvoke() {
@@ -138,9 +139,8 @@ TEST_F(FrontDoorTest, TheInvokeApiRunsTheAliasedVersionWithThePayloadAndTheCalle
   auto req = Invoke("echo:live/invocations", R"({"a":1})");
   req.set("X-Amz-Client-Context", "eyJjIjoxfQ==");
   req.set("X-Amz-Log-Type", "Tail");
-  InvokeResult r = Result(Outcome::kSuccess, R"({"ok":true})");
-  r.log_tail = "START RequestId: x\nEND RequestId: x\n";
-  nhttp::Response res = Exchange(std::move(req), r);
+  const std::string log_tail = "START RequestId: x\nEND RequestId: x\n";
+  nhttp::Response res = Exchange(std::move(req), Result(Outcome::kSuccess, R"({"ok":true})"), log_tail);
 
   auto call = LastInvoke();
   ASSERT_TRUE(call.fn);
@@ -156,7 +156,7 @@ TEST_F(FrontDoorTest, TheInvokeApiRunsTheAliasedVersionWithThePayloadAndTheCalle
   EXPECT_EQ(res.body(), R"({"ok":true})");
   EXPECT_EQ(res["x-amzn-RequestId"], call.req.request_id);
   EXPECT_EQ(res["X-Amz-Executed-Version"], "1");
-  EXPECT_EQ(res["X-Amz-Log-Result"], Base64Encode(r.log_tail));
+  EXPECT_EQ(res["X-Amz-Log-Result"], Base64Encode(log_tail));
   EXPECT_EQ(res.count("X-Amz-Function-Error"), 0u);
 }
 
@@ -169,6 +169,28 @@ TEST_F(FrontDoorTest, TheInvokeApiTakesAFunctionArnAndAQualifierParameterAndDefa
   EXPECT_EQ(LastInvoke().req.invoked_arn, catalog::FunctionArn("echo"));
   EXPECT_EQ(LastInvoke().req.payload, "{}");
   EXPECT_FALSE(LastInvoke().req.want_log_tail);
+}
+
+TEST_F(FrontDoorTest, WithoutALogTypeTheInvokeApiSendsNoLogResult) {
+  nhttp::Response res =
+      Exchange(Invoke("echo/invocations"), Result(Outcome::kSuccess, "{}"), "START RequestId: x\nEND RequestId: x\n");
+  EXPECT_EQ(res.result(), bhttp::status::ok);
+  EXPECT_EQ(res.count("X-Amz-Log-Result"), 0u) << "the request did not ask for its log tail";
+}
+
+TEST_F(FrontDoorTest, EachInvocationsContextStartsWhenTheFrontDoorReceivedItsRequest) {
+  const auto before = scheduler::RequestContext::Clock::now();
+  Exchange(Invoke("echo/invocations"), Result(Outcome::kSuccess, "{}"));
+  Exchange(MakeRequest(verb::get, "/hello/world"), Result(Outcome::kSuccess, "{}"));
+  const auto after = scheduler::RequestContext::Clock::now();
+  auto calls = invoker_.invokes();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_NE(calls[0].req.request_id, calls[1].req.request_id);
+  for (const auto& call : calls) {
+    EXPECT_GE(call.received_at, before);
+    EXPECT_LE(call.received_at, after);
+  }
+  EXPECT_LE(calls[0].received_at, calls[1].received_at);
 }
 
 TEST_F(FrontDoorTest, AThrottledInvocationIs429WithLambdasTooManyRequestsShape) {

@@ -75,10 +75,11 @@ struct DeliveryOptions {
 };
 
 using InvokeFn = std::function<void(const catalog::ConfigPtr&, scheduler::InvokeRequest, scheduler::Completion)>;
-// Runs invocations on `invoker` (the daemon's Scheduler, or a scripted fake in tests).
+// Runs invocations on `invoker` (the daemon's Scheduler, or a scripted fake in tests): each is
+// one scheduler::RequestContext, received now, whose completion is `done`.
 inline InvokeFn InvokeThrough(scheduler::Invoker& invoker) {
   return [&invoker](const catalog::ConfigPtr& fn, scheduler::InvokeRequest req, scheduler::Completion done) {
-    invoker.Invoke(fn, std::move(req), std::move(done));
+    invoker.Invoke(std::make_shared<scheduler::CallbackContext>(fn, std::move(req), std::move(done)));
   };
 }
 

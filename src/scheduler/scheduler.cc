@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include "common/iso_time.h"
@@ -59,7 +60,6 @@ std::string ErrorTypeOf(std::string_view body, std::string_view header) {
   return "Unhandled";
 }
 
-constexpr size_t kLogTailBytes = 4096;
 // A runtime uses one or two Runtime API connections; more would only spend the daemon's file
 // descriptors, which every other function needs too.
 constexpr size_t kRuntimeApiConnectionCap = 8;
@@ -106,21 +106,6 @@ std::vector<std::string> FixedEnvironment(const Options& options) {
 //   goes on and ends by its response, its deadline or the process exit.
 // - dead: answered 410 InstanceStopped.
 
-struct Invocation {
-  InvokeRequest req;
-  Completion done;
-  catalog::ConfigPtr fn;
-  std::atomic<bool> completed{false};
-  Clock::time_point queued_at;  // when it was queued (no idle instance at Invoke)
-  // Set on the instance's loop by Dispatch:
-  bool started = false;  // START logged, deadline armed
-  Clock::time_point start;
-  int64_t deadline_ms = 0;
-  bool cold = false;
-  double init_ms = 0;
-  std::string log;  // when req.want_log_tail
-};
-
 PoolLimits LimitsOf(const catalog::FunctionConfig& fn, const Options& options) {
   const auto& m = fn.manifest;
   PoolLimits l;
@@ -141,8 +126,8 @@ struct Pool {
   const catalog::ConfigPtr fn;
   const uint64_t serial;  // names its timer in Scheduler::pool_timers_
   PoolPolicy policy NIMBUS_GUARDED_BY(sched->mu_);
-  // The invocations waiting in the policy's queue, by ticket.
-  std::unordered_map<RequestTicket, std::shared_ptr<Invocation>> waiting NIMBUS_GUARDED_BY(sched->mu_);
+  // The requests waiting in the policy's queue, by ticket.
+  std::unordered_map<RequestTicket, ContextPtr> waiting NIMBUS_GUARDED_BY(sched->mu_);
   RequestTicket next_ticket NIMBUS_GUARDED_BY(sched->mu_) = 1;
   // The pool's one timer (created with the first deadline, in Scheduler::pool_timers_), the
   // loop it lives on, and what it is armed for (or about to be).
@@ -173,7 +158,7 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   asio::io_context& loop;
 
   // Guarded by sched->mu_:
-  std::shared_ptr<Invocation> current NIMBUS_GUARDED_BY(sched->mu_);
+  ContextPtr current NIMBUS_GUARDED_BY(sched->mu_);
   bool delivered NIMBUS_GUARDED_BY(sched->mu_) = false;  // current's event was sent to the runtime
   runtimeapi::PeerPtr parked NIMBUS_GUARDED_BY(sched->mu_);  // the runtime's pending next call
   bool launching NIMBUS_GUARDED_BY(sched->mu_) = false;  // Launcher::Launch called, result not yet taken by OnLaunched
@@ -186,7 +171,7 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   std::optional<asio::posix::stream_descriptor> exit_watch, out, err;
   std::string out_partial, err_partial, stderr_tail;
   asio::steady_timer deadline_timer;
-  std::shared_ptr<Invocation> log_inv;  // the invocation printed lines belong to
+  ContextPtr log_inv;  // the invocation printed lines belong to
   Clock::time_point launched_at;
   double spawn_ms = 0;  // from Launch to the launcher's process (OnLaunched)
   double init_ms = 0;   // from Launch to the runtime's first next
@@ -209,19 +194,19 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   std::optional<Result<std::unique_ptr<sandbox::Process>>> TakeLaunchResultLocked() NIMBUS_REQUIRES(sched->mu_) {
     return std::exchange(launch_result, std::nullopt);
   }
-  std::shared_ptr<Invocation> TakeCurrentLocked() NIMBUS_REQUIRES(sched->mu_) { return std::move(current); }
+  ContextPtr TakeCurrentLocked() NIMBUS_REQUIRES(sched->mu_) { return std::move(current); }
   // Sends `inv`'s event to `peer`.
-  void Deliver(const runtimeapi::PeerPtr& peer, const std::shared_ptr<Invocation>& inv);
+  void Deliver(const runtimeapi::PeerPtr& peer, RequestContext& inv);
   // Notices when a parked next's transport closes.
   void WatchParked(const runtimeapi::PeerPtr& peer);
   void OnParkedClosed(const runtimeapi::RuntimePeer* peer);
   // The current invocation if `rid` names it (refusing with 400 InvalidRequestID otherwise).
-  std::shared_ptr<Invocation> TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid);
-  void OnDeadline(const std::shared_ptr<Invocation>& inv);
+  ContextPtr TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid);
+  void OnDeadline(const ContextPtr& inv);
   // The policy stopped the instance (it is out of its pool already); `failed` are the requests
   // that end with its init timeout.
-  void OnStopped(StopReason why, std::vector<std::shared_ptr<Invocation>> failed);
-  void OnInitTimeout(std::vector<std::shared_ptr<Invocation>> failed);
+  void OnStopped(StopReason why, std::vector<ContextPtr> failed);
+  void OnInitTimeout(std::vector<ContextPtr> failed);
   void OnExit();
   // A Runtime API connection from someone other than the instance was closed unread.
   void OnRefused(const std::string& who);
@@ -233,11 +218,11 @@ struct Instance : runtimeapi::RuntimeApiSink, std::enable_shared_from_this<Insta
   // The last stderr output, for error messages: "; last output: ..." or empty.
   std::string OutputTail() const;
   void EmitLine(LogStream stream, std::string text);
-  // The invocation's START line; its END and REPORT lines (EndInvocation). Kept as records by
-  // the log store, rendered as text here only for a caller who asked for the log tail.
-  void EmitStart(const std::shared_ptr<Invocation>& inv);
-  void EndInvocation(const std::shared_ptr<Invocation>& inv);
-  static void AddToLogTail(const std::shared_ptr<Invocation>& inv, std::string_view text);
+  // The invocation's START line; its END and REPORT lines (EndInvocation), which also record
+  // its duration and the instance's peak memory in its observations. Kept as records by the
+  // log store, rendered as text here only for a caller who asked for the log tail.
+  void EmitStart(RequestContext& inv);
+  void EndInvocation(RequestContext& inv);
   // Closes everything the loop owns, answers a parked connection and gives the process back to
   // the launcher. Idempotent; on the loop, or on Shutdown's thread once the loops stopped.
   void Cleanup();
@@ -249,18 +234,18 @@ struct Scheduler::Effects {
   struct StopWork {
     std::shared_ptr<Instance> inst;
     StopReason why;
-    std::vector<std::shared_ptr<Invocation>> failed;  // ended by its init timeout
+    std::vector<ContextPtr> failed;  // ended by its init timeout
   };
   std::vector<std::shared_ptr<Instance>> launch;
   std::vector<StopWork> stop;
-  std::vector<std::pair<std::shared_ptr<Invocation>, InvokeResult>> finish;
+  std::vector<std::pair<ContextPtr, InvokeResult>> finish;
   std::shared_ptr<Pool> wake_timer;  // post RunPoolTimer to the pool's timer loop
   asio::io_context* timer_loop = nullptr;
 };
 
 namespace {
 
-InvokeResult Throttled(const Invocation& inv, ThrottleReason why) {
+InvokeResult Throttled(const RequestContext& inv, ThrottleReason why) {
   const auto& m = inv.fn->manifest;
   std::string msg =
       why == ThrottleReason::kQueueFull
@@ -320,7 +305,7 @@ std::shared_ptr<Instance> Scheduler::NewInstanceLocked(const std::shared_ptr<Poo
   return inst;
 }
 
-std::shared_ptr<Invocation> Scheduler::TakeWaitingLocked(Pool& pool, RequestTicket ticket) {
+ContextPtr Scheduler::TakeWaitingLocked(Pool& pool, RequestTicket ticket) {
   auto it = pool.waiting.find(ticket);
   if (it == pool.waiting.end()) return nullptr;
   auto inv = std::move(it->second);
@@ -385,7 +370,7 @@ void Scheduler::Carry(Effects&& fx) {
       inst->OnStopped(why, std::move(failed));
     });
   }
-  for (auto& [inv, result] : fx.finish) Finish(inv, std::move(result));
+  for (auto& [inv, result] : fx.finish) Finish(*inv, std::move(result));
   if (fx.wake_timer) {
     asio::post(*fx.timer_loop, [this, pool = std::move(fx.wake_timer)] { RunPoolTimer(pool); });
   }
@@ -410,21 +395,17 @@ void Scheduler::ErasePoolIfUnusedLocked(const std::shared_ptr<Pool>& pool) {
   }
 }
 
-void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done) {
-  auto inv = std::make_shared<Invocation>();
-  inv->req = std::move(req);
-  inv->done = std::move(done);
-  inv->fn = fn;
-
+void Scheduler::Invoke(ContextPtr inv) {
   Effects fx;
   Lock lock(mu_);
   if (shutting_down_) {
     lock.Unlock();
-    Finish(inv, ShuttingDown());
+    Finish(*inv, ShuttingDown());
     return;
   }
-  auto pool = PoolForLocked(fn, fx);
+  auto pool = PoolForLocked(inv->fn, fx);
   const auto now = Clock::now();
+  inv->obs_.queued_at = now;  // before the context is visible to another thread
   const RequestTicket ticket = pool->next_ticket++;
   Decisions d = pool->policy.Submit(now, ticket, reinterpret_cast<Affinity>(http::LoopGroup::Current()));
   if (d.dispatch) {
@@ -443,12 +424,11 @@ void Scheduler::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completi
   }
   if (!d.throttle.empty()) {  // the queue is full
     lock.Unlock();
-    Finish(inv, Throttled(*inv, d.throttle.front().why));
+    Finish(*inv, Throttled(*inv, d.throttle.front().why));
     Carry(std::move(fx));
     return;
   }
-  inv->queued_at = now;
-  pool->waiting.emplace(ticket, inv);
+  pool->waiting.emplace(ticket, std::move(inv));
   ApplyLocked(pool, std::move(d), fx);
   lock.Unlock();
   Carry(std::move(fx));
@@ -477,16 +457,9 @@ void Scheduler::RunPoolTimer(const std::shared_ptr<Pool>& pool) {
   Carry(std::move(fx));
 }
 
-void Scheduler::Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result) {
-  if (inv->completed.exchange(true)) return;
-  result.version = inv->fn->version;
-  if (inv->req.want_log_tail) {
-    std::string_view log = inv->log;
-    if (log.size() > kLogTailBytes) log = log.substr(log.size() - kLogTailBytes);
-    result.log_tail = std::string(log);
-  }
-  auto done = std::move(inv->done);
-  done(std::move(result));
+void Scheduler::Finish(RequestContext& ctx, InvokeResult&& result) {
+  result.version = ctx.fn->version;
+  ctx.Finish(std::move(result));  // nothing when finished already
 }
 
 void Scheduler::PostLaunches(std::vector<std::shared_ptr<Instance>>&& instances) {
@@ -661,7 +634,7 @@ void Scheduler::FailStart(const std::shared_ptr<Instance>& inst, const std::stri
   inst->Cleanup();
 }
 
-void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const std::shared_ptr<Invocation>& inv) {
+void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const ContextPtr& inv) {
   runtimeapi::PeerPtr conn;
   {
     Lock lock(mu_);
@@ -670,33 +643,33 @@ void Scheduler::Dispatch(const std::shared_ptr<Instance>& inst, const std::share
     inst->delivered = conn != nullptr;
   }
   const auto& m = inst->pool->fn->manifest;
-  inv->started = true;
-  inv->start = Clock::now();
-  inv->deadline_ms = EpochMs() + static_cast<int64_t>(m.timeout_s) * 1000;
+  RequestContext::Observations& obs = inv->obs_;
+  inv->started_ = true;
+  obs.started_at = Clock::now();
+  obs.queue_wait_ms = RequestContext::MsBetween(obs.queued_at, obs.started_at);
+  inv->deadline_ms_ = EpochMs() + static_cast<int64_t>(m.timeout_s) * 1000;
   if (!inst->dispatched_once) {
     inst->dispatched_once = true;
-    inv->cold = true;
-    inv->init_ms = inst->init_ms;
+    obs.cold = true;
+    obs.init_ms = inst->init_ms;
     // Where the cold start's time went: waiting for a launch to begin, the launcher's work
     // (fork, jail, exec), then the runtime's own start-up until it asked for its first event.
-    double queued_ms = inv->queued_at == Clock::time_point{}
-                           ? 0
-                           : std::max(0.0, std::chrono::duration<double, std::milli>(inst->launched_at - inv->queued_at)
-                                               .count());
+    // (Zero for an instance that was started ahead of the request, by min_warm.)
+    double queued_ms = std::max(0.0, RequestContext::MsBetween(obs.queued_at, inst->launched_at));
     inst->EmitLine(LogStream::kPlatform, "INIT_REPORT Init Duration: " + Fixed2(inst->init_ms) +
                                              " ms\tPhase: init\tStatus: success\tQueue Wait: " + Fixed2(queued_ms) +
                                              " ms\tSpawn: " + Fixed2(inst->spawn_ms) + " ms\tRuntime Init: " +
                                              Fixed2(inst->init_ms - inst->spawn_ms) + " ms");
   }
   inst->log_inv = inv;
-  inst->EmitStart(inv);
+  inst->EmitStart(*inv);
   inst->deadline_timer.expires_after(std::chrono::seconds(m.timeout_s));
   inst->deadline_timer.async_wait([inst, inv](const boost::system::error_code& ec) {
     if (!ec) inst->OnDeadline(inv);
   });
   // No open /next connection (it closed after the instance was picked): the event waits for
   // the runtime's next /next, or ends with the process or the deadline.
-  if (conn) inst->Deliver(conn, inv);
+  if (conn) inst->Deliver(conn, *inv);
 }
 
 void Scheduler::KeepWarm(const catalog::ConfigPtr& fn) {
@@ -758,7 +731,7 @@ size_t Scheduler::LiveInstances() const {
 }
 
 void Scheduler::Shutdown() {
-  std::vector<std::shared_ptr<Invocation>> to_fail;
+  std::vector<ContextPtr> to_fail;
   std::vector<std::shared_ptr<Instance>> instances;
   std::vector<std::unique_ptr<sandbox::Process>> untaken;
   {
@@ -785,7 +758,7 @@ void Scheduler::Shutdown() {
       inst->pool->policy.Forget(inst->id);
     }
   }
-  for (auto& inv : to_fail) Finish(inv, ShuttingDown());
+  for (auto& inv : to_fail) Finish(*inv, ShuttingDown());
   for (auto& p : untaken) launcher_.Release(std::move(p));
   // The loops have stopped: no loop touches these instances any more.
   for (auto& i : instances) i->Cleanup();
@@ -806,13 +779,23 @@ runtimeapi::PeerPtr Instance::TakeParkedLocked() {
   return conn;
 }
 
-void Instance::Deliver(const runtimeapi::PeerPtr& peer, const std::shared_ptr<Invocation>& inv) {
-  std::string trace_id = "Root=1-" + inv->req.request_id.substr(0, 8) + "-" + inv->req.request_id;
-  runtimeapi::NextEvent ev{inv->req.request_id, inv->deadline_ms,
-                           inv->req.invoked_arn.empty() ? std::string_view(pool->fn->arn)
-                                                        : std::string_view(inv->req.invoked_arn),
-                           trace_id, inv->req.client_context, inv->req.cognito_identity};
-  peer->SendEvent(ev, std::move(inv->req.payload));
+void Instance::Deliver(const runtimeapi::PeerPtr& peer, RequestContext& inv) {
+  const std::string_view rid = inv.req.request_id;
+  // "Root=1-" + the id's first 8 characters + "-" + the id, built on the stack (no allocation per
+  // event): our request ids are 36 characters; a longer one is cut at what fits.
+  char trace[128];
+  size_t n = 0;
+  for (std::string_view part : {std::string_view("Root=1-"), rid.substr(0, 8), std::string_view("-"), rid}) {
+    part = part.substr(0, sizeof trace - n);
+    std::memcpy(trace + n, part.data(), part.size());
+    n += part.size();
+  }
+  const std::string_view trace_id(trace, n);
+  runtimeapi::NextEvent ev{rid, inv.deadline_ms_,
+                           inv.req.invoked_arn.empty() ? std::string_view(pool->fn->arn)
+                                                       : std::string_view(inv.req.invoked_arn),
+                           trace_id, inv.req.client_context, inv.req.cognito_identity};
+  peer->SendEvent(ev, std::move(inv.req.payload));
 }
 
 void Instance::WatchParked(const runtimeapi::PeerPtr& peer) {
@@ -833,7 +816,7 @@ void Instance::OnParkedClosed(const runtimeapi::RuntimePeer* peer) {
 
 void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
   enum class Act { kDispatch, kDeliver, kPark, kReplace, kStop, kRefuseBusy, kRefuseDead } act = Act::kRefuseDead;
-  std::shared_ptr<Invocation> inv;
+  ContextPtr inv;
   runtimeapi::PeerPtr displaced;
   Scheduler::Effects fx;
   {
@@ -884,7 +867,7 @@ void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
         }
         displaced = std::exchange(parked, conn);
         act = Act::kReplace;
-        if (current->started) {  // Dispatch found no connection: the event goes out now
+        if (current->started_) {  // Dispatch found no connection: the event goes out now
           parked.reset();
           delivered = true;
           inv = current;
@@ -904,7 +887,7 @@ void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
       sched->Dispatch(shared_from_this(), inv);
       return;
     case Act::kDeliver:
-      Deliver(conn, inv);
+      Deliver(conn, *inv);
       return;
     case Act::kReplace:
       WatchParked(conn);
@@ -927,8 +910,8 @@ void Instance::OnNext(const runtimeapi::PeerPtr& conn) {
   }
 }
 
-std::shared_ptr<Invocation> Instance::TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid) {
-  std::shared_ptr<Invocation> inv;
+ContextPtr Instance::TakeCurrent(const runtimeapi::PeerPtr& peer, std::string_view rid) {
+  ContextPtr inv;
   Scheduler::Effects fx;
   {
     Scheduler::Lock lock(sched->mu_);
@@ -957,8 +940,8 @@ void Instance::OnResponse(const runtimeapi::PeerPtr& peer, std::string_view rid,
                       " bytes) exceeded maximum allowed payload size (" +
                       std::to_string(runtimeapi::kMaxResponseBytes) + " bytes).";
     EmitLine(LogStream::kPlatform, msg);
-    EndInvocation(inv);
-    sched->Finish(inv, {Outcome::kFunctionError, runtimeapi::ErrorJson("Function.ResponseSizeTooLarge", msg),
+    EndInvocation(*inv);
+    sched->Finish(*inv, {Outcome::kFunctionError, runtimeapi::ErrorJson("Function.ResponseSizeTooLarge", msg),
                         "Function.ResponseSizeTooLarge"});
     peer->Refuse(http::bhttp::status::payload_too_large, "RequestEntityTooLarge", msg);
     return;
@@ -969,8 +952,8 @@ void Instance::OnResponse(const runtimeapi::PeerPtr& peer, std::string_view rid,
   // pipe read empties the pipe, and a pipe write marks the pipe ready in the kernel before the
   // response's own write can mark its socket ready. The pipe's readiness is therefore reported
   // first (in the same epoll_wait or an earlier one), and ReadPipe's handler runs before this.
-  EndInvocation(inv);
-  sched->Finish(inv, {Outcome::kSuccess, std::move(body), {}});
+  EndInvocation(*inv);
+  sched->Finish(*inv, {Outcome::kSuccess, std::move(body), {}});
   peer->Accept();
 }
 
@@ -982,8 +965,8 @@ void Instance::OnError(const runtimeapi::PeerPtr& peer, std::string_view rid, st
   if (body.empty()) body = runtimeapi::ErrorJson(type, "the function failed without a message");
   DrainPipes();
   EmitLine(LogStream::kPlatform, body);
-  EndInvocation(inv);
-  sched->Finish(inv, {Outcome::kFunctionError, std::move(body), std::move(type)});
+  EndInvocation(*inv);
+  sched->Finish(*inv, {Outcome::kFunctionError, std::move(body), std::move(type)});
   peer->Accept();
 }
 
@@ -1012,7 +995,7 @@ void Instance::OnInitError(const runtimeapi::PeerPtr& peer, std::string&& body, 
   Stop();
 }
 
-void Instance::OnStopped(StopReason why, std::vector<std::shared_ptr<Invocation>> failed) {
+void Instance::OnStopped(StopReason why, std::vector<ContextPtr> failed) {
   switch (why) {
     case StopReason::kInitTimeout:
       return OnInitTimeout(std::move(failed));
@@ -1031,7 +1014,7 @@ void Instance::OnStopped(StopReason why, std::vector<std::shared_ptr<Invocation>
   Stop();
 }
 
-void Instance::OnInitTimeout(std::vector<std::shared_ptr<Invocation>> failed) {
+void Instance::OnInitTimeout(std::vector<ContextPtr> failed) {
   DrainPipes();
   const std::string limit = SecondsText(sched->options_.init_timeout);
   std::string msg = "the runtime did not call GET /2018-06-01/runtime/invocation/next within " + limit +
@@ -1041,12 +1024,12 @@ void Instance::OnInitTimeout(std::vector<std::shared_ptr<Invocation>> failed) {
            "INIT_REPORT Init Duration: " + Fixed2(MsSince(launched_at)) + " ms\tPhase: init\tStatus: timeout");
   EmitLine(LogStream::kPlatform, "nimbus: " + msg);
   for (auto& inv : failed) {
-    sched->Finish(inv, {Outcome::kFunctionError, runtimeapi::ErrorJson("Runtime.InitError", msg), "Runtime.InitError"});
+    sched->Finish(*inv, {Outcome::kFunctionError, runtimeapi::ErrorJson("Runtime.InitError", msg), "Runtime.InitError"});
   }
   Stop();  // a launch still under way is released when it arrives (OnLaunched)
 }
 
-void Instance::OnDeadline(const std::shared_ptr<Invocation>& inv) {
+void Instance::OnDeadline(const ContextPtr& inv) {
   {
     Scheduler::Lock lock(sched->mu_);
     if (current != inv) return;
@@ -1058,8 +1041,8 @@ void Instance::OnDeadline(const std::shared_ptr<Invocation>& inv) {
   DrainPipes();
   std::string msg = "Task timed out after " + Fixed2(pool->fn->manifest.timeout_s) + " seconds";
   EmitLine(LogStream::kPlatform, inv->req.request_id + " " + msg);
-  EndInvocation(inv);
-  sched->Finish(inv, {Outcome::kTimeout, runtimeapi::ErrorJson("Sandbox.Timedout", msg), "Sandbox.Timedout"});
+  EndInvocation(*inv);
+  sched->Finish(*inv, {Outcome::kTimeout, runtimeapi::ErrorJson("Sandbox.Timedout", msg), "Sandbox.Timedout"});
   // The process exit (OnExit) finishes the clean-up and starts replacements for queued work.
 }
 
@@ -1100,7 +1083,7 @@ void Instance::OnExit() {
   }
   DrainPipes();
   bool oom = proc && proc->OomKilled();
-  std::shared_ptr<Invocation> inv;
+  ContextPtr inv;
   Scheduler::Effects fx;
   std::string tail = OutputTail();
   {
@@ -1121,8 +1104,8 @@ void Instance::OnExit() {
                                 std::to_string(pool->fn->manifest.memory_mb) + " MB (memory in function.yaml)"
                           : "RequestId: " + inv->req.request_id + " Error: Runtime exited with error: " + how;
     EmitLine(LogStream::kPlatform, msg);
-    if (inv->started) EndInvocation(inv);
-    sched->Finish(inv, {oom ? Outcome::kOutOfMemory : Outcome::kCrash, runtimeapi::ErrorJson(type, msg), type});
+    if (inv->started_) EndInvocation(*inv);
+    sched->Finish(*inv, {oom ? Outcome::kOutOfMemory : Outcome::kCrash, runtimeapi::ErrorJson(type, msg), type});
   }
   sched->Carry(std::move(fx));
   Cleanup();
@@ -1226,37 +1209,33 @@ void Instance::Consume(bool is_err, const char* data, size_t n) {
 }
 
 void Instance::EmitLine(LogStream stream, std::string text) {
-  AddToLogTail(log_inv, text);
+  if (log_inv) log_inv->AppendLogTail(text);
   sched->logs_.Append(fn_name(), {EpochMs(), log_inv ? log_inv->req.request_id : std::string(), stream,
                                   std::move(text)});
 }
 
-void Instance::AddToLogTail(const std::shared_ptr<Invocation>& inv, std::string_view text) {
-  if (!inv || !inv->req.want_log_tail) return;
-  inv->log += text;
-  inv->log.push_back('\n');
-  if (inv->log.size() > 4 * kLogTailBytes) inv->log.erase(0, inv->log.size() - kLogTailBytes);
-}
-
-void Instance::EmitStart(const std::shared_ptr<Invocation>& inv) {
+void Instance::EmitStart(RequestContext& inv) {
   const std::string& version = pool->fn->version;
-  if (inv->req.want_log_tail) AddToLogTail(inv, observability::StartLine(inv->req.request_id, version));
-  sched->logs_.AppendStart(fn_name(), EpochMs(), inv->req.request_id, version);
+  if (inv.req.want_log_tail) inv.AppendLogTail(observability::StartLine(inv.req.request_id, version));
+  sched->logs_.AppendStart(fn_name(), EpochMs(), inv.req.request_id, version);
 }
 
-void Instance::EndInvocation(const std::shared_ptr<Invocation>& inv) {
+void Instance::EndInvocation(RequestContext& inv) {
+  RequestContext::Observations& obs = inv.obs_;
   observability::InvocationReport r;
-  r.duration_ms = MsSince(inv->start);
+  r.duration_ms = MsSince(obs.started_at);
   r.billed_ms = BilledMs(r.duration_ms);
   r.memory_mb = pool->fn->manifest.memory_mb;
   uint64_t peak = proc ? proc->PeakMemoryBytes() : 0;
   r.max_memory_used_mb = (peak + (1 << 20) - 1) >> 20;
-  if (inv->cold) r.init_ms = inv->init_ms;
-  if (inv->req.want_log_tail) {
-    AddToLogTail(inv, observability::EndLine(inv->req.request_id));
-    AddToLogTail(inv, observability::ReportLine(inv->req.request_id, r));
+  if (obs.cold) r.init_ms = obs.init_ms;
+  obs.duration_ms = r.duration_ms;
+  obs.max_memory_used_mb = r.max_memory_used_mb;
+  if (inv.req.want_log_tail) {
+    inv.AppendLogTail(observability::EndLine(inv.req.request_id));
+    inv.AppendLogTail(observability::ReportLine(inv.req.request_id, r));
   }
-  sched->logs_.AppendEnd(fn_name(), EpochMs(), inv->req.request_id, r);
+  sched->logs_.AppendEnd(fn_name(), EpochMs(), inv.req.request_id, r);
   log_inv.reset();
 }
 

@@ -33,10 +33,15 @@
 // - The Launcher calls back on its own thread; the callback only stores the result under `mu_`
 //   and posts the rest to the instance's loop (or, once Shutdown() has begun, hands the process
 //   straight back with Release()).
-// - A Completion is called exactly once: on the instance's loop or a pool timer's loop, on the
-//   loop where an instance event failed it (start failure, init error, exit), or on the caller's
-//   thread when Invoke() answers at once (shutting down, full queue), or on the thread that runs
-//   Shutdown(). Callers hop back to their own loop (Connection::Reply does).
+// - Each invocation is its caller's RequestContext (request_context.h), held by shared_ptr: in
+//   its pool's queue (`Pool::waiting`, under `mu_`), then as its instance's current one. The
+//   scheduler's writes to it (observations, log tail, its private started/deadline state) are
+//   made on the instance's loop, or under `mu_` before anyone else can see it.
+// - A context is finished exactly once (RequestContext::Finish): on the instance's loop or a
+//   pool timer's loop, on the loop where an instance event failed it (start failure, init error,
+//   exit), or on the caller's thread when Invoke() answers at once (shutting down, full queue),
+//   or on the thread that runs Shutdown(). Its Complete() hops back to the caller's loop when it
+//   must (Connection::Reply does).
 // - Shutdown() runs once, after every loop has stopped: it waits for launches in flight, hands
 //   every process back to the launcher and waits (Launcher::Drain) until they are gone.
 #pragma once
@@ -79,7 +84,6 @@ struct Options {
 
 struct Pool;
 struct Instance;
-struct Invocation;
 
 class Scheduler final : public Invoker {
  public:
@@ -87,7 +91,7 @@ class Scheduler final : public Invoker {
   ~Scheduler() override;
 
   // Invoker (invoker.h).
-  void Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done) override;
+  void Invoke(ContextPtr ctx) override;
   void KeepWarm(const catalog::ConfigPtr& fn) override;
   void RetireVersions(const std::string& function, const std::vector<std::string>& keep) override;
   Counts CountsFor(const std::string& function) const override;
@@ -124,7 +128,7 @@ class Scheduler final : public Invoker {
   // and wakes the pool's timer when it must fire sooner.
   void Carry(Effects&& fx);
   // The waiting invocation behind `ticket`, out of the pool.
-  std::shared_ptr<Invocation> TakeWaitingLocked(Pool& pool, RequestTicket ticket) NIMBUS_REQUIRES(mu_);
+  ContextPtr TakeWaitingLocked(Pool& pool, RequestTicket ticket) NIMBUS_REQUIRES(mu_);
   // Posts Launch() for each to its loop.
   void PostLaunches(std::vector<std::shared_ptr<Instance>>&& instances);
   // On the instance's loop: asks the launcher for its process.
@@ -137,10 +141,12 @@ class Scheduler final : public Invoker {
   void OnLaunched(const std::shared_ptr<Instance>& inst);
   // On the instance's loop: the instance could not start; fails the request it was for.
   void FailStart(const std::shared_ptr<Instance>& inst, const std::string& why);
-  // On the instance's loop: starts `inv` (START line, deadline) and sends its event on the
+  // On the instance's loop: starts `ctx` (START line, deadline) and sends its event on the
   // parked /next connection, or keeps it for the runtime's next /next when there is none.
-  void Dispatch(const std::shared_ptr<Instance>& inst, const std::shared_ptr<Invocation>& inv);
-  void Finish(const std::shared_ptr<Invocation>& inv, InvokeResult&& result);
+  void Dispatch(const std::shared_ptr<Instance>& inst, const ContextPtr& ctx);
+  // Finishes `ctx` with `result` (the version that ran filled in), unless it was finished
+  // already.
+  static void Finish(RequestContext& ctx, InvokeResult&& result);
   // On the pool timer's loop: asks the policy what is due (PoolPolicy::OnTimer), carries it
   // out and re-arms the timer for the policy's next wake.
   void RunPoolTimer(const std::shared_ptr<Pool>& pool);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <cctype>
 #include <chrono>
@@ -176,12 +177,34 @@ class RawClient {
 struct Done {
   InvokeResult result;
   double ms = 0;  // from Invoke() to the completion
+  std::string log_tail;
+  RequestContext::Observations obs;
+  RequestContext::Clock::time_point received_at;
+};
+
+// A caller's context as these tests make it: Complete() hands the result, the log tail and the
+// observations to the test, and counts how often it ran (exactly once, whatever races).
+class TestContext final : public RequestContext {
+ public:
+  TestContext(catalog::ConfigPtr fn, InvokeRequest req, std::shared_ptr<std::promise<Done>> promise)
+      : RequestContext(std::move(fn), std::move(req)), promise_(std::move(promise)) {}
+  int completions() const { return completions_.load(); }
+
+ private:
+  void Complete(InvokeResult&& r) override {
+    if (completions_.fetch_add(1) != 0) return;  // counted; a second answer would throw here
+    promise_->set_value(Done{std::move(r), MsBetween(received_at, Clock::now()), std::string(log_tail()),
+                             observations(), received_at});
+  }
+  std::shared_ptr<std::promise<Done>> promise_;
+  std::atomic<int> completions_{0};
 };
 
 // One Invoke() in flight.
 struct Call {
   std::string request_id;
   std::future<Done> future;
+  std::shared_ptr<TestContext> ctx;  // for its completion count; kept by the test
 
   // The result, or a sentinel that fails every outcome assertion when none came within `limit`.
   Done Get(std::chrono::seconds limit = 10s) {
@@ -267,10 +290,8 @@ class SchedulerTest : public ::testing::Test {
     req.request_id = call.request_id;
     req.payload = std::move(payload);
     req.want_log_tail = want_log_tail;
-    auto started = Clock::now();
-    sched().Invoke(fn, std::move(req), [promise, started](InvokeResult&& r) {
-      promise->set_value(Done{std::move(r), MsSince(started)});
-    });
+    call.ctx = std::make_shared<TestContext>(fn, std::move(req), std::move(promise));
+    sched().Invoke(call.ctx);
     return call;
   }
 
@@ -291,6 +312,18 @@ class SchedulerTest : public ::testing::Test {
   // Waits until the function has `n` idle instances parked in /next.
   bool WaitIdle(int n) {
     return WaitUntil([&] { return sched().CountsFor("echo").idle == n; });
+  }
+
+  // Returns once every loop has run what was queued on it when called (twice over, so work
+  // that queued more work has run too).
+  void DrainLoops() {
+    for (int round = 0; round < 2; ++round) {
+      for (size_t i = 0; i < loops_->size(); ++i) {
+        std::promise<void> ran;
+        boost::asio::post(loops_->loop(i), [&ran] { ran.set_value(); });
+        ran.get_future().wait();
+      }
+    }
   }
 
   observability::LogStore logs_;
@@ -322,6 +355,91 @@ TEST_F(SchedulerTest, AFirstRequestStartsOneInstanceAndTheWarmSecondRequestReuse
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].process, 0u);
   EXPECT_EQ(events[1].process, 0u);
+}
+
+// ---- the request context ------------------------------------------------------------------------
+
+TEST_F(SchedulerTest, AContextComesBackWithWhatTheSchedulerObservedColdThenWarm) {
+  FakeScript script;
+  script.init_delay = 500ms;
+  script.delay = 100ms;
+  script.peak_memory_bytes = 64ull << 20;
+  launcher_.SetScript(script);
+  auto fn = Fn();
+  Done cold = Run(fn, "{}");
+  ASSERT_EQ(cold.result.outcome, Outcome::kSuccess);
+  ASSERT_TRUE(WaitIdle(1));
+  Done warm = Run(fn, "{}");
+  ASSERT_EQ(warm.result.outcome, Outcome::kSuccess);
+
+  for (const Done* d : {&cold, &warm}) {
+    const auto& o = d->obs;
+    EXPECT_EQ(o.outcome, Outcome::kSuccess);
+    EXPECT_LE(d->received_at, o.queued_at);
+    EXPECT_LE(o.queued_at, o.started_at);
+    EXPECT_LE(o.started_at, o.finished_at);
+    EXPECT_DOUBLE_EQ(o.queue_wait_ms, RequestContext::MsBetween(o.queued_at, o.started_at));
+    EXPECT_GE(o.duration_ms, 95) << "the handler takes 100 ms";
+    EXPECT_LE(o.duration_ms, RequestContext::MsBetween(o.started_at, o.finished_at));
+    EXPECT_EQ(o.max_memory_used_mb, 64u);
+  }
+  EXPECT_TRUE(cold.obs.cold);
+  EXPECT_GE(cold.obs.init_ms, 495) << "the runtime takes 500 ms to ask for its first event";
+  EXPECT_GE(cold.obs.queue_wait_ms, cold.obs.init_ms) << "the cold request waited for the whole init";
+  EXPECT_FALSE(warm.obs.cold);
+  EXPECT_EQ(warm.obs.init_ms, 0);
+  EXPECT_LT(warm.obs.queue_wait_ms, 250) << "the warm request waited for no instance";
+}
+
+TEST_F(SchedulerTest, AContextThrottledInTheQueueNeverStartedAndWaitedItsWholeTimeout) {
+  auto fn = OneSlowHangingInstance();
+  Call running = Start(fn, "first"), queued = Start(fn, "second");
+  Done q = queued.Get();
+  ASSERT_EQ(q.result.outcome, Outcome::kThrottled);
+  EXPECT_EQ(q.obs.outcome, Outcome::kThrottled);
+  EXPECT_EQ(q.obs.started_at, RequestContext::Clock::time_point{});
+  EXPECT_FALSE(q.obs.cold);
+  EXPECT_EQ(q.obs.duration_ms, 0);
+  EXPECT_GE(q.obs.queue_wait_ms, 950) << "its timeout is 1 s";
+  EXPECT_DOUBLE_EQ(q.obs.queue_wait_ms, RequestContext::MsBetween(q.obs.queued_at, q.obs.finished_at));
+
+  Done r = running.Get();
+  EXPECT_EQ(r.obs.outcome, Outcome::kTimeout);
+  EXPECT_TRUE(r.obs.cold);
+  EXPECT_GE(r.obs.duration_ms, 1000) << "it ran until its deadline";
+}
+
+// The deadline timer and the runtime's response land on the instance's loop within a
+// millisecond of each other, in either order: each request is finished once, by whichever came
+// first, and the other finds nothing to finish.
+TEST_F(SchedulerTest, AResponseRacingItsDeadlineFinishesTheContextExactlyOnce) {
+  FakeScript on_the_deadline;
+  on_the_deadline.delay = 1000ms;  // the timeout
+  launcher_.SetScript(on_the_deadline);
+  auto fn = Fn("1", [](manifest::Manifest& m) {
+    m.timeout_s = 1;
+    m.concurrency.max = 4;
+  });
+  std::vector<Call> calls;
+  for (int i = 0; i < 4; ++i) calls.push_back(Start(fn, "p" + std::to_string(i)));
+  for (Call& c : calls) {
+    Done d = c.Get();
+    EXPECT_TRUE(d.result.outcome == Outcome::kSuccess || d.result.outcome == Outcome::kTimeout)
+        << d.result.error_type << " " << d.result.body;
+  }
+  // Whatever lost the race has arrived by now: each fake has answered or been killed, and each
+  // loop has run what that queued.
+  for (size_t i = 0; i < launcher_.launches(); ++i) {
+    if (launcher_.Killed(i)) {
+      EXPECT_TRUE(launcher_.WaitEnded(i, 2s));
+    }
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    Counts c = sched().CountsFor("echo");
+    return c.busy == 0 && c.starting == 0;
+  }));
+  DrainLoops();
+  for (Call& c : calls) EXPECT_EQ(c.ctx->completions(), 1) << c.request_id;
 }
 
 // Regression: a request arriving while the only instance was between its response and its next
@@ -731,25 +849,25 @@ TEST_F(SchedulerTest, LinesPrintedDuringAnInvocationAreStoredWithItsRequestIdBet
     EXPECT_EQ(has_init, c == &cold) << r;
   }
   for (const auto* d : {&dc, &dw}) {
-    const std::string& tail = d->result.log_tail;
+    const std::string& tail = d->log_tail;
     EXPECT_NE(tail.find("START RequestId: "), std::string::npos) << tail;
     EXPECT_NE(tail.find("hello from "), std::string::npos) << tail;
     EXPECT_NE(tail.find("careful in "), std::string::npos) << tail;
     EXPECT_NE(tail.find("END RequestId: "), std::string::npos) << tail;
     EXPECT_NE(tail.find("REPORT RequestId: "), std::string::npos) << tail;
   }
-  EXPECT_NE(dc.result.log_tail.find(cold.request_id), std::string::npos);
-  EXPECT_EQ(dc.result.log_tail.find(warm.request_id), std::string::npos);
-  EXPECT_NE(dw.result.log_tail.find(warm.request_id), std::string::npos);
+  EXPECT_NE(dc.log_tail.find(cold.request_id), std::string::npos);
+  EXPECT_EQ(dc.log_tail.find(warm.request_id), std::string::npos);
+  EXPECT_NE(dw.log_tail.find(warm.request_id), std::string::npos);
 }
 
-TEST_F(SchedulerTest, WithoutWantLogTailTheResultCarriesNoLogTail) {
+TEST_F(SchedulerTest, WithoutWantLogTailTheContextCarriesNoLogTail) {
   FakeScript talk;
   talk.stdout_lines = {"hello from {id}"};
   launcher_.SetScript(talk);
   Done d = Run(Fn(), "{}");
   ASSERT_EQ(d.result.outcome, Outcome::kSuccess);
-  EXPECT_EQ(d.result.log_tail, "");
+  EXPECT_EQ(d.log_tail, "");
 }
 
 // Regression (was intermittent, about 1 run in 4): output printed just before the response was
@@ -923,6 +1041,35 @@ TEST_F(SchedulerTest, ShutdownFailsQueuedRequestsAndLaterOnes) {
   Call late = Start(fn, "late");
   ASSERT_TRUE(late.Ready());
   EXPECT_EQ(late.Get().result.outcome, Outcome::kShutdown);
+}
+
+// Shutdown fails the running request and the queued one while the running one's response is on
+// its way; nothing finishes them a second time, not the response arriving after the loops
+// stopped, nor the scheduler's destruction.
+TEST_F(SchedulerTest, ShutdownFinishesRunningAndQueuedContextsExactlyOnce) {
+  FakeScript slow;
+  slow.delay = 300ms;
+  launcher_.SetScript(slow);
+  auto fn = Fn("1", [](manifest::Manifest& m) { m.concurrency.max = 1; });
+  Call running = Start(fn, "running"), queued = Start(fn, "queued");
+  ASSERT_TRUE(WaitUntil([&] {
+    Counts c = sched().CountsFor("echo");
+    return c.busy == 1 && c.queued == 1;
+  }));
+  StopAll();
+  for (Call* c : {&running, &queued}) {
+    ASSERT_TRUE(c->Ready()) << c->request_id;
+    Done d = c->Get();
+    EXPECT_EQ(d.result.outcome, Outcome::kShutdown);
+    EXPECT_EQ(d.obs.outcome, Outcome::kShutdown);
+  }
+  EXPECT_NE(running.ctx->observations().started_at, RequestContext::Clock::time_point{});
+  EXPECT_EQ(queued.ctx->observations().started_at, RequestContext::Clock::time_point{});
+  EXPECT_TRUE(launcher_.Ended(0));
+  sched_.reset();
+  loops_.reset();
+  EXPECT_EQ(running.ctx->completions(), 1);
+  EXPECT_EQ(queued.ctx->completions(), 1);
 }
 
 // Regression: Shutdown() left every live Instance in pools_, and Pool::instances and

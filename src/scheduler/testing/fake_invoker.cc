@@ -2,19 +2,19 @@
 
 namespace nimbus::scheduler::testing {
 
-void FakeInvoker::Invoke(const catalog::ConfigPtr& fn, InvokeRequest req, Completion done) {
+void FakeInvoker::Invoke(ContextPtr ctx) {
   MutexLock lock(mu_);
-  invokes_.push_back({fn, std::move(req)});
+  invokes_.push_back({ctx->fn, ctx->req, ctx->received_at});
   invoked_.NotifyAll();
   if (answers_.empty()) {
-    held_.push_back(std::move(done));
+    held_.push_back(std::move(ctx));
     return;
   }
   InvokeResult r = std::move(answers_.front());
   answers_.pop_front();
   held_.emplace_back();  // answered: nothing held for this index
   lock.Unlock();
-  done(std::move(r));
+  ctx->Finish(std::move(r));
 }
 
 void FakeInvoker::KeepWarm(const catalog::ConfigPtr& fn) {
@@ -45,16 +45,20 @@ void FakeInvoker::AnswerNext(InvokeResult r) {
   answers_.push_back(std::move(r));
 }
 
-bool FakeInvoker::Complete(size_t i, InvokeResult r) {
-  Completion done;
+bool FakeInvoker::Complete(size_t i, InvokeResult r, std::string_view log_tail) {
+  ContextPtr ctx;
   {
     MutexLock lock(mu_);
     if (i >= held_.size() || !held_[i]) return false;
-    done = std::move(held_[i]);
-    held_[i] = nullptr;
+    ctx = std::move(held_[i]);
   }
-  done(std::move(r));
-  return true;
+  // As the scheduler writes it: one line at a time.
+  while (!log_tail.empty()) {
+    const size_t nl = log_tail.find('\n');
+    ctx->AppendLogTail(log_tail.substr(0, nl));
+    log_tail.remove_prefix(nl == std::string_view::npos ? log_tail.size() : nl + 1);
+  }
+  return ctx->Finish(std::move(r));
 }
 
 bool FakeInvoker::WaitForInvokes(size_t n, std::chrono::milliseconds limit) {
