@@ -54,7 +54,9 @@ int Serve(const ServeOptions& opt) {
   auto colon = opt.listen.rfind(':');
   if (colon == std::string::npos) return fail("--listen wants ADDR:PORT, e.g. 127.0.0.1:8080");
   boost::system::error_code ec;
-  auto addr = boost::asio::ip::make_address(opt.listen.substr(0, colon), ec);
+  std::string host = opt.listen.substr(0, colon);  // an IPv6 address may come in brackets
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto addr = boost::asio::ip::make_address(host, ec);
   if (ec) return fail("--listen: '" + opt.listen.substr(0, colon) + "' is not an IP address");
   int port = atoi(opt.listen.c_str() + colon + 1);
 
@@ -149,12 +151,7 @@ int Serve(const ServeOptions& opt) {
   dopt.max_payload = opt.async_max_payload;
   dopt.retry_base_ms = opt.async_retry_base_ms;
   dopt.idempotency_window_ms = opt.idempotency_window_ms;
-  queue::Delivery delivery(
-      **event_queue, journal, catalog,
-      [&scheduler](const catalog::ConfigPtr& fn, scheduler::InvokeRequest req, scheduler::Completion done) {
-        scheduler.Invoke(fn, std::move(req), std::move(done));
-      },
-      dopt);
+  queue::Delivery delivery(**event_queue, journal, catalog, queue::InvokeThrough(scheduler), dopt);
   schedule::Trigger trigger(**event_queue, journal, delivery, catalog);
 
   admin::AdminApi admin(**store, code, catalog, scheduler, logs, blocking, *admin_token);
