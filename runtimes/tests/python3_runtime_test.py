@@ -215,6 +215,43 @@ class PythonRuntimeCases:
         self.assertEqual(result.json()["errorType"], "Runtime.UnmarshalError")
 
 
+class PythonChannelCases:
+    """Cases that need many invocations, run over the runtime channel only: the fake HTTP
+    Runtime API serves queued events one per ~90 ms, the channel in well under 1 ms. The code
+    under test is the same for both transports."""
+
+    def start_py(self, handler, files, **kwargs):
+        return self.start(BOOTSTRAP, handler, files, **kwargs)
+
+    def test_each_invocation_sees_its_own_trace_id_in_os_environ_and_in_libc(self):
+        # Past the runtime's first 1000 invocations (os.environ) into its own environment
+        # entry, with trace ids that grow past that entry's first buffer and shrink again; a
+        # handler that deletes the variable does not stop the next invocation from seeing its own.
+        # From then on the C entry stays where it is: setenv() would leave a new copy each time.
+        handler = ("import ctypes, os\n"
+                   "getenv = ctypes.CDLL(None).getenv\n"
+                   "getenv.restype = ctypes.c_void_p\n"
+                   "def handler(event, context):\n"
+                   "    at = getenv(b'_X_AMZN_TRACE_ID')\n"
+                   "    seen = [os.environ.get('_X_AMZN_TRACE_ID'), ctypes.string_at(at).decode() if at else '', at]\n"
+                   "    if event.get('delete'):\n"
+                   "        del os.environ['_X_AMZN_TRACE_ID']\n"
+                   "    return seen\n")
+        self.start_py("app.handler", {"app.py": handler})
+        traces = ["Root=1-%08x;Sampled=1" % i for i in range(1000)]
+        traces += ["Root=1-" + "b" * 600, "Root=1-c", "Root=1-d", "Root=1-" + "e" * 300, "Root=1-f"]
+        ids = [self.fake.add_event({"delete": True} if trace == "Root=1-c" else {}, trace_id=trace)
+               for trace in traces]
+        addresses = []
+        for i, (request_id, trace) in enumerate(zip(ids, traces)):
+            result = self.fake.wait_result(request_id)
+            self.assertEqual(result.kind, "response", result.body)
+            seen = result.json()
+            self.assertEqual(seen[:2], [trace, trace], "invocation %d" % i)
+            addresses.append(seen[2])
+        self.assertEqual(len(set(addresses[-5:])), 1, addresses[-5:])
+
+
 class PythonRuntimeOverHttpTest(PythonRuntimeCases, HttpFallbackCases, RuntimeTestCase):
     def test_several_invocations_share_one_tcp_connection(self):
         self.start_py("app.handler", {"app.py": "def handler(event, context):\n    return event\n"})
@@ -240,11 +277,11 @@ class PythonRuntimeOverHttpTest(PythonRuntimeCases, HttpFallbackCases, RuntimeTe
         self.assertIn("AWS_LAMBDA_RUNTIME_API is not set", self.stderr())
 
 
-class PythonRuntimeOverChannelTest(PythonRuntimeCases, ChannelCases, ChannelRuntimeTestCase):
+class PythonRuntimeOverChannelTest(PythonRuntimeCases, PythonChannelCases, ChannelCases, ChannelRuntimeTestCase):
     pass
 
 
-class PythonRuntimePrimedTest(PythonRuntimeCases, PrimedCases, PrimedChannelRuntimeTestCase):
+class PythonRuntimePrimedTest(PythonRuntimeCases, PythonChannelCases, PrimedCases, PrimedChannelRuntimeTestCase):
     BOOTSTRAP = BOOTSTRAP
 
     def start_env_probe(self, env):
