@@ -57,6 +57,30 @@ class NodeRuntimeCases:
     def start_init_failure(self):
         return self.start_node("index.handler", {})
 
+    def test_each_invocation_sees_its_own_trace_id_wherever_it_reads_the_environment(self):
+        # process.env's entry for the trace id is held by the runtime (not setenv), so every way
+        # a handler reads the environment must see it: a property, `in`, the keys, a copy, a
+        # child process; and a handler that deletes or overwrites it changes only its own view.
+        handler = ("const { execFileSync } = require('child_process');\n"
+                   "exports.handler = async (event) => {\n"
+                   "  const env = process.env;\n"
+                   "  const seen = [env._X_AMZN_TRACE_ID, '_X_AMZN_TRACE_ID' in env,\n"
+                   "    Object.keys(env).filter((k) => k === '_X_AMZN_TRACE_ID').length, { ...env }._X_AMZN_TRACE_ID,\n"
+                   "    execFileSync('/bin/sh', ['-c', 'printf %s \"$_X_AMZN_TRACE_ID\"']).toString()];\n"
+                   "  if (event.op === 'delete') delete env._X_AMZN_TRACE_ID;\n"
+                   "  if (event.op === 'overwrite') env._X_AMZN_TRACE_ID = 42;\n"
+                   "  if (event.op === 'check') seen.push(env._X_AMZN_TRACE_ID, '_X_AMZN_TRACE_ID' in env);\n"
+                   "  return seen;\n"
+                   "};\n")
+        self.start_node("index.handler", {"index.js": handler})
+        for op, trace in (("delete", "Root=1-a"), ("overwrite", "Root=1-" + "b" * 600), ("", "Root=1-c"),
+                          ("check", "Root=1-d")):
+            request_id = self.fake.add_event({"op": op}, trace_id=trace)
+            result = self.fake.wait_result(request_id)
+            self.assertEqual(result.kind, "response", result.body)
+            expected = [trace, True, 1, trace, trace] + ([trace, True] if op == "check" else [])
+            self.assertEqual(result.json(), expected, op)
+
     def test_an_async_handlers_resolved_value_is_the_response(self):
         self.start_node("index.handler", {"index.js": "exports.handler = async (event) => {\n"
                                                       "  await new Promise((r) => setTimeout(r, 10));\n"
