@@ -1086,8 +1086,12 @@ void Instance::OnExit() {
   ContextPtr inv;
   Scheduler::Effects fx;
   std::string tail = OutputTail();
+  bool never_ready = false;
   {
     Scheduler::Lock lock(sched->mu_);
+    // Still starting: it ended on its own before asking for an event (an instance stopped by the
+    // daemon has already left its pool).
+    never_ready = StateLocked() == InstanceState::kStarting;
     inv = std::move(current);
     delivered = false;
     // Out of its pool if it was not already; a starting one fails the request it was for; the
@@ -1096,6 +1100,11 @@ void Instance::OnExit() {
         Outcome::kCrash, runtimeapi::ErrorJson("Runtime.ExitError", "Runtime exited before it was ready: " + how + tail),
         "Runtime.ExitError"};
     sched->ApplyLocked(pool, pool->policy.OnEnded(Clock::now(), id), fx, &failed);
+  }
+  if (never_ready) {
+    EmitLine(LogStream::kPlatform, "INIT_REPORT Init Duration: " + Fixed2(MsSince(launched_at)) +
+                                       " ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError");
+    EmitLine(LogStream::kPlatform, "nimbus: the runtime exited before it was ready (" + how + ")" + tail);
   }
   if (inv) {
     deadline_timer.cancel();

@@ -691,6 +691,24 @@ TEST_F(SchedulerTest, AnInitErrorFailsEachWaitingRequestWithTheRuntimesErrorType
   EXPECT_TRUE(saw_init_report);
 }
 
+TEST_F(SchedulerTest, ARuntimeThatExitsBeforeItIsReadyFailsTheRequestAndSaysSoInTheLog) {
+  FakeScript gone;
+  gone.exit_at_start = true;
+  gone.exit_code = 3;
+  gone.init_stderr_lines = {"bootstrap: cannot open config"};
+  launcher_.SetScript(gone);
+  Done d = Run(Fn(), "{}");
+  EXPECT_EQ(d.result.outcome, Outcome::kCrash);
+  EXPECT_EQ(d.result.error_type, "Runtime.ExitError");
+  EXPECT_NE(d.result.body.find("exit status 3"), std::string::npos) << d.result.body;
+  // The log says it too (the request's caller may not be the one reading the log).
+  EXPECT_TRUE(WaitUntil([&] {
+    return HasLine(logs_.Tail("echo", 100), "INIT_REPORT", "Status: error\tError Type: Runtime.ExitError") &&
+           HasLine(logs_.Tail("echo", 100), "nimbus: the runtime exited before it was ready (exit status 3)",
+                   "cannot open config");
+  }, 2s));
+}
+
 TEST_F(SchedulerTest, ALaunchFailureFailsTheWaitingRequestWithStartFailed) {
   launcher_.FailLaunches(Status::Io("exec /srv/nimbus/code/echo/1/bootstrap: permission denied"));
   Done d = Run(Fn(), "{}");

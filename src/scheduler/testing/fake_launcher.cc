@@ -243,6 +243,7 @@ class FakeRuntime {
       Sleep(std::chrono::hours(24));
       return End("", false);
     }
+    if (s.exit_at_start) return End("exit status " + std::to_string(s.exit_code), false);
     if (s.init_error) {
       std::string body = "{\"errorMessage\":\"Unable to import module 'app': No module named 'app'\",\"errorType\":\"" +
                          s.init_error_type + "\"}";
@@ -318,6 +319,7 @@ class FakeRuntime {
       Sleep(std::chrono::hours(24));
       return End("", false);
     }
+    if (s.exit_at_start) return End("exit status " + std::to_string(s.exit_code), false);
     if (s.init_error) {
       std::string body = "{\"errorMessage\":\"Unable to import module 'app': No module named 'app'\",\"errorType\":\"" +
                          s.init_error_type + "\"}";

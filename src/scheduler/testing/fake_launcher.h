@@ -47,6 +47,7 @@ struct FakeScript {
   bool never_ready = false;                    // never calls /next: stuck in init until killed
   std::chrono::milliseconds delay{0};          // between receiving an event and answering it
   bool init_error = false;                     // POST /init/error (init_error_type), then exit 1
+  bool exit_at_start = false;                  // exits with exit_code before asking /next
   std::string init_error_type = "Runtime.ImportModuleError";
   bool wrong_id_first = false;              // POST a response for an unknown id before the real one
   bool silent_after_answer = false;         // after its first answer, never asks /next again
