@@ -20,7 +20,9 @@ TEST(IsJson, AgreesWithTheTreeParserOnEveryKindOfText) {
     boost::json::parse(text, ec);
     std::string why;
     EXPECT_EQ(IsJson(text, &why), !ec) << "text: " << text;
-    if (ec) EXPECT_FALSE(why.empty()) << text;
+    if (ec) {
+      EXPECT_FALSE(why.empty()) << text;
+    }
   }
 }
 
