@@ -436,14 +436,15 @@ json::object AdminApi::Document(const catalog::Snapshot& snap, const std::string
       {"events", EventCounts(name)},
   };
   if (m.schedule) {
-    std::optional<int64_t> next = trigger_ ? trigger_->NextFiring(name) : std::nullopt;
+    const std::optional<int64_t> next = trigger_ ? trigger_->NextFiring(name) : std::nullopt;
+    const json::value next_firing = next ? json::value(IsoTimeMs(next.value_or(0))) : json::value(nullptr);
     doc["schedule"] = json::object{
         {"expression", m.schedule->expression},
         {"timezone", m.schedule->timezone},
         {"missed", m.schedule->missed == manifest::Schedule::Missed::kSkip ? "skip" : "once"},
-        {"next_firing", next ? json::value(IsoTimeMs(*next)) : json::value(nullptr)},
+        {"next_firing", next_firing},
     };
-    if (next) doc["next_firing"] = IsoTimeMs(*next);
+    if (next) doc["next_firing"] = next_firing;
   }
   return doc;
 }
