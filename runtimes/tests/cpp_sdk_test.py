@@ -73,6 +73,16 @@ class CppSdkCases:
             self.assertEqual(result.kind, "response", result.body)
             self.assertEqual(result.json()["trace_env"], trace)
 
+    def test_a_handler_that_unsets_sets_or_clears_the_trace_id_does_not_change_the_next_ones(self):
+        self.start_cpp()
+        for op, n in (("unset_trace", 1), ("set_trace", 2), ("clear_env", 3)):
+            result = self.fake.wait_result(self.fake.add_event({"op": op}, trace_id="Root=1-before-%d" % n))
+            self.assertEqual(result.kind, "response", result.body)
+            trace = "Root=1-after-%d" % n
+            result = self.fake.wait_result(self.fake.add_event({"op": "context"}, trace_id=trace))
+            self.assertEqual(result.kind, "response", result.body)
+            self.assertEqual(result.json()["trace_env"], trace, op)
+
     def test_response_failure_is_posted_as_an_error_document(self):
         self.start_cpp()
         result = self.invoke({"op": "fail"})

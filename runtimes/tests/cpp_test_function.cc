@@ -42,6 +42,19 @@ lambda::Response Handle(const std::string& event, const lambda::Context& ctx) {
                        ",\"log_stream_name\":" + Quote(ctx.log_stream_name) + "}";
     return lambda::Response::success(body);
   }
+  // A handler that changes _X_AMZN_TRACE_ID itself; the next invocation must see its own.
+  if (event.find("\"unset_trace\"") != std::string::npos) {
+    ::unsetenv("_X_AMZN_TRACE_ID");
+    return lambda::Response::success("1");
+  }
+  if (event.find("\"set_trace\"") != std::string::npos) {
+    ::setenv("_X_AMZN_TRACE_ID", "MINE", 1);
+    return lambda::Response::success("1");
+  }
+  if (event.find("\"clear_env\"") != std::string::npos) {
+    ::clearenv();
+    return lambda::Response::success("1");
+  }
   if (event.find("\"throw\"") != std::string::npos) {
     throw std::runtime_error("thrown on purpose");
   }

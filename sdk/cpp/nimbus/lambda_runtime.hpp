@@ -261,9 +261,10 @@ inline void append_number(std::string& out, size_t n) {
 // The _X_AMZN_TRACE_ID environment entry, set for each invocation without setenv(): glibc's
 // setenv() keeps every value it was ever given (in a search tree it walks on each call), so one
 // call per invocation, each with a new trace id, would grow the instance's memory and the cost
-// of the call without bound. This entry is one buffer put in the environment with putenv() and
-// rewritten in place; a longer trace id than it holds gets a buffer twice the size (the old
-// one is kept, since a getenv() result may still point into it). Not thread-safe, like setenv().
+// of the call without bound. This entry is one buffer rewritten in place and put in the
+// environment with putenv() each time (cheap, and right again after a handler unset, replaced
+// or cleared it); a longer trace id than it holds gets a buffer twice the size (the old one is
+// kept, since a getenv() result may still point into it). Not thread-safe, like setenv().
 class TraceIdEntry {
  public:
   void set(const std::string& value) {
@@ -276,26 +277,18 @@ class TraceIdEntry {
       if (buf_) old_.push_back(std::move(buf_));
       buf_ = std::move(fresh);
       cap_ = cap;
-      in_env_ = false;
     }
     std::memcpy(buf_.get() + kPrefix.size(), value.data(), value.size());
     buf_[kPrefix.size() + value.size()] = '\0';
-    if (!in_env_) {
-      ::putenv(buf_.get());
-      in_env_ = true;
-    }
+    ::putenv(buf_.get());
   }
-  void clear() {
-    if (in_env_) ::unsetenv("_X_AMZN_TRACE_ID");
-    in_env_ = false;
-  }
+  void clear() { ::unsetenv("_X_AMZN_TRACE_ID"); }
 
  private:
   static constexpr std::string_view kPrefix = "_X_AMZN_TRACE_ID=";
   std::unique_ptr<char[]> buf_;
   std::vector<std::unique_ptr<char[]>> old_;
   size_t cap_ = 0;
-  bool in_env_ = false;
 };
 
 inline void flush_logs() {
