@@ -81,6 +81,30 @@ class NodeRuntimeCases:
             expected = [trace, True, 1, trace, trace] + ([trace, True] if op == "check" else [])
             self.assertEqual(result.json(), expected, op)
 
+    def test_a_handler_that_replaces_process_env_still_sees_each_invocations_trace_id(self):
+        # `process.env = {...process.env}` is a common pattern: the runtime then sets the trace id
+        # on the handler's object, as Lambda's does; `process.env = null` breaks only that handler.
+        handler = ("const { execFileSync } = require('child_process');\n"
+                   "exports.handler = async (event) => {\n"
+                   "  if (event.op === 'replace') { process.env = { ...process.env, EXTRA: '1' }; return 'replaced'; }\n"
+                   "  if (event.op === 'null') { process.env = null; return 'nulled'; }\n"
+                   "  if (event.op === 'empty') { process.env = {}; return 'emptied'; }\n"
+                   "  return [process.env._X_AMZN_TRACE_ID, process.env.EXTRA || null,\n"
+                   "    execFileSync('/bin/sh', ['-c', 'printf %s \"$_X_AMZN_TRACE_ID\"'], { env: process.env }).toString()];\n"
+                   "};\n")
+        self.start_node("index.handler", {"index.js": handler})
+        for op, extra in (("replace", "1"), ("empty", None)):
+            self.assertEqual(self.fake.wait_result(self.fake.add_event({"op": op}, trace_id="Root=1-x")).kind, "response")
+            for n in range(2):
+                trace = "Root=1-%s-%d" % (op, n)
+                result = self.fake.wait_result(self.fake.add_event({}, trace_id=trace))
+                self.assertEqual(result.kind, "response", result.body)
+                self.assertEqual(result.json(), [trace, extra, trace], op)
+        self.assertEqual(self.fake.wait_result(self.fake.add_event({"op": "null"})).kind, "response")
+        result = self.fake.wait_result(self.fake.add_event({}, trace_id="Root=1-after-null"))
+        self.assertEqual(result.kind, "error", result.body)  # the handler's own TypeError, reported
+        self.assertEqual(self.fake.wait_result(self.fake.add_event({"op": "replace"})).kind, "response")
+
     def test_an_async_handlers_resolved_value_is_the_response(self):
         self.start_node("index.handler", {"index.js": "exports.handler = async (event) => {\n"
                                                       "  await new Promise((r) => setTimeout(r, 10));\n"
