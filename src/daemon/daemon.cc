@@ -188,7 +188,7 @@ int Serve(const ServeOptions& opt) {
   if (!st.ok()) return fail(st.message());
   // Registered only once listening: a daemon that cannot bind must not take over the
   // registration of the one holding the address.
-  if (Status reg = admin::RegisterEndpoint(opt.listen.substr(0, colon), listener.port(), admin::TokenFile(data));
+  if (Status reg = admin::RegisterEndpoint(host, listener.port(), admin::TokenFile(data));
       !reg.ok()) {
     std::cerr << "nimbus: warning: " << reg.message() << std::endl;
   }

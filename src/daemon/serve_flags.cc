@@ -64,23 +64,25 @@ Status Wants(std::string_view flag, std::string_view what, std::string_view got)
                                  std::string(got) + "'");
 }
 
-// ADDR:PORT: an IPv4 or IPv6 address (IPv6 in brackets or not) and a decimal port up to 65535
-// (0: any free port).
+// ADDR:PORT: an IPv4 address, or an IPv6 address in brackets (as in a URL), and a decimal port
+// up to 65535 without leading zeros (0: any free port).
 bool ValidListen(std::string_view v) {
   const size_t colon = v.rfind(':');
   if (colon == std::string_view::npos) return false;
   std::string host(v.substr(0, colon));
   const std::string_view port = v.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
+  if (port.empty() || port.size() > 5 || (port.size() > 1 && port[0] == '0')) return false;
   uint32_t n = 0;
   for (char c : port) {
     if (c < '0' || c > '9') return false;
     n = n * 10 + static_cast<uint32_t>(c - '0');
   }
   if (n > 65535) return false;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   unsigned char addr[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), addr) == 1 || inet_pton(AF_INET6, host.c_str(), addr) == 1;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), addr) == 1;
+  }
+  return inet_pton(AF_INET, host.c_str(), addr) == 1;
 }
 
 std::string DidYouMean(std::string_view name) {
@@ -122,7 +124,7 @@ Result<ServeArgs> ParseServeArgs(const std::vector<std::string>& args) {
   for (const auto& [name, v] : parsed->flags) {
     if (name == "listen") {
       if (!ValidListen(v)) {
-        return Wants(name, "ADDR:PORT, an IP address and a port from 0 to 65535, e.g. 127.0.0.1:8080", v);
+        return Wants(name, "ADDR:PORT, an IPv4 address or an IPv6 one in brackets and a port from 0 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080", v);
       }
       o.listen = v;
     } else if (name == "data-dir") {

@@ -295,6 +295,17 @@ Listener::Listener(Handler handler, ServerOptions options)
 
 Listener::~Listener() { Close(); }
 
+namespace {
+
+// "ADDR:PORT", an IPv6 address in brackets as in a URL.
+std::string HostPort(const tcp::endpoint& ep) {
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
 Status Listener::Bind(asio::io_context& loop, const tcp::endpoint& endpoint, bool reuse_port) {
   auto a = std::make_shared<Acceptor>(loop, config_);
   beast::error_code ec;
@@ -309,8 +320,7 @@ Status Listener::Bind(asio::io_context& loop, const tcp::endpoint& endpoint, boo
   if (!ec) a->acceptor.bind(endpoint, ec);
   if (!ec) a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Status::Unavailable("cannot listen on " + endpoint.address().to_string() + ":" +
-                               std::to_string(endpoint.port()) + ": " + ec.message() +
+    return Status::Unavailable("cannot listen on " + HostPort(endpoint) + ": " + ec.message() +
                                "; pick another address with --listen");
   }
   port_ = a->acceptor.local_endpoint().port();
@@ -333,7 +343,7 @@ Status Listener::Listen(LoopGroup& loops, const tcp::endpoint& endpoint) {
     if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) probe.bind(ep, ec);
     if (ec) {
-      return Status::Unavailable("cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+      return Status::Unavailable("cannot listen on " + HostPort(ep) +
                                  ": " + ec.message() + "; pick another address with --listen");
     }
   }
