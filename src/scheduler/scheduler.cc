@@ -1169,6 +1169,10 @@ void Instance::ReadPipe(bool is_err) {
                     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
                     auto& partial = is_err ? self->err_partial : self->out_partial;
                     if (!partial.empty()) {
+                      // An unterminated last line is still the last output (OutputTail).
+                      if (is_err) {
+                        self->stderr_tail = partial.size() > 512 ? partial.substr(partial.size() - 512) : partial;
+                      }
                       self->EmitLine(is_err ? LogStream::kStderr : LogStream::kStdout, std::move(partial));
                       partial.clear();
                     }

@@ -709,6 +709,20 @@ TEST_F(SchedulerTest, ARuntimeThatExitsBeforeItIsReadyFailsTheRequestAndSaysSoIn
   }, 2s));
 }
 
+TEST_F(SchedulerTest, TheLastOutputOfARuntimeThatExitsIncludesAnUnterminatedLastLine) {
+  FakeScript gone;
+  gone.exit_at_start = true;
+  gone.init_stderr_lines = {"first line"};
+  gone.init_stderr_unterminated = "final words without newline";
+  launcher_.SetScript(gone);
+  Done d = Run(Fn(), "{}");
+  EXPECT_EQ(d.result.error_type, "Runtime.ExitError");
+  EXPECT_NE(d.result.body.find("last output: final words without newline"), std::string::npos) << d.result.body;
+  EXPECT_TRUE(WaitUntil([&] {
+    return HasLine(logs_.Tail("echo", 100), "nimbus: the runtime exited before it was ready", "final words without newline");
+  }, 2s));
+}
+
 TEST_F(SchedulerTest, ALaunchFailureFailsTheWaitingRequestWithStartFailed) {
   launcher_.FailLaunches(Status::Io("exec /srv/nimbus/code/echo/1/bootstrap: permission denied"));
   Done d = Run(Fn(), "{}");

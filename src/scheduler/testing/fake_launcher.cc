@@ -235,6 +235,9 @@ class FakeRuntime {
     const FakeScript& s = st_->script;
     if (s.channel) return RunChannel();
     Print(st_->err_w, s.init_stderr_lines, "");
+    if (!s.init_stderr_unterminated.empty() && st_->err_w >= 0) {
+      (void)!::write(st_->err_w, s.init_stderr_unterminated.data(), s.init_stderr_unterminated.size());
+    }
     int fd = Connect();
     if (fd < 0) return End("exit status 1", false);
     http_ = std::make_unique<MiniHttp>(fd);
@@ -313,6 +316,9 @@ class FakeRuntime {
   void RunChannel() {
     const FakeScript& s = st_->script;
     Print(st_->err_w, s.init_stderr_lines, "");
+    if (!s.init_stderr_unterminated.empty() && st_->err_w >= 0) {
+      (void)!::write(st_->err_w, s.init_stderr_unterminated.data(), s.init_stderr_unterminated.size());
+    }
     MiniChannel ch(CurrentSock());
     if (!Sleep(s.init_delay)) return End("", false);
     if (s.never_ready) {

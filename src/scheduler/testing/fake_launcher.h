@@ -43,6 +43,7 @@ struct FakeScript {
   };
   Action action = Action::kEcho;
   std::vector<std::string> init_stderr_lines;  // printed to stderr at start, before init_delay
+  std::string init_stderr_unterminated;         // then this, with no newline after it
   std::chrono::milliseconds init_delay{0};     // before the first /next, like a slow import
   bool never_ready = false;                    // never calls /next: stuck in init until killed
   std::chrono::milliseconds delay{0};          // between receiving an event and answering it
