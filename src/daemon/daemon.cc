@@ -51,14 +51,14 @@ int Serve(const ServeOptions& opt) {
     std::cerr << "nimbus: " << what << "\n";
     return 1;
   };
-  auto colon = opt.listen.rfind(':');
-  if (colon == std::string::npos) return fail("--listen wants ADDR:PORT, e.g. 127.0.0.1:8080");
+  // Checked with the other flags (ParseServeArgs); checked again for callers that fill
+  // ServeOptions themselves.
+  const std::optional<ListenAddress> listen = ParseListen(opt.listen);
+  if (!listen) return fail("--listen wants ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080, got '" + opt.listen + "'");
+  const std::string& host = listen->host;
   boost::system::error_code ec;
-  std::string host = opt.listen.substr(0, colon);  // an IPv6 address may come in brackets
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   auto addr = boost::asio::ip::make_address(host, ec);
-  if (ec) return fail("--listen: '" + opt.listen.substr(0, colon) + "' is not an IP address");
-  int port = atoi(opt.listen.c_str() + colon + 1);
+  if (ec) return fail("--listen: '" + host + "' is not an IP address");
 
   std::error_code fec;
   fs::create_directories(opt.data_dir, fec);
@@ -184,7 +184,7 @@ int Serve(const ServeOptions& opt) {
   http::Listener listener(
       [&front](const http::ConnectionPtr& c, http::Request&& r) { front.Handle(c, std::move(r)); },
       std::move(api_options));
-  st = listener.Listen(loops, {addr, static_cast<uint16_t>(port)});
+  st = listener.Listen(loops, {addr, listen->port});
   if (!st.ok()) return fail(st.message());
   // Registered only once listening: a daemon that cannot bind must not take over the
   // registration of the one holding the address.
@@ -201,7 +201,7 @@ int Serve(const ServeOptions& opt) {
   st = trigger.Start();
   if (!st.ok()) return fail("cannot start the schedules: " + st.message());
 
-  std::cerr << "nimbus: listening on http://" << opt.listen.substr(0, colon) << ":" << listener.port() << " ("
+  std::cerr << "nimbus: listening on http://" << opt.listen.substr(0, opt.listen.rfind(':')) << ":" << listener.port() << " ("
             << threads << " event loops; data in " << data.string() << "; " << catalog.Get()->functions.size()
             << " functions; " << recovered << " pending async events, " << dead_letters << " dead letters; "
             << cgroup_note << "; "

@@ -64,27 +64,6 @@ Status Wants(std::string_view flag, std::string_view what, std::string_view got)
                                  std::string(got) + "'");
 }
 
-// ADDR:PORT: an IPv4 address, or an IPv6 address in brackets (as in a URL), and a decimal port
-// up to 65535 without leading zeros (0: any free port).
-bool ValidListen(std::string_view v) {
-  const size_t colon = v.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  std::string host(v.substr(0, colon));
-  const std::string_view port = v.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || (port.size() > 1 && port[0] == '0')) return false;
-  uint32_t n = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (n > 65535) return false;
-  unsigned char addr[sizeof(in6_addr)];
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    return inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), addr) == 1;
-  }
-  return inet_pton(AF_INET, host.c_str(), addr) == 1;
-}
-
 std::string DidYouMean(std::string_view name) {
   std::vector<std::string> names;
   for (const FlagSpec& f : kServeFlags) names.push_back(f.name);
@@ -93,6 +72,28 @@ std::string DidYouMean(std::string_view name) {
 }
 
 }  // namespace
+
+std::optional<ListenAddress> ParseListen(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string host(text.substr(0, colon));
+  const std::string_view port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || (port.size() > 1 && port[0] == '0')) return std::nullopt;
+  uint32_t n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (n > 65535) return std::nullopt;
+  unsigned char addr[sizeof(in6_addr)];
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (inet_pton(AF_INET6, host.c_str(), addr) != 1) return std::nullopt;
+  } else if (inet_pton(AF_INET, host.c_str(), addr) != 1) {
+    return std::nullopt;
+  }
+  return ListenAddress{std::move(host), static_cast<uint16_t>(n)};
+}
 
 std::optional<int64_t> ParseDurationMs(std::string_view text) {
   size_t digits = 0;
@@ -123,7 +124,7 @@ Result<ServeArgs> ParseServeArgs(const std::vector<std::string>& args) {
   ServeOptions& o = result.options;
   for (const auto& [name, v] : parsed->flags) {
     if (name == "listen") {
-      if (!ValidListen(v)) {
+      if (!ParseListen(v)) {
         return Wants(name, "ADDR:PORT, an IPv4 address or an IPv6 one in brackets and a port from 0 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080", v);
       }
       o.listen = v;

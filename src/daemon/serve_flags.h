@@ -34,6 +34,15 @@ struct ServeOptions {
   int64_t idempotency_window_ms = 3'600'000; // how long an idempotency key is remembered
 };
 
+// --listen's ADDR:PORT: an IPv4 address, or an IPv6 one in brackets (as in a URL), and a decimal
+// port up to 65535 without leading zeros (0: any free port). `host` is the address without
+// brackets. nullopt if malformed.
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+std::optional<ListenAddress> ParseListen(std::string_view text);
+
 // "250ms", "30s", "5m", "1h" or a bare number of seconds, in milliseconds; nullopt if malformed.
 std::optional<int64_t> ParseDurationMs(std::string_view text);
 

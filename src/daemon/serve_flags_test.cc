@@ -234,5 +234,19 @@ TEST(ParseDurationMs, RefusesMalformedDurations) {
   EXPECT_EQ(ParseDurationMs("999999999ms"), 999'999'999);
 }
 
+TEST(ParseListen, GivesTheAddressWithoutBracketsAndThePort) {
+  auto v4 = ParseListen("127.0.0.1:8080");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 8080);
+  auto v6 = ParseListen("[::1]:0");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 0);
+  for (const char* bad : {"::1:8080", "[127.0.0.1]:80", "127.0.0.1:080", "127.0.0.1:65536", "[::1]", "localhost:80"}) {
+    EXPECT_FALSE(ParseListen(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace nimbus::daemon
