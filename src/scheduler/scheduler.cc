@@ -4,6 +4,7 @@
 #pragma clang diagnostic ignored "-Wthread-safety-precise"
 #endif
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -946,12 +947,11 @@ void Instance::OnResponse(const runtimeapi::PeerPtr& peer, std::string_view rid,
     peer->Refuse(http::bhttp::status::payload_too_large, "RequestEntityTooLarge", msg);
     return;
   }
-  // No DrainPipes() here, which would cost two reads that say EAGAIN on every warm invocation.
-  // Output the handler wrote before its response is already consumed: the pipes, the channel and
-  // the Runtime API connection are all on this instance's loop (one thread, one epoll set), each
-  // pipe read empties the pipe, and a pipe write marks the pipe ready in the kernel before the
-  // response's own write can mark its socket ready. The pipe's readiness is therefore reported
-  // first (in the same epoll_wait or an earlier one), and ReadPipe's handler runs before this.
+  // Lines printed before the response belong to this invocation, before its END. The pipes'
+  // own handlers (ReadPipe) usually have them already, but not always: a channel read that Asio
+  // makes speculatively, right after the loop handled the previous frame, can take the response
+  // before the pipes' readiness, reported in the same epoll set, has been handled.
+  DrainPipes();
   EndInvocation(*inv);
   sched->Finish(*inv, {Outcome::kSuccess, std::move(body), {}});
   peer->Accept();
@@ -1184,15 +1184,26 @@ void Instance::ReadPipe(bool is_err) {
 
 void Instance::DrainPipes() {
   // Non-blocking reads of whatever is buffered, so lines printed before a response are
-  // attributed to that invocation and logged before its END line.
+  // attributed to that invocation and logged before its END line. One poll() of both pipes
+  // first: on a warm invocation they are almost always empty, and a read of each would only
+  // say EAGAIN.
+  pollfd fds[2];
+  nfds_t n = 0;
+  bool which[2];
   for (bool is_err : {false, true}) {
     auto& s = is_err ? err : out;
     if (!s || !s->is_open()) continue;
+    fds[n] = {s->native_handle(), POLLIN, 0};
+    which[n++] = is_err;
+  }
+  if (n == 0 || ::poll(fds, n, 0) <= 0) return;
+  for (nfds_t i = 0; i < n; ++i) {
+    if (fds[i].revents == 0) continue;
     char buf[8192];
     for (;;) {
-      ssize_t n = ::read(s->native_handle(), buf, sizeof buf);
-      if (n <= 0) break;
-      Consume(is_err, buf, static_cast<size_t>(n));
+      ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got <= 0) break;
+      Consume(which[i], buf, static_cast<size_t>(got));
     }
   }
 }
